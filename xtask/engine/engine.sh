@@ -88,11 +88,20 @@ EOF
 
 have_image() { docker image inspect "$1" >/dev/null 2>&1; }
 
+# A base image is taken from its registry when one can be reached; a stand-in is built only
+# when the pull fails (as it does on machines without registry access).
+pulled() {
+  have_image "$1" && { say "$1 present"; return 0; }
+  timeout 120 docker pull -q "$1" >/dev/null 2>&1 && { say "$1 pulled"; return 0; }
+  say "$1 cannot be pulled here: building a stand-in"
+  return 1
+}
+
 # debian:bookworm-slim from debootstrap, trimmed to about the official image's size, with the
 # host's CA certificates (HTTPS leaves this machine through a proxy with its own CA).
 seed_debian() {
   local image=debian:bookworm-slim rootfs
-  if have_image $image; then say "$image present"; return; fi
+  pulled "$image" && return
   apt_install debootstrap
   rootfs=$(mktemp -d)
   say "seeding $image with debootstrap (about 30 s)"
@@ -117,7 +126,7 @@ build_standin() {
 # rust:<ver>-slim-bookworm: bookworm + gcc + this machine's rustup toolchain (no docs).
 seed_rust() {
   local image=rust:$rust_version-slim-bookworm ctx tc
-  if have_image "$image"; then say "$image present"; return; fi
+  pulled "$image" && return
   tc=$(rustc --print sysroot)
   ctx=$(mktemp -d)
   say "seeding $image from the local toolchain $tc"
@@ -130,7 +139,7 @@ seed_rust() {
 # node:20-bookworm-slim: bookworm + this machine's node 20 binary and npm.
 seed_node() {
   local image=node:20-bookworm-slim ctx
-  if have_image $image; then say "$image present"; return; fi
+  pulled "$image" && return
   command -v node >/dev/null || die "node is not installed on this machine; it is copied into the node stand-in"
   ctx=$(mktemp -d)
   say "seeding $image from the local node $(node --version)"
@@ -140,10 +149,10 @@ seed_node() {
   rm -rf "$ctx"
 }
 
-# busybox:1.36-musl-ish tiny static base used by test fixture images.
+# busybox:stable: a tiny static base for the deliberately bad fixture images in tests.
 seed_busybox() {
   local image=busybox:stable ctx
-  if have_image $image; then say "$image present"; return; fi
+  pulled "$image" && return
   apt_install busybox-static
   ctx=$(mktemp -d)
   mkdir -p "$ctx/bin" "$ctx/etc" "$ctx/tmp"
@@ -157,7 +166,10 @@ seed_busybox() {
 
 up() {
   command -v apt-get >/dev/null || die "automatic provisioning needs Debian/Ubuntu (apt-get); elsewhere install Docker with buildx yourself"
-  apt_install docker.io docker-registry curl ca-certificates
+  command -v curl >/dev/null || apt_install curl ca-certificates
+  # An engine that already runs (Docker Desktop, docker-ce) is used as it is.
+  docker info >/dev/null 2>&1 || apt_install docker.io
+  registry_up || command -v docker-registry >/dev/null || apt_install docker-registry
   docker buildx version >/dev/null 2>&1 || install_from_trixie docker-buildx
   command -v cosign >/dev/null || install_from_trixie cosign
   start_dockerd
