@@ -1,1 +1,127 @@
-fn main() {}
+//! `cargo xtask`: build, scan, verify and push this workspace's container images.
+//!
+//! This file only parses flags and dispatches; each subcommand lives in its own module.
+
+mod build;
+mod builder;
+mod config;
+mod env;
+mod git;
+mod labels;
+mod plan;
+mod process;
+mod render;
+mod tag;
+mod tag_rules;
+mod tags;
+mod workspace;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::Result;
+use clap::{Parser, Subcommand, ValueEnum};
+
+use workspace::Workspace;
+
+#[derive(Parser)]
+#[command(
+    name = "cargo xtask",
+    bin_name = "cargo xtask",
+    about = "Build, scan, verify and push this workspace's container images",
+    after_help = "Exit codes: 0 success, 1 a build or check failed, 2 bad input, 3 environment not ready (docker, buildx, daemon).\n\
+                  Services and their policy are declared in xtask/images.toml."
+)]
+struct Cli {
+    /// Service and policy config, relative to the workspace root.
+    #[arg(long, global = true, value_name = "PATH", default_value = config::CONFIG_FILE)]
+    config: PathBuf,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Build the services' images with docker buildx, in parallel.
+    Build(build::Args),
+    /// Print the image tags the current git context gives.
+    Tags(tags::Args),
+    /// Install and start a local engine, registry and base images (Debian, as root).
+    Engine {
+        #[arg(value_enum)]
+        action: EngineAction,
+    },
+    /// Provision the engine if needed, then run the workspace's tests.
+    Test {
+        /// Extra arguments for `cargo test`.
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        args: Vec<String>,
+    },
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum EngineAction {
+    /// Install and start what is missing (idempotent).
+    Up,
+    /// Stop what `up` started.
+    Down,
+    /// Say what is running.
+    Status,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match run(cli) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::from(process::exit_code(&e))
+        }
+    }
+}
+
+fn run(cli: Cli) -> Result<()> {
+    match &cli.command {
+        Command::Engine { action } => engine(*action),
+        Command::Test { args } => test(args),
+        Command::Build(args) => build::run(&Workspace::load(&cli.config)?, args),
+        Command::Tags(args) => tags::run(&Workspace::load(&cli.config)?, args),
+    }
+}
+
+fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("xtask lives in the workspace")
+        .to_owned()
+}
+
+fn engine(action: EngineAction) -> Result<()> {
+    let action = match action {
+        EngineAction::Up => "up",
+        EngineAction::Down => "down",
+        EngineAction::Status => "status",
+    };
+    let script = root().join("xtask/engine/engine.sh");
+    let status = std::process::Command::new("bash")
+        .arg(script)
+        .arg(action)
+        .status()?;
+    if !status.success() {
+        anyhow::bail!("engine {action} failed (see the messages above)");
+    }
+    Ok(())
+}
+
+fn test(args: &[String]) -> Result<()> {
+    engine(EngineAction::Up)?;
+    let status = std::process::Command::new(env!("CARGO"))
+        .args(["test", "--workspace", "--locked"])
+        .args(args)
+        .current_dir(root())
+        .status()?;
+    if !status.success() {
+        anyhow::bail!("tests failed");
+    }
+    Ok(())
+}

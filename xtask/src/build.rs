@@ -1,0 +1,363 @@
+//! `cargo xtask build`: plan the builds, then run them in parallel and summarize.
+//!
+//! Each service builds in its own `docker buildx build`, at most `--jobs` at a time. Their
+//! step lines are shown as they come, prefixed by the service; full logs go to
+//! `target/xtask/logs/<service>.log`. One failing service never hides the others' results.
+
+use std::collections::VecDeque;
+use std::fs;
+use std::io::Write;
+use std::path::Path;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context, Result};
+use serde::Serialize;
+use time::OffsetDateTime;
+use xshell::{cmd, Shell};
+
+use crate::builder::Builder;
+use crate::plan::{self, BuildPlan, Output, PlanInput, ServicePlan, TARGET_DIR};
+use crate::process::{self, shell_words, usage};
+use crate::render::{self, Table};
+use crate::workspace::Workspace;
+
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// Services to build (default: all in xtask/images.toml).
+    pub services: Vec<String>,
+    /// Print the exact commands instead of running them.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Print JSON on stdout instead of a table.
+    #[arg(long)]
+    pub json: bool,
+    /// How many services to build at once (default: all).
+    #[arg(long, short = 'j', value_name = "N")]
+    pub jobs: Option<usize>,
+    /// Build without using any cache.
+    #[arg(long)]
+    pub no_cache: bool,
+    /// Registry and namespace to name images under, e.g. `ghcr.io/acme` (env: XTASK_REGISTRY).
+    #[arg(long, value_name = "REGISTRY/NAMESPACE")]
+    pub registry: Option<String>,
+    /// buildx builder to use (default: the current one).
+    #[arg(long, value_name = "NAME")]
+    pub builder: Option<String>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct Outcome {
+    pub name: String,
+    pub image: String,
+    pub tags: Vec<String>,
+    pub image_id: Option<String>,
+    pub size_bytes: Option<u64>,
+    pub size_budget_mb: u64,
+    pub duration_secs: f64,
+    pub result: BuildResult,
+    /// Last lines of the build log when it failed.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum BuildResult {
+    Built,
+    OverBudget,
+    Failed,
+}
+
+impl Outcome {
+    fn over_budget(&self) -> bool {
+        self.size_bytes
+            .is_some_and(|s| s > self.size_budget_mb * 1_000_000)
+    }
+}
+
+pub fn run(ws: &Workspace, args: &Args) -> Result<()> {
+    let services = ws.config.select(&args.services).map_err(usage)?;
+    let ctx = ws.git_context()?;
+    let builder = match Builder::detect(args.builder.as_deref()) {
+        Ok(b) => b,
+        Err(e) if args.dry_run => {
+            eprintln!("note: {e:#}\nnote: planning for the default builder of a Docker Engine (docker driver)");
+            Builder::assumed_default()
+        }
+        Err(e) => return Err(e),
+    };
+    let input = PlanInput {
+        config: &ws.config,
+        ctx: &ctx,
+        builder: &builder,
+        builder_flag: args.builder.as_deref(),
+        env: &ws.env,
+        namespace: plan::resolve_namespace(args.registry.as_deref(), &ws.env, &ws.config)?,
+        output: Output::Load,
+        no_cache: args.no_cache,
+        now: OffsetDateTime::now_utc(),
+    };
+    let plan = plan::plan(&input, &services)?;
+    for note in &plan.notes {
+        eprintln!("note: {note}");
+    }
+    if args.dry_run {
+        print_plan(&plan, args.json);
+        return Ok(());
+    }
+
+    eprintln!(
+        "building {} service(s) for {} with builder `{}` ({} driver, BuildKit {})",
+        plan.services.len(),
+        ctx.describe(),
+        builder.name,
+        builder.driver,
+        builder.buildkit().unwrap_or("unknown")
+    );
+    let outcomes = execute(
+        &ws.root,
+        &plan,
+        args.jobs.unwrap_or(plan.services.len()).max(1),
+    )?;
+    if args.json {
+        render::print_json(&serde_json::json!({ "services": outcomes }));
+    } else {
+        print!("{}", summary(&outcomes));
+    }
+    let failed: Vec<&str> = outcomes
+        .iter()
+        .filter(|o| o.result == BuildResult::Failed)
+        .map(|o| o.name.as_str())
+        .collect();
+    if !failed.is_empty() {
+        bail!(
+            "build failed for {}; logs are in {TARGET_DIR}/logs/",
+            failed.join(", ")
+        );
+    }
+    Ok(())
+}
+
+fn print_plan(plan: &BuildPlan, json: bool) {
+    if json {
+        render::print_json(plan);
+        return;
+    }
+    for s in &plan.services {
+        println!(
+            "# {} -> {}",
+            s.name,
+            s.tags
+                .iter()
+                .map(|t| t.to_string())
+                .collect::<Vec<_>>()
+                .join(", ")
+        );
+        println!("{}\n", shell_words(&s.argv));
+    }
+}
+
+/// Runs the plan's builds, at most `jobs` at once, and returns one outcome per service in
+/// plan order.
+pub fn execute(root: &Path, plan: &BuildPlan, jobs: usize) -> Result<Vec<Outcome>> {
+    for dir in ["build", "logs"] {
+        fs::create_dir_all(root.join(TARGET_DIR).join(dir))?;
+    }
+    let queue = Mutex::new(plan.services.iter().enumerate().collect::<VecDeque<_>>());
+    let results = Mutex::new(Vec::new());
+    let width = plan
+        .services
+        .iter()
+        .map(|s| s.name.len())
+        .max()
+        .unwrap_or(0);
+    std::thread::scope(|scope| {
+        for _ in 0..jobs.min(plan.services.len()) {
+            scope.spawn(|| {
+                while let Some((i, service)) = queue.lock().unwrap().pop_front() {
+                    let outcome = build_one(root, service, width);
+                    results.lock().unwrap().push((i, outcome));
+                }
+            });
+        }
+    });
+    let mut results = results.into_inner().unwrap();
+    results.sort_by_key(|(i, _)| *i);
+    Ok(results.into_iter().map(|(_, o)| o).collect())
+}
+
+fn build_one(root: &Path, service: &ServicePlan, width: usize) -> Outcome {
+    let started = Instant::now();
+    let log_path = root
+        .join(TARGET_DIR)
+        .join("logs")
+        .join(format!("{}.log", service.name));
+    let mut outcome = Outcome {
+        name: service.name.clone(),
+        image: service.image.clone(),
+        tags: service.tags.iter().map(|t| t.tag.to_string()).collect(),
+        image_id: None,
+        size_bytes: None,
+        size_budget_mb: service.size_budget_mb,
+        duration_secs: 0.0,
+        result: BuildResult::Failed,
+        error: None,
+    };
+    let mut tail: VecDeque<String> = VecDeque::new();
+    let result = (|| -> Result<()> {
+        let mut log = fs::File::create(&log_path)
+            .with_context(|| format!("creating {}", log_path.display()))?;
+        let _ = fs::remove_file(root.join(&service.iidfile));
+        writeln!(log, "$ {}", shell_words(&service.argv))?;
+        eprintln!("{:width$} | started", service.name);
+        let ok = process::stream(&service.argv, root, |line| {
+            let _ = writeln!(log, "{line}");
+            if is_progress_line(line) {
+                eprintln!("{:width$} | {}", service.name, line);
+            }
+            if tail.len() == 25 {
+                tail.pop_front();
+            }
+            tail.push_back(line.to_owned());
+        })?;
+        if !ok {
+            bail!("docker buildx build exited with an error");
+        }
+        let id =
+            fs::read_to_string(root.join(&service.iidfile)).context("buildx wrote no image id")?;
+        let id = id.trim().to_owned();
+        outcome.size_bytes = Some(image_size(&id)?);
+        outcome.image_id = Some(id);
+        Ok(())
+    })();
+    outcome.duration_secs = started.elapsed().as_secs_f64();
+    match result {
+        Ok(()) => {
+            outcome.result = if outcome.over_budget() {
+                BuildResult::OverBudget
+            } else {
+                BuildResult::Built
+            };
+            eprintln!(
+                "{:width$} | done in {}",
+                service.name,
+                render::duration(started.elapsed())
+            );
+        }
+        Err(e) => {
+            let lines: Vec<String> = tail.into_iter().collect();
+            eprintln!(
+                "{:width$} | FAILED: {e:#}; last lines of {}:",
+                service.name,
+                log_path.display()
+            );
+            for l in &lines {
+                eprintln!("{:width$} | {l}", service.name);
+            }
+            outcome.error = Some(format!("{e:#}\n{}", lines.join("\n")));
+        }
+    }
+    outcome
+}
+
+/// BuildKit's plain progress: keep the step headers (`#7 [builder 3/8] RUN ...`), cache
+/// hits and errors; drop the rest (it is in the log).
+fn is_progress_line(line: &str) -> bool {
+    let step = line
+        .strip_prefix('#')
+        .and_then(|l| l.split_once(' '))
+        .is_some_and(|(n, rest)| {
+            n.chars().all(|c| c.is_ascii_digit())
+                && (rest.starts_with('[') || rest.starts_with("ERROR") || rest == "CACHED")
+        });
+    step || line.starts_with("ERROR") || line.starts_with("error:")
+}
+
+pub fn image_size(id: &str) -> Result<u64> {
+    let sh = Shell::new()?;
+    let format = "{{.Size}}";
+    let out = cmd!(sh, "docker image inspect --format {format} {id}")
+        .quiet()
+        .read()?;
+    out.trim()
+        .parse()
+        .with_context(|| format!("unexpected image size `{out}`"))
+}
+
+fn summary(outcomes: &[Outcome]) -> String {
+    let mut table = Table::new([
+        "service",
+        "image",
+        "tags",
+        "size / budget",
+        "time",
+        "result",
+    ]);
+    for o in outcomes {
+        let size = match o.size_bytes {
+            Some(b) => format!("{} / {} MB", render::megabytes(b), o.size_budget_mb),
+            None => format!("- / {} MB", o.size_budget_mb),
+        };
+        let result = match o.result {
+            BuildResult::Built => "ok",
+            BuildResult::OverBudget => "OVER BUDGET",
+            BuildResult::Failed => "FAILED",
+        };
+        table.row([
+            o.name.clone(),
+            o.image.clone(),
+            o.tags.join(", "),
+            size,
+            render::duration(Duration::from_secs_f64(o.duration_secs)),
+            result.to_owned(),
+        ]);
+    }
+    table.render()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn progress_keeps_steps_and_errors() {
+        assert!(is_progress_line(
+            "#7 [builder 3/8] RUN cargo build --release"
+        ));
+        assert!(is_progress_line("#7 CACHED"));
+        assert!(is_progress_line(
+            "#9 ERROR: process \"/bin/sh -c false\" did not complete successfully"
+        ));
+        assert!(is_progress_line("ERROR: failed to solve: rpc error"));
+        assert!(!is_progress_line("#7 0.512    Compiling serde v1.0.0"));
+        assert!(!is_progress_line("#7 DONE 1.2s"));
+    }
+
+    #[test]
+    fn summary_shows_budget_and_failures() {
+        let outcome = |name: &str, size: Option<u64>, result| Outcome {
+            name: name.into(),
+            image: format!("shipyard/{name}"),
+            tags: vec!["main".into(), "sha-860c190".into()],
+            image_id: None,
+            size_bytes: size,
+            size_budget_mb: 100,
+            duration_secs: 12.0,
+            result,
+            error: None,
+        };
+        let text = summary(&[
+            outcome("api", Some(84_000_000), BuildResult::Built),
+            outcome("web", None, BuildResult::Failed),
+        ]);
+        assert!(
+            text.contains("api      shipyard/api  main, sha-860c190  84.0 MB / 100 MB  12.0s  ok"),
+            "{text}"
+        );
+        assert!(
+            text.contains("- / 100 MB") && text.contains("FAILED"),
+            "{text}"
+        );
+    }
+}

@@ -1,0 +1,264 @@
+//! The one place that declares the services and their policy: `xtask/images.toml`.
+//!
+//! Deserialized with `deny_unknown_fields`, so a typo is an error that names the file, the
+//! line and the key. Tag rules are parsed here too: a loaded [`Config`] is always usable.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use anyhow::{bail, Context, Result};
+use serde::Deserialize;
+
+use crate::tag::validate_repository;
+use crate::tag_rules::{Flavor, TagRule, DEFAULT_RULES};
+
+pub const CONFIG_FILE: &str = "xtask/images.toml";
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    pub project: Project,
+    #[serde(default)]
+    pub tags: TagConfig,
+    #[serde(default)]
+    pub registry: RegistryConfig,
+    #[serde(default)]
+    pub services: BTreeMap<String, Service>,
+    /// Where the file was read from, for messages.
+    #[serde(skip)]
+    pub path: PathBuf,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Project {
+    /// Local image namespace when no registry is configured.
+    pub name: String,
+    /// The branch that gets `latest`; GitHub's event payload wins when present.
+    pub default_branch: Option<String>,
+    /// SPDX expression for the `org.opencontainers.image.licenses` label.
+    pub licenses: Option<String>,
+    pub vendor: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TagConfig {
+    /// docker/metadata-action `tags` lines.
+    #[serde(default = "default_rules")]
+    pub rules: Vec<TagRule>,
+    /// docker/metadata-action `flavor` lines.
+    #[serde(default)]
+    pub flavor: Vec<String>,
+}
+
+impl Default for TagConfig {
+    fn default() -> Self {
+        TagConfig {
+            rules: default_rules(),
+            flavor: Vec::new(),
+        }
+    }
+}
+
+fn default_rules() -> Vec<TagRule> {
+    DEFAULT_RULES
+        .iter()
+        .map(|r| r.parse().expect("default tag rules parse"))
+        .collect()
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RegistryConfig {
+    /// `registry/namespace` images are named under, e.g. `ghcr.io/acme`.
+    pub namespace: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Service {
+    #[serde(skip)]
+    pub name: String,
+    /// Path of the Dockerfile, relative to the repository root. Its ignore file is
+    /// `<dockerfile>.dockerignore` beside it.
+    pub dockerfile: PathBuf,
+    /// Build context, relative to the repository root.
+    #[serde(default = "default_context")]
+    pub context: PathBuf,
+    /// Repository name under the namespace; defaults to the service name.
+    pub image: Option<String>,
+    pub description: Option<String>,
+    /// The image may not be larger than this (uncompressed, as `docker images` shows).
+    pub size_budget_mb: u64,
+    /// The image must define a HEALTHCHECK that passes.
+    #[allow(dead_code)] // enforced by `verify`
+    #[serde(default = "yes")]
+    pub healthcheck: bool,
+    #[serde(default)]
+    pub build_args: BTreeMap<String, String>,
+}
+
+fn default_context() -> PathBuf {
+    PathBuf::from(".")
+}
+
+fn yes() -> bool {
+    true
+}
+
+impl Service {
+    pub fn image_name(&self) -> &str {
+        self.image.as_deref().unwrap_or(&self.name)
+    }
+
+    #[allow(dead_code)] // checked by `verify` and the tidy tests
+    pub fn ignore_file(&self) -> PathBuf {
+        let mut name = self.dockerfile.clone().into_os_string();
+        name.push(".dockerignore");
+        name.into()
+    }
+}
+
+impl Config {
+    /// Reads the config at `path` (relative paths inside it are relative to `root`).
+    pub fn load(root: &Path, path: &Path) -> Result<Config> {
+        let full = root.join(path);
+        let text = std::fs::read_to_string(&full)
+            .with_context(|| format!("cannot read {}", path.display()))?;
+        Config::parse(&text, path)
+    }
+
+    pub fn parse(text: &str, path: &Path) -> Result<Config> {
+        let mut config: Config = toml::from_str(text)
+            .map_err(|e| anyhow::anyhow!("{}: {}", path.display(), e.to_string().trim_end()))?;
+        config.path = path.to_owned();
+        config.validate()?;
+        Ok(config)
+    }
+
+    fn validate(&mut self) -> Result<()> {
+        let file = self.path.display().to_string();
+        Flavor::parse(&self.tags.flavor).with_context(|| format!("{file}: [tags] flavor"))?;
+        if self.services.is_empty() {
+            bail!("{file}: no [services.<name>] declared");
+        }
+        if let Some(ns) = &self.registry.namespace {
+            validate_repository(ns).with_context(|| format!("{file}: [registry] namespace"))?;
+        }
+        validate_repository(&self.project.name)
+            .with_context(|| format!("{file}: [project] name"))?;
+        for (name, service) in &mut self.services {
+            service.name = name.clone();
+            validate_repository(service.image_name())
+                .with_context(|| format!("{file}: [services.{name}] image"))?;
+            if service.size_budget_mb == 0 {
+                bail!("{file}: [services.{name}] size_budget_mb must be more than 0");
+            }
+        }
+        Ok(())
+    }
+
+    pub fn flavor(&self) -> Flavor {
+        Flavor::parse(&self.tags.flavor).expect("validated when loaded")
+    }
+
+    /// The services named, in the order given; all of them when `names` is empty.
+    pub fn select(&self, names: &[String]) -> Result<Vec<&Service>> {
+        if names.is_empty() {
+            return Ok(self.services.values().collect());
+        }
+        names
+            .iter()
+            .map(|n| {
+                self.services.get(n).with_context(|| {
+                    let known: Vec<&str> = self.services.keys().map(String::as_str).collect();
+                    format!(
+                        "unknown service `{n}`; {} declares: {}",
+                        self.path.display(),
+                        known.join(", ")
+                    )
+                })
+            })
+            .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const MINIMAL: &str = r#"
+        [project]
+        name = "acme"
+        [services.api]
+        dockerfile = "xtask/docker/api.Dockerfile"
+        size_budget_mb = 100
+    "#;
+
+    fn parse(text: &str) -> Result<Config> {
+        Config::parse(text, Path::new("xtask/images.toml"))
+    }
+
+    #[test]
+    fn defaults_fill_the_gaps() {
+        let c = parse(MINIMAL).unwrap();
+        let api = &c.services["api"];
+        assert_eq!(api.name, "api");
+        assert_eq!(api.image_name(), "api");
+        assert_eq!(api.context, Path::new("."));
+        assert!(api.healthcheck);
+        assert_eq!(
+            api.ignore_file(),
+            Path::new("xtask/docker/api.Dockerfile.dockerignore")
+        );
+        assert_eq!(c.tags.rules.len(), DEFAULT_RULES.len());
+    }
+
+    #[test]
+    fn the_repository_config_loads() {
+        let root = Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap();
+        let c = Config::load(root, Path::new(CONFIG_FILE)).unwrap();
+        assert_eq!(
+            c.services.keys().collect::<Vec<_>>(),
+            ["api", "playwright-runner", "web"]
+        );
+    }
+
+    #[test]
+    fn unknown_key_names_file_and_key() {
+        let err = parse(&MINIMAL.replace("size_budget_mb", "size_budget"))
+            .unwrap_err()
+            .to_string();
+        assert!(err.starts_with("xtask/images.toml:"), "{err}");
+        assert!(err.contains("size_budget"), "{err}");
+    }
+
+    #[test]
+    fn invalid_tag_rule_names_the_rule() {
+        let err = format!(
+            "{:#}",
+            parse(&format!("{MINIMAL}\n[tags]\nrules = [\"type=ref\"]")).unwrap_err()
+        );
+        assert!(err.contains("type=ref") && err.contains("event"), "{err}");
+    }
+
+    #[test]
+    fn uppercase_image_name_is_rejected() {
+        let err = format!(
+            "{:#}",
+            parse(&format!("{MINIMAL}image = \"API\"\n")).unwrap_err()
+        );
+        assert!(err.contains("[services.api] image"), "{err}");
+    }
+
+    #[test]
+    fn unknown_service_lists_the_known_ones() {
+        let c = parse(MINIMAL).unwrap();
+        let err = c.select(&["apy".into()]).unwrap_err().to_string();
+        assert!(
+            err.contains("unknown service `apy`") && err.contains("api"),
+            "{err}"
+        );
+    }
+}

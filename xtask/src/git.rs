@@ -1,0 +1,272 @@
+//! The git context a build is tagged and labelled from.
+//!
+//! In GitHub Actions (`GITHUB_ACTIONS=true`) it comes from the `GITHUB_*` variables and the
+//! event payload, exactly as docker/metadata-action sees it; elsewhere from the local
+//! repository. Shallow clones, a detached HEAD and a dirty tree all give a usable context:
+//! only the commit itself must be present. This module reads git; it never changes it.
+
+use std::path::Path;
+
+use anyhow::{bail, Context, Result};
+use serde::Serialize;
+use time::OffsetDateTime;
+use xshell::{cmd, Shell};
+
+use crate::env::Env;
+
+#[derive(Debug, Clone, Serialize)]
+pub struct GitContext {
+    /// The triggering event: `push`, `pull_request`, `schedule`, ... (`push` locally).
+    pub event: String,
+    /// `refs/heads/<branch>`, `refs/tags/<tag>`, `refs/pull/<n>/merge`; `None` on a detached
+    /// HEAD that no tag points at.
+    pub git_ref: Option<String>,
+    /// Full commit id.
+    pub sha: String,
+    #[serde(with = "time::serde::rfc3339")]
+    pub commit_time: OffsetDateTime,
+    pub default_branch: String,
+    /// `owner/name`, when known.
+    pub repository: Option<String>,
+    /// A browsable URL of the repository, when known.
+    pub source_url: Option<String>,
+    /// Pull requests: the branch the PR targets and the branch it comes from.
+    pub base_ref: Option<String>,
+    pub head_ref: Option<String>,
+    /// Uncommitted changes to tracked files (local builds only).
+    pub dirty: bool,
+}
+
+impl GitContext {
+    pub fn branch(&self) -> Option<&str> {
+        self.git_ref.as_deref()?.strip_prefix("refs/heads/")
+    }
+
+    pub fn tag(&self) -> Option<&str> {
+        self.git_ref.as_deref()?.strip_prefix("refs/tags/")
+    }
+
+    /// The pull request number of a `refs/pull/<n>/merge` ref.
+    pub fn pull_request(&self) -> Option<&str> {
+        let rest = self.git_ref.as_deref()?.strip_prefix("refs/pull/")?;
+        Some(
+            rest.strip_suffix("/merge")
+                .or_else(|| rest.strip_suffix("/head"))
+                .unwrap_or(rest),
+        )
+    }
+
+    /// Short description for progress output: `branch main`, `tag v1.2.3`, ...
+    pub fn describe(&self) -> String {
+        let short = &self.sha[..self.sha.len().min(7)];
+        let what = match (self.branch(), self.tag(), self.pull_request()) {
+            (Some(b), _, _) => format!("branch {b}"),
+            (_, Some(t), _) => format!("tag {t}"),
+            (_, _, Some(n)) => format!("pull request #{n}"),
+            _ => "detached HEAD".to_owned(),
+        };
+        let dirty = if self.dirty {
+            ", uncommitted changes"
+        } else {
+            ""
+        };
+        format!("{what} at {short}{dirty}")
+    }
+
+    /// Reads the context for the repository at `root`. The default branch is taken from
+    /// GitHub's event payload, else `default_branch` (the configured one), else the clone's
+    /// `origin/HEAD`, else `main`.
+    pub fn detect(root: &Path, env: &Env, default_branch: Option<&str>) -> Result<GitContext> {
+        let sh = Shell::new()?;
+        sh.change_dir(root);
+        let git = Git(&sh);
+        if env.github_actions() {
+            from_github(env, &git, default_branch)
+        } else {
+            from_local(env, &git, default_branch)
+        }
+    }
+}
+
+struct Git<'a>(&'a Shell);
+
+impl Git<'_> {
+    fn read(&self, args: &[&str]) -> Option<String> {
+        let out = cmd!(self.0, "git {args...}")
+            .quiet()
+            .ignore_stderr()
+            .read()
+            .ok()?;
+        Some(out.trim().to_owned()).filter(|s| !s.is_empty())
+    }
+
+    fn commit_time(&self, sha: &str) -> Result<OffsetDateTime> {
+        let secs = self
+            .read(&["show", "-s", "--format=%ct", sha])
+            .with_context(|| format!("commit {sha} is not in this clone; fetch it (a shallow clone of depth 1 is enough)"))?;
+        let secs: i64 = secs
+            .parse()
+            .context("git printed a commit time that is not a number")?;
+        Ok(OffsetDateTime::from_unix_timestamp(secs)?)
+    }
+
+    fn origin(&self) -> Option<(String, String)> {
+        let url = self.read(&["remote", "get-url", "origin"])?;
+        parse_remote(&url)
+    }
+}
+
+fn from_local(env: &Env, git: &Git, default_branch: Option<&str>) -> Result<GitContext> {
+    let Some(sha) = git.read(&["rev-parse", "--verify", "HEAD^{commit}"]) else {
+        bail!("no commit to build from: run inside a git repository with at least one commit");
+    };
+    // XTASK_GIT_REF lets a contributor preview a release (`refs/tags/v1.2.3`) or a PR locally.
+    let git_ref = match env.get("XTASK_GIT_REF") {
+        Some(r) => Some(r.to_owned()),
+        None => git.read(&["symbolic-ref", "-q", "HEAD"]).or_else(|| {
+            git.read(&["tag", "--points-at", "HEAD", "--sort=-v:refname"])
+                .map(|tags| format!("refs/tags/{}", tags.lines().next().unwrap_or_default()))
+        }),
+    };
+    let origin = git.origin();
+    let origin_head = git
+        .read(&["symbolic-ref", "-q", "--short", "refs/remotes/origin/HEAD"])
+        .and_then(|r| r.strip_prefix("origin/").map(str::to_owned));
+    Ok(GitContext {
+        event: "push".into(),
+        git_ref,
+        commit_time: git.commit_time(&sha)?,
+        sha,
+        default_branch: default_branch
+            .map(str::to_owned)
+            .or(origin_head)
+            .unwrap_or_else(|| "main".into()),
+        repository: origin.as_ref().map(|(repo, _)| repo.clone()),
+        source_url: origin.map(|(_, url)| url),
+        base_ref: None,
+        head_ref: None,
+        dirty: git
+            .read(&["status", "--porcelain", "--untracked-files=no"])
+            .is_some(),
+    })
+}
+
+fn from_github(env: &Env, git: &Git, default_branch: Option<&str>) -> Result<GitContext> {
+    let required = |key: &str| {
+        env.get(key)
+            .map(str::to_owned)
+            .with_context(|| format!("GITHUB_ACTIONS=true but {key} is not set"))
+    };
+    let sha = required("GITHUB_SHA")?;
+    let event = required("GITHUB_EVENT_NAME")?;
+    let payload: serde_json::Value = match env.get("GITHUB_EVENT_PATH") {
+        Some(path) => {
+            let text = std::fs::read_to_string(path)
+                .with_context(|| format!("reading GITHUB_EVENT_PATH {path}"))?;
+            serde_json::from_str(&text)
+                .with_context(|| format!("GITHUB_EVENT_PATH {path} is not JSON"))?
+        }
+        None => serde_json::Value::Null,
+    };
+    let pr_number = payload
+        .pointer("/pull_request/number")
+        .and_then(|n| n.as_u64());
+    // pull_request_target runs on the base branch's ref; tag it as the PR it is for.
+    let git_ref = match (event.as_str(), pr_number) {
+        ("pull_request_target", Some(n)) => Some(format!("refs/pull/{n}/merge")),
+        _ => env.get("GITHUB_REF").map(str::to_owned),
+    };
+    let commit_time = match git.commit_time(&sha) {
+        Ok(t) => t,
+        Err(e) => payload_time(&payload).ok_or(e)?,
+    };
+    let repository = env.get("GITHUB_REPOSITORY").map(str::to_owned);
+    let server = env.get("GITHUB_SERVER_URL").unwrap_or("https://github.com");
+    Ok(GitContext {
+        event,
+        git_ref,
+        sha,
+        commit_time,
+        default_branch: payload
+            .pointer("/repository/default_branch")
+            .and_then(|b| b.as_str())
+            .or(default_branch)
+            .unwrap_or("main")
+            .to_owned(),
+        source_url: repository.as_ref().map(|r| format!("{server}/{r}")),
+        repository,
+        base_ref: env.get("GITHUB_BASE_REF").map(str::to_owned),
+        head_ref: env.get("GITHUB_HEAD_REF").map(str::to_owned),
+        dirty: false,
+    })
+}
+
+fn payload_time(payload: &serde_json::Value) -> Option<OffsetDateTime> {
+    let ts = payload.pointer("/head_commit/timestamp")?.as_str()?;
+    OffsetDateTime::parse(ts, &time::format_description::well_known::Rfc3339).ok()
+}
+
+/// `git@github.com:acme/shop.git` or `https://github.com/acme/shop.git` →
+/// (`acme/shop`, `https://github.com/acme/shop`). Credentials in URLs are dropped.
+pub fn parse_remote(url: &str) -> Option<(String, String)> {
+    let url = url.trim().trim_end_matches('/').trim_end_matches(".git");
+    let (host, path) = if let Some(rest) = url.strip_prefix("git@") {
+        rest.split_once(':')?
+    } else {
+        let rest = url.split_once("://")?.1;
+        let rest = rest.rsplit_once('@').map_or(rest, |(_, r)| r);
+        let (host, path) = rest.split_once('/')?;
+        (host.trim_start_matches("ssh."), path)
+    };
+    let host = host.split(':').next()?;
+    let path = path.trim_start_matches('/');
+    (path.contains('/') && !host.is_empty())
+        .then(|| (path.to_owned(), format!("https://{host}/{path}")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ctx(git_ref: &str) -> GitContext {
+        GitContext {
+            event: "push".into(),
+            git_ref: Some(git_ref.into()),
+            sha: "860c1904a1ce19322e91ac35af1ab07466440c37".into(),
+            commit_time: OffsetDateTime::UNIX_EPOCH,
+            default_branch: "main".into(),
+            repository: None,
+            source_url: None,
+            base_ref: None,
+            head_ref: None,
+            dirty: false,
+        }
+    }
+
+    #[test]
+    fn ref_kinds_are_recognised() {
+        assert_eq!(ctx("refs/heads/feature/x").branch(), Some("feature/x"));
+        assert_eq!(ctx("refs/tags/v1.2.3").tag(), Some("v1.2.3"));
+        assert_eq!(ctx("refs/pull/15/merge").pull_request(), Some("15"));
+        assert_eq!(ctx("refs/tags/v1").branch(), None);
+    }
+
+    #[test]
+    fn remotes_become_browsable_urls() {
+        let expect = Some((
+            "acme/shop".to_owned(),
+            "https://github.com/acme/shop".to_owned(),
+        ));
+        assert_eq!(parse_remote("git@github.com:acme/shop.git"), expect);
+        assert_eq!(parse_remote("https://github.com/acme/shop.git"), expect);
+        assert_eq!(
+            parse_remote("https://x-access-token:secret@github.com/acme/shop"),
+            expect
+        );
+        assert_eq!(
+            parse_remote("ssh://git@github.com:22/acme/shop.git"),
+            expect
+        );
+        assert_eq!(parse_remote("/srv/git/shop"), None);
+    }
+}
