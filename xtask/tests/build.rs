@@ -1,0 +1,236 @@
+//! `cargo xtask build` as a user runs it: exit codes, `--dry-run --json`, and real builds on
+//! the real engine.
+
+mod common;
+
+use std::time::Duration;
+
+use common::*;
+use serde_json::Value;
+
+#[test]
+fn dry_run_json_describes_every_service() {
+    let o = xtask(&[
+        "build",
+        "--dry-run",
+        "--json",
+        "--registry",
+        "registry.test/acme",
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let plan: Value = serde_json::from_str(&stdout(&o)).expect("stdout is one JSON document");
+    let services = plan["services"].as_array().unwrap();
+    let names: Vec<&str> = services
+        .iter()
+        .map(|s| s["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["api", "playwright-runner", "web"]);
+    let head = git_head();
+    for s in services {
+        let image = s["image"].as_str().unwrap();
+        assert!(image.starts_with("registry.test/acme/"), "{image}");
+        let tags: Vec<&str> = s["tags"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|t| t.as_str().unwrap())
+            .collect();
+        assert!(
+            tags.iter().all(|t| t.starts_with(&format!("{image}:"))),
+            "{tags:?}"
+        );
+        assert!(
+            tags.contains(&format!("{image}:sha-{}", &head[..7]).as_str()),
+            "{tags:?}"
+        );
+        assert_eq!(
+            s["labels"]["org.opencontainers.image.revision"],
+            head.as_str()
+        );
+        let argv: Vec<&str> = s["argv"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|a| a.as_str().unwrap())
+            .collect();
+        assert_eq!(argv[..3], ["docker", "buildx", "build"]);
+        assert_eq!(argv.last(), Some(&"."));
+        for t in &tags {
+            assert!(
+                argv.windows(2).any(|w| w == ["--tag", *t]),
+                "{t} missing from {argv:?}"
+            );
+        }
+    }
+}
+
+#[test]
+fn dry_run_prints_commands_that_can_be_pasted() {
+    let o = xtask(&["build", "--dry-run", "api"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let out = stdout(&o);
+    assert!(
+        out.contains("docker buildx build --file xtask/docker/api.Dockerfile"),
+        "{out}"
+    );
+    assert!(
+        !out.contains("web.Dockerfile"),
+        "only the named service is planned: {out}"
+    );
+}
+
+#[test]
+fn unknown_service_is_a_usage_error() {
+    let o = xtask(&["build", "--dry-run", "nope"]);
+    assert_eq!(o.status.code(), Some(2));
+    let err = stderr(&o);
+    assert!(
+        err.contains("unknown service `nope`") && err.contains("api, playwright-runner, web"),
+        "{err}"
+    );
+}
+
+#[test]
+fn broken_config_names_file_and_key() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("images.toml");
+    std::fs::write(
+        &path,
+        "[project]\nname = \"x\"\n[services.api]\ndockerfile = \"a\"\nsize_budget = 1\n",
+    )
+    .unwrap();
+    let o = xtask(&["--config", path.to_str().unwrap(), "build", "--dry-run"]);
+    assert_eq!(o.status.code(), Some(2));
+    let err = stderr(&o);
+    assert!(
+        err.contains("images.toml") && err.contains("size_budget"),
+        "{err}"
+    );
+    assert_eq!(
+        err.lines().filter(|l| l.starts_with("error")).count(),
+        1,
+        "one clear error: {err}"
+    );
+}
+
+#[test]
+fn a_failing_service_does_not_hide_the_others() {
+    if !engine_available() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    std::fs::write(
+        d.join("good.Dockerfile"),
+        "FROM busybox:stable\nUSER 65534\nCMD [\"true\"]\n",
+    )
+    .unwrap();
+    std::fs::write(
+        d.join("bad.Dockerfile"),
+        "FROM busybox:stable\nRUN echo about to fail && false\n",
+    )
+    .unwrap();
+    let config = format!(
+        "[project]\nname = \"xtask-itest\"\n\
+         [services.good]\ndockerfile = \"{0}/good.Dockerfile\"\ncontext = \"{0}\"\nsize_budget_mb = 10\n\
+         [services.bad]\ndockerfile = \"{0}/bad.Dockerfile\"\ncontext = \"{0}\"\nsize_budget_mb = 10\n",
+        d.display()
+    );
+    std::fs::write(d.join("images.toml"), config).unwrap();
+    let o = xtask(&[
+        "--config",
+        d.join("images.toml").to_str().unwrap(),
+        "build",
+        "--json",
+    ]);
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    let report: Value = serde_json::from_str(&stdout(&o)).unwrap();
+    let result = |name: &str| {
+        report["services"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|s| s["name"] == name)
+            .unwrap()
+            .clone()
+    };
+    assert_eq!(result("good")["result"], "built");
+    assert!(result("good")["size_bytes"].as_u64().unwrap() > 0);
+    assert_eq!(result("bad")["result"], "failed");
+    assert!(result("bad")["error"]
+        .as_str()
+        .unwrap()
+        .contains("about to fail"));
+    assert!(
+        stderr(&o).contains("build failed for bad"),
+        "{}",
+        stderr(&o)
+    );
+}
+
+/// The main job: all three images build, carry the computed tags and labels, and the two
+/// services run healthy as a non-root user under hardened options.
+#[test]
+fn builds_all_services_which_run_healthy_as_non_root() {
+    if !engine_available() {
+        return;
+    }
+    let ns = "xtask-itest";
+    let o = xtask(&["build", "--registry", ns, "--json"]);
+    assert!(o.status.success(), "build failed: {}", stderr(&o));
+    let report: Value = serde_json::from_str(&stdout(&o)).unwrap();
+    let head = git_head();
+    for s in report["services"].as_array().unwrap() {
+        let name = s["name"].as_str().unwrap();
+        assert_eq!(s["result"], "built", "{name}: {s}");
+        let id = s["image_id"].as_str().unwrap();
+        for tag in s["tags"].as_array().unwrap() {
+            let reference = format!("{ns}/{name}:{}", tag.as_str().unwrap());
+            assert_eq!(
+                docker_ok(&["image", "inspect", "-f", "{{.Id}}", &reference]),
+                id,
+                "{reference}"
+            );
+        }
+        let labels: Value = serde_json::from_str(&docker_ok(&[
+            "image",
+            "inspect",
+            "-f",
+            "{{json .Config.Labels}}",
+            id,
+        ]))
+        .unwrap();
+        assert_eq!(labels["org.opencontainers.image.revision"], head.as_str());
+        assert_eq!(labels["org.opencontainers.image.title"], name);
+        assert!(labels["org.opencontainers.image.created"]
+            .as_str()
+            .unwrap()
+            .ends_with('Z'));
+        let user = docker_ok(&["image", "inspect", "-f", "{{.Config.User}}", id]);
+        assert!(
+            !user.is_empty() && user != "root" && !user.starts_with("0:") && user != "0",
+            "{name} runs as `{user}`"
+        );
+    }
+    for name in ["api", "web"] {
+        let image = format!("{ns}/{name}:sha-{}", &head[..7]);
+        let c = Container::run(&[
+            "--read-only",
+            "--tmpfs",
+            "/tmp",
+            "--cap-drop",
+            "ALL",
+            "--security-opt",
+            "no-new-privileges",
+            "-e",
+            "API_URL=http://127.0.0.1:9",
+            &image,
+        ]);
+        c.wait_healthy(Duration::from_secs(60));
+        assert_ne!(
+            docker_ok(&["exec", &c.0, "id", "-u"]),
+            "0",
+            "{name} runs as root"
+        );
+    }
+}

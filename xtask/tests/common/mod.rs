@@ -1,0 +1,110 @@
+//! Shared helpers for the CLI tests: run `cargo xtask` as a user does, and gate the tests
+//! that need a real Docker engine.
+#![allow(dead_code)] // each test file uses a different part of this module
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::time::{Duration, Instant};
+
+pub fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .unwrap()
+        .to_owned()
+}
+
+/// `cargo xtask ARGS...`, from the workspace root.
+pub fn xtask(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_xtask"))
+        .args(args)
+        .current_dir(root())
+        .output()
+        .expect("xtask runs")
+}
+
+pub fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+pub fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+/// True when a Docker engine answers. When it does not, the test is skipped locally, but
+/// FAILS under `CI=true`: CI provisions the engine, so its absence there is a defect.
+pub fn engine_available() -> bool {
+    let up = Command::new("docker")
+        .arg("info")
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if !up {
+        assert!(
+            std::env::var("CI").as_deref() != Ok("true"),
+            "CI=true but no Docker engine is reachable: `cargo xtask engine up` provisions one"
+        );
+        eprintln!(
+            "skipped: no Docker engine is reachable (`cargo xtask engine up` provisions one)"
+        );
+    }
+    up
+}
+
+pub fn docker(args: &[&str]) -> Output {
+    Command::new("docker")
+        .args(args)
+        .output()
+        .expect("docker runs")
+}
+
+/// `docker ARGS...` that must succeed; returns its trimmed stdout.
+pub fn docker_ok(args: &[&str]) -> String {
+    let o = docker(args);
+    assert!(o.status.success(), "docker {args:?} failed: {}", stderr(&o));
+    stdout(&o).trim().to_owned()
+}
+
+/// A container removed when dropped, even when the test fails.
+pub struct Container(pub String);
+
+impl Container {
+    pub fn run(args: &[&str]) -> Container {
+        let mut full = vec!["run", "-d"];
+        full.extend_from_slice(args);
+        Container(docker_ok(&full))
+    }
+
+    /// Waits for Docker's health status to become `healthy`; panics with the last state.
+    pub fn wait_healthy(&self, timeout: Duration) {
+        let started = Instant::now();
+        loop {
+            let status = docker_ok(&["inspect", "-f", "{{.State.Health.Status}}", &self.0]);
+            if status == "healthy" {
+                return;
+            }
+            if started.elapsed() > timeout {
+                let logs = docker(&["logs", &self.0]);
+                panic!(
+                    "container not healthy after {timeout:?} (status {status}); logs:\n{}{}",
+                    stdout(&logs),
+                    stderr(&logs)
+                );
+            }
+            std::thread::sleep(Duration::from_millis(500));
+        }
+    }
+}
+
+impl Drop for Container {
+    fn drop(&mut self) {
+        let _ = docker(&["rm", "-f", &self.0]);
+    }
+}
+
+pub fn git_head() -> String {
+    let o = Command::new("git")
+        .args(["rev-parse", "HEAD"])
+        .current_dir(root())
+        .output()
+        .unwrap();
+    String::from_utf8_lossy(&o.stdout).trim().to_owned()
+}
