@@ -86,12 +86,24 @@ EOF
   die "registry did not answer on $registry_addr; see $state/registry.log"
 }
 
+# Bump when a stand-in recipe changes: stand-ins with another revision are rebuilt, images
+# pulled from a registry (no such label) are never touched.
+standin_revision=2
+standin_label=dev.shipyard.standin-revision
+
 have_image() { docker image inspect "$1" >/dev/null 2>&1; }
+
+current_image() {
+  have_image "$1" || return 1
+  local rev
+  rev=$(docker image inspect -f "{{ index .Config.Labels \"$standin_label\" }}" "$1" 2>/dev/null)
+  [ -z "$rev" ] || [ "$rev" = "<no value>" ] || [ "$rev" = "$standin_revision" ]
+}
 
 # A base image is taken from its registry when one can be reached; a stand-in is built only
 # when the pull fails (as it does on machines without registry access).
 pulled() {
-  have_image "$1" && { say "$1 present"; return 0; }
+  current_image "$1" && { say "$1 present"; return 0; }
   timeout 120 docker pull -q "$1" >/dev/null 2>&1 && { say "$1 pulled"; return 0; }
   say "$1 cannot be pulled here: building a stand-in"
   return 1
@@ -111,16 +123,31 @@ seed_debian() {
     cp /usr/local/share/ca-certificates/*.crt "$rootfs/usr/local/share/ca-certificates/"
     chroot "$rootfs" update-ca-certificates >/dev/null 2>&1
   fi
+  # The same apt sources as the official image, security updates included.
+  rm -f "$rootfs/etc/apt/sources.list"
+  cat >"$rootfs/etc/apt/sources.list.d/debian.sources" <<'EOF'
+Types: deb
+URIs: http://deb.debian.org/debian
+Suites: bookworm bookworm-updates
+Components: main
+Signed-By: /usr/share/keyrings/debian-archive-keyring.gpg
+
+Types: deb
+URIs: http://deb.debian.org/debian-security
+Suites: bookworm-security
+Components: main
+Signed-By: /usr/share/keyrings/debian-archive-keyring.gpg
+EOF
   rm -rf "$rootfs"/usr/share/doc/* "$rootfs"/usr/share/man/* "$rootfs"/usr/share/locale/* \
     "$rootfs"/var/cache/apt/* "$rootfs"/var/lib/apt/lists/*
-  tar -C "$rootfs" -c . | docker import -c 'CMD ["bash"]' - $image >/dev/null
+  tar -C "$rootfs" -c . | docker import -c 'CMD ["bash"]' -c "LABEL $standin_label=$standin_revision" - $image >/dev/null
   rm -rf "$rootfs"
 }
 
 # Build a stand-in from a Dockerfile in standins/ with a context assembled in a temp dir.
 build_standin() {
   local image=$1 dockerfile=$2 ctx=$3
-  docker build -q -t "$image" -f "$here/standins/$dockerfile" "$ctx" >/dev/null
+  docker build -q --label "$standin_label=$standin_revision" -t "$image" -f "$here/standins/$dockerfile" "$ctx" >/dev/null
 }
 
 # rust:<ver>-slim-bookworm: bookworm + gcc + this machine's rustup toolchain (no docs).
@@ -160,7 +187,7 @@ seed_busybox() {
   for a in sh ls cat echo env id sleep true false wget; do ln -s busybox "$ctx/bin/$a"; done
   printf 'root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/:/bin/false\n' >"$ctx/etc/passwd"
   printf 'root:x:0:\nnogroup:x:65534:\n' >"$ctx/etc/group"
-  tar -C "$ctx" -c . | docker import -c 'CMD ["sh"]' - $image >/dev/null
+  tar -C "$ctx" -c . | docker import -c 'CMD ["sh"]' -c "LABEL $standin_label=$standin_revision" - $image >/dev/null
   rm -rf "$ctx"
 }
 
