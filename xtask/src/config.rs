@@ -112,7 +112,7 @@ impl Service {
         self.image.as_deref().unwrap_or(&self.name)
     }
 
-    #[allow(dead_code)] // checked by `verify` and the tidy tests
+    #[allow(dead_code)] // checked by `verify`
     pub fn ignore_file(&self) -> PathBuf {
         let mut name = self.dockerfile.clone().into_os_string();
         name.push(".dockerignore");

@@ -14,6 +14,8 @@ mod render;
 mod tag;
 mod tag_rules;
 mod tags;
+#[cfg(test)]
+mod tidy;
 mod workspace;
 
 use std::path::PathBuf;
