@@ -211,10 +211,11 @@ fn build_one(root: &Path, service: &ServicePlan, width: usize) -> Outcome {
         let _ = fs::remove_file(root.join(&service.iidfile));
         writeln!(log, "$ {}", shell_words(&service.argv))?;
         eprintln!("{:width$} | started", service.name);
+        let mut progress = Progress::default();
         let ok = process::stream(&service.argv, root, |line| {
             let _ = writeln!(log, "{line}");
-            if is_progress_line(line) {
-                eprintln!("{:width$} | {}", service.name, line);
+            if let Some(shown) = progress.line(line) {
+                eprintln!("{:width$} | {shown}", service.name);
             }
             if tail.len() == 25 {
                 tail.pop_front();
@@ -223,6 +224,12 @@ fn build_one(root: &Path, service: &ServicePlan, width: usize) -> Outcome {
         })?;
         if !ok {
             bail!("docker buildx build exited with an error");
+        }
+        if progress.cached > 0 {
+            eprintln!(
+                "{:width$} | {} step(s) cached",
+                service.name, progress.cached
+            );
         }
         let id =
             fs::read_to_string(root.join(&service.iidfile)).context("buildx wrote no image id")?;
@@ -261,17 +268,54 @@ fn build_one(root: &Path, service: &ServicePlan, width: usize) -> Outcome {
     outcome
 }
 
-/// BuildKit's plain progress: keep the step headers (`#7 [builder 3/8] RUN ...`), cache
-/// hits and errors; drop the rest (it is in the log).
-fn is_progress_line(line: &str) -> bool {
-    let step = line
-        .strip_prefix('#')
-        .and_then(|l| l.split_once(' '))
-        .is_some_and(|(n, rest)| {
-            n.chars().all(|c| c.is_ascii_digit())
-                && (rest.starts_with('[') || rest.starts_with("ERROR") || rest == "CACHED")
-        });
-    step || line.starts_with("ERROR") || line.starts_with("error:")
+/// Condenses BuildKit's plain progress to what a person wants to follow: a step's header is
+/// shown once the step actually runs (cache hits are only counted), plus every error line.
+/// Everything else is in the log.
+#[derive(Default)]
+struct Progress {
+    pending: Vec<(String, String)>,
+    cached: usize,
+}
+
+impl Progress {
+    /// The line to show for `line`, if any.
+    fn line(&mut self, line: &str) -> Option<String> {
+        if line.starts_with("ERROR") || line.starts_with("error:") {
+            return Some(line.to_owned());
+        }
+        let (id, rest) = line.strip_prefix('#')?.split_once(' ')?;
+        if !id.chars().all(|c| c.is_ascii_digit()) {
+            return None;
+        }
+        if rest.starts_with('[') {
+            if !rest.starts_with("[internal]") && !rest.contains(" FROM ") {
+                self.pending.push((id.to_owned(), shorten(rest, 110)));
+            }
+            return None;
+        }
+        let header = self
+            .pending
+            .iter()
+            .position(|(p, _)| p == id)
+            .map(|i| self.pending.remove(i).1);
+        match (rest, header) {
+            ("CACHED", Some(_)) => {
+                self.cached += 1;
+                None
+            }
+            (r, Some(header)) if r.starts_with("ERROR") => Some(format!("{header}: {r}")),
+            (r, None) if r.starts_with("ERROR") => Some(r.to_owned()),
+            (_, header) => header,
+        }
+    }
+}
+
+fn shorten(s: &str, max: usize) -> String {
+    let s = s.split_whitespace().collect::<Vec<_>>().join(" ");
+    match s.char_indices().nth(max) {
+        Some((i, _)) => format!("{}...", &s[..i]),
+        None => s,
+    }
 }
 
 pub fn image_size(id: &str) -> Result<u64> {
@@ -321,17 +365,38 @@ mod tests {
     use super::*;
 
     #[test]
-    fn progress_keeps_steps_and_errors() {
-        assert!(is_progress_line(
-            "#7 [builder 3/8] RUN cargo build --release"
-        ));
-        assert!(is_progress_line("#7 CACHED"));
-        assert!(is_progress_line(
-            "#9 ERROR: process \"/bin/sh -c false\" did not complete successfully"
-        ));
-        assert!(is_progress_line("ERROR: failed to solve: rpc error"));
-        assert!(!is_progress_line("#7 0.512    Compiling serde v1.0.0"));
-        assert!(!is_progress_line("#7 DONE 1.2s"));
+    fn progress_shows_running_steps_and_errors_and_counts_cache_hits() {
+        let mut p = Progress::default();
+        let shown: Vec<String> = [
+            "#1 [internal] load build definition from api.Dockerfile",
+            "#1 DONE 0.0s",
+            "#5 [build 3/8] COPY Cargo.toml Cargo.lock ./",
+            "#5 CACHED",
+            "#7 [build 5/8] RUN cargo build --release",
+            "#7 0.512    Compiling serde v1.0.0",
+            "#7 12.1    Compiling api v0.1.0",
+            "#9 [build 6/8] RUN false",
+            "#9 ERROR: process \"/bin/sh -c false\" did not complete successfully: exit code: 1",
+            "ERROR: failed to solve: rpc error",
+        ]
+        .iter()
+        .filter_map(|l| p.line(l))
+        .collect();
+        assert_eq!(
+            shown,
+            [
+                "[build 5/8] RUN cargo build --release",
+                "[build 6/8] RUN false: ERROR: process \"/bin/sh -c false\" did not complete successfully: exit code: 1",
+                "ERROR: failed to solve: rpc error",
+            ]
+        );
+        assert_eq!(p.cached, 1);
+    }
+
+    #[test]
+    fn long_steps_are_shortened_on_one_line() {
+        assert_eq!(shorten("RUN a  \\\n   b", 20), "RUN a \\ b");
+        assert_eq!(shorten(&"x".repeat(200), 10), "xxxxxxxxxx...");
     }
 
     #[test]

@@ -12,7 +12,10 @@ use clap::CommandFactory;
 use crate::config::{Config, CONFIG_FILE};
 
 fn root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap().to_owned()
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .unwrap()
+        .to_owned()
 }
 
 fn dockerfiles() -> Vec<PathBuf> {
@@ -29,7 +32,12 @@ fn dockerfiles() -> Vec<PathBuf> {
 fn every_dockerfile_has_its_ignore_file() {
     for f in dockerfiles() {
         let ignore = PathBuf::from(format!("{}.dockerignore", f.display()));
-        assert!(ignore.exists(), "{} has no {}", f.display(), ignore.display());
+        assert!(
+            ignore.exists(),
+            "{} has no {}",
+            f.display(),
+            ignore.display()
+        );
     }
 }
 
@@ -37,8 +45,17 @@ fn every_dockerfile_has_its_ignore_file() {
 fn no_dockerfile_has_a_syntax_line() {
     for f in dockerfiles() {
         let text = fs::read_to_string(&f).unwrap();
-        let bad = text.lines().any(|l| l.trim_start().trim_start_matches('#').trim_start().starts_with("syntax="));
-        assert!(!bad, "{} has a `# syntax=` line: it pulls from Docker Hub and fails offline", f.display());
+        let bad = text.lines().any(|l| {
+            l.trim_start()
+                .trim_start_matches('#')
+                .trim_start()
+                .starts_with("syntax=")
+        });
+        assert!(
+            !bad,
+            "{} has a `# syntax=` line: it pulls from Docker Hub and fails offline",
+            f.display()
+        );
     }
 }
 
@@ -46,13 +63,36 @@ fn no_dockerfile_has_a_syntax_line() {
 fn every_service_points_at_existing_files() {
     let config = Config::load(&root(), Path::new(CONFIG_FILE)).unwrap();
     for s in config.services.values() {
-        assert!(root().join(&s.dockerfile).is_file(), "{}: {} is missing", s.name, s.dockerfile.display());
-        assert!(root().join(s.ignore_file()).is_file(), "{}: {} is missing", s.name, s.ignore_file().display());
-        assert!(root().join(&s.context).is_dir(), "{}: context {} is missing", s.name, s.context.display());
+        assert!(
+            root().join(&s.dockerfile).is_file(),
+            "{}: {} is missing",
+            s.name,
+            s.dockerfile.display()
+        );
+        assert!(
+            root().join(s.ignore_file()).is_file(),
+            "{}: {} is missing",
+            s.name,
+            s.ignore_file().display()
+        );
+        assert!(
+            root().join(&s.context).is_dir(),
+            "{}: context {} is missing",
+            s.name,
+            s.context.display()
+        );
     }
-    let declared: Vec<PathBuf> = config.services.values().map(|s| root().join(&s.dockerfile)).collect();
+    let declared: Vec<PathBuf> = config
+        .services
+        .values()
+        .map(|s| root().join(&s.dockerfile))
+        .collect();
     for f in dockerfiles() {
-        assert!(declared.contains(&f), "{} is not used by any service in {CONFIG_FILE}", f.display());
+        assert!(
+            declared.contains(&f),
+            "{} is not used by any service in {CONFIG_FILE}",
+            f.display()
+        );
     }
 }
 
@@ -65,6 +105,9 @@ fn docs_mention_every_subcommand() {
     }
     for sub in crate::Cli::command().get_subcommands() {
         let name = sub.get_name();
-        assert!(docs.contains(&format!("cargo xtask {name}")), "no doc mentions `cargo xtask {name}`");
+        assert!(
+            docs.contains(&format!("cargo xtask {name}")),
+            "no doc mentions `cargo xtask {name}`"
+        );
     }
 }
