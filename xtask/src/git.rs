@@ -251,6 +251,216 @@ mod tests {
         assert_eq!(ctx("refs/tags/v1").branch(), None);
     }
 
+    /// A throwaway repository with one commit at a fixed time, on branch `main`.
+    struct Repo(tempfile::TempDir);
+
+    impl Repo {
+        fn new() -> Repo {
+            let repo = Repo(tempfile::tempdir().unwrap());
+            repo.git(&["init", "-q", "-b", "main"]);
+            std::fs::write(repo.path().join("a.txt"), "one").unwrap();
+            repo.git(&["add", "a.txt"]);
+            repo.git(&[
+                "-c",
+                "user.name=t",
+                "-c",
+                "user.email=t@example.com",
+                "commit",
+                "-q",
+                "-m",
+                "one",
+            ]);
+            repo
+        }
+
+        fn path(&self) -> &Path {
+            self.0.path()
+        }
+
+        fn git(&self, args: &[&str]) -> String {
+            let out = std::process::Command::new("git")
+                .args(args)
+                .current_dir(self.path())
+                .env("GIT_COMMITTER_DATE", "2026-11-20T09:05:07Z")
+                .env("GIT_AUTHOR_DATE", "2026-11-20T09:05:07Z")
+                .output()
+                .unwrap();
+            assert!(
+                out.status.success(),
+                "git {args:?}: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+            String::from_utf8_lossy(&out.stdout).trim().to_owned()
+        }
+
+        fn detect(&self, env: &[(&str, &str)]) -> GitContext {
+            GitContext::detect(self.path(), &env.iter().copied().collect(), None).unwrap()
+        }
+    }
+
+    #[test]
+    fn local_branch_context() {
+        let repo = Repo::new();
+        let ctx = repo.detect(&[]);
+        assert_eq!(ctx.git_ref.as_deref(), Some("refs/heads/main"));
+        assert_eq!(ctx.sha, repo.git(&["rev-parse", "HEAD"]));
+        assert_eq!(
+            ctx.commit_time,
+            time::macros::datetime!(2026-11-20 09:05:07 UTC)
+        );
+        assert_eq!(ctx.event, "push");
+        assert!(!ctx.dirty);
+    }
+
+    #[test]
+    fn dirty_tree_is_detected() {
+        let repo = Repo::new();
+        std::fs::write(repo.path().join("a.txt"), "changed").unwrap();
+        assert!(repo.detect(&[]).dirty);
+    }
+
+    #[test]
+    fn detached_head_on_a_tag_is_that_tag() {
+        let repo = Repo::new();
+        repo.git(&["tag", "v1.2.3"]);
+        repo.git(&["checkout", "-q", "--detach"]);
+        assert_eq!(
+            repo.detect(&[]).git_ref.as_deref(),
+            Some("refs/tags/v1.2.3")
+        );
+    }
+
+    #[test]
+    fn detached_head_without_tag_has_no_ref() {
+        let repo = Repo::new();
+        repo.git(&["checkout", "-q", "--detach"]);
+        let ctx = repo.detect(&[]);
+        assert_eq!(ctx.git_ref, None);
+        assert!(ctx.describe().starts_with("detached HEAD at "));
+    }
+
+    #[test]
+    fn shallow_clone_works() {
+        let repo = Repo::new();
+        std::fs::write(repo.path().join("b.txt"), "two").unwrap();
+        repo.git(&["add", "b.txt"]);
+        repo.git(&[
+            "-c",
+            "user.name=t",
+            "-c",
+            "user.email=t@example.com",
+            "commit",
+            "-q",
+            "-m",
+            "two",
+        ]);
+        let clone = tempfile::tempdir().unwrap();
+        let url = format!("file://{}", repo.path().display());
+        let status = std::process::Command::new("git")
+            .args([
+                "clone",
+                "-q",
+                "--depth",
+                "1",
+                &url,
+                clone.path().to_str().unwrap(),
+            ])
+            .status()
+            .unwrap();
+        assert!(status.success());
+        let ctx = GitContext::detect(clone.path(), &Env::default(), None).unwrap();
+        assert_eq!(ctx.sha, repo.git(&["rev-parse", "HEAD"]));
+        assert_eq!(ctx.branch(), Some("main"));
+    }
+
+    #[test]
+    fn xtask_git_ref_previews_a_release() {
+        let repo = Repo::new();
+        let ctx = repo.detect(&[("XTASK_GIT_REF", "refs/tags/v2.0.0")]);
+        assert_eq!(ctx.tag(), Some("v2.0.0"));
+    }
+
+    #[test]
+    fn github_actions_context_comes_from_the_environment() {
+        let repo = Repo::new();
+        let sha = repo.git(&["rev-parse", "HEAD"]);
+        let event = repo.path().join("event.json");
+        std::fs::write(
+            &event,
+            r#"{"pull_request": {"number": 7}, "repository": {"default_branch": "trunk"}}"#,
+        )
+        .unwrap();
+        let ctx = repo.detect(&[
+            ("GITHUB_ACTIONS", "true"),
+            ("GITHUB_EVENT_NAME", "pull_request"),
+            ("GITHUB_REF", "refs/pull/7/merge"),
+            ("GITHUB_SHA", &sha),
+            ("GITHUB_HEAD_REF", "feature/x"),
+            ("GITHUB_BASE_REF", "trunk"),
+            ("GITHUB_REPOSITORY", "acme/shop"),
+            ("GITHUB_EVENT_PATH", event.to_str().unwrap()),
+        ]);
+        assert_eq!(ctx.event, "pull_request");
+        assert_eq!(ctx.pull_request(), Some("7"));
+        assert_eq!(ctx.default_branch, "trunk");
+        assert_eq!(ctx.head_ref.as_deref(), Some("feature/x"));
+        assert_eq!(
+            ctx.source_url.as_deref(),
+            Some("https://github.com/acme/shop")
+        );
+        assert_eq!(
+            ctx.commit_time,
+            time::macros::datetime!(2026-11-20 09:05:07 UTC)
+        );
+    }
+
+    #[test]
+    fn pull_request_target_is_tagged_as_its_pull_request() {
+        let repo = Repo::new();
+        let sha = repo.git(&["rev-parse", "HEAD"]);
+        let event = repo.path().join("event.json");
+        std::fs::write(&event, r#"{"pull_request": {"number": 12}}"#).unwrap();
+        let ctx = repo.detect(&[
+            ("GITHUB_ACTIONS", "true"),
+            ("GITHUB_EVENT_NAME", "pull_request_target"),
+            ("GITHUB_REF", "refs/heads/main"),
+            ("GITHUB_SHA", &sha),
+            ("GITHUB_EVENT_PATH", event.to_str().unwrap()),
+        ]);
+        assert_eq!(ctx.pull_request(), Some("12"));
+    }
+
+    #[test]
+    fn github_commit_missing_from_clone_falls_back_to_the_payload() {
+        let repo = Repo::new();
+        let event = repo.path().join("event.json");
+        std::fs::write(
+            &event,
+            r#"{"head_commit": {"timestamp": "2026-11-21T10:00:00+01:00"}}"#,
+        )
+        .unwrap();
+        let ctx = repo.detect(&[
+            ("GITHUB_ACTIONS", "true"),
+            ("GITHUB_EVENT_NAME", "push"),
+            ("GITHUB_REF", "refs/heads/main"),
+            ("GITHUB_SHA", "0123456789abcdef0123456789abcdef01234567"),
+            ("GITHUB_EVENT_PATH", event.to_str().unwrap()),
+        ]);
+        assert_eq!(
+            ctx.commit_time,
+            time::macros::datetime!(2026-11-21 09:00:00 UTC)
+        );
+    }
+
+    #[test]
+    fn outside_a_repository_is_a_clear_error() {
+        let dir = tempfile::tempdir().unwrap();
+        let err = GitContext::detect(dir.path(), &Env::default(), None)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("git repository"), "{err}");
+    }
+
     #[test]
     fn remotes_become_browsable_urls() {
         let expect = Some((
