@@ -224,23 +224,30 @@ pub fn parse_remote(url: &str) -> Option<(String, String)> {
         .then(|| (path.to_owned(), format!("https://{host}/{path}")))
 }
 
+/// A fixed context for tests: commit 860c190 of acme/shop at 2026-11-20 09:05:07 UTC, on
+/// `git_ref` (empty: detached), triggered by `event`.
+#[cfg(test)]
+pub fn fixture(event: &str, git_ref: &str) -> GitContext {
+    GitContext {
+        event: event.into(),
+        git_ref: Some(git_ref.to_owned()).filter(|r| !r.is_empty()),
+        sha: "860c1904a1ce19322e91ac35af1ab07466440c37".into(),
+        commit_time: time::macros::datetime!(2026-11-20 09:05:07 UTC),
+        default_branch: "main".into(),
+        repository: Some("acme/shop".into()),
+        source_url: Some("https://github.com/acme/shop".into()),
+        base_ref: None,
+        head_ref: None,
+        dirty: false,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
     fn ctx(git_ref: &str) -> GitContext {
-        GitContext {
-            event: "push".into(),
-            git_ref: Some(git_ref.into()),
-            sha: "860c1904a1ce19322e91ac35af1ab07466440c37".into(),
-            commit_time: OffsetDateTime::UNIX_EPOCH,
-            default_branch: "main".into(),
-            repository: None,
-            source_url: None,
-            base_ref: None,
-            head_ref: None,
-            dirty: false,
-        }
+        fixture("push", git_ref)
     }
 
     #[test]

@@ -49,7 +49,6 @@ mod tests {
     use crate::config::Config;
     use crate::tag::Tag;
     use std::path::Path;
-    use time::macros::datetime;
 
     #[test]
     fn labels_come_from_git_and_config() {
@@ -58,18 +57,7 @@ mod tests {
             Path::new("images.toml"),
         )
         .unwrap();
-        let ctx = GitContext {
-            event: "push".into(),
-            git_ref: Some("refs/heads/main".into()),
-            sha: "860c1904a1ce19322e91ac35af1ab07466440c37".into(),
-            commit_time: datetime!(2026-11-20 09:05:07 UTC),
-            default_branch: "main".into(),
-            repository: Some("acme/shop".into()),
-            source_url: Some("https://github.com/acme/shop".into()),
-            base_ref: None,
-            head_ref: None,
-            dirty: false,
-        };
+        let ctx = crate::git::fixture("push", "refs/heads/main");
         let version = Version {
             main: Some(Tag::parse("main").unwrap()),
             partial: vec![],

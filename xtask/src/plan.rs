@@ -249,18 +249,7 @@ pub mod tests {
     }
 
     pub fn ctx() -> GitContext {
-        GitContext {
-            event: "push".into(),
-            git_ref: Some("refs/heads/main".into()),
-            sha: "860c1904a1ce19322e91ac35af1ab07466440c37".into(),
-            commit_time: datetime!(2026-11-20 09:05:07 UTC),
-            default_branch: "main".into(),
-            repository: Some("acme/shop".into()),
-            source_url: Some("https://github.com/acme/shop".into()),
-            base_ref: None,
-            head_ref: None,
-            dirty: false,
-        }
+        crate::git::fixture("push", "refs/heads/main")
     }
 
     fn plan_with(inspect: &str, env: &[(&str, &str)]) -> BuildPlan {

@@ -662,18 +662,7 @@ mod tests {
     const SHA: &str = "860c1904a1ce19322e91ac35af1ab07466440c37";
 
     fn ctx(event: &str, git_ref: &str) -> GitContext {
-        GitContext {
-            event: event.into(),
-            git_ref: Some(git_ref.into()).filter(|r: &String| !r.is_empty()),
-            sha: SHA.into(),
-            commit_time: datetime!(2026-11-20 09:05:07 UTC),
-            default_branch: "main".into(),
-            repository: Some("acme/shop".into()),
-            source_url: None,
-            base_ref: None,
-            head_ref: None,
-            dirty: false,
-        }
+        crate::git::fixture(event, git_ref)
     }
 
     fn tags_with(rules: &[&str], flavor: &[&str], ctx: &GitContext) -> Vec<String> {
