@@ -196,7 +196,7 @@ up() {
   command -v curl >/dev/null || apt_install curl ca-certificates
   # An engine that already runs (Docker Desktop, docker-ce) is used as it is.
   docker info >/dev/null 2>&1 || apt_install docker.io
-  registry_up || command -v docker-registry >/dev/null || apt_install docker-registry
+  command -v docker-registry >/dev/null || apt_install docker-registry # the push tests start their own
   docker buildx version >/dev/null 2>&1 || install_from_trixie docker-buildx
   command -v cosign >/dev/null || install_from_trixie cosign
   start_dockerd

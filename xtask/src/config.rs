@@ -92,7 +92,6 @@ pub struct Service {
     /// The image may not be larger than this (uncompressed, as `docker images` shows).
     pub size_budget_mb: u64,
     /// The image must define a HEALTHCHECK that passes.
-    #[allow(dead_code)] // enforced by `verify`
     #[serde(default = "yes")]
     pub healthcheck: bool,
     #[serde(default)]
@@ -112,7 +111,6 @@ impl Service {
         self.image.as_deref().unwrap_or(&self.name)
     }
 
-    #[allow(dead_code)] // checked by `verify`
     pub fn ignore_file(&self) -> PathBuf {
         let mut name = self.dockerfile.clone().into_os_string();
         name.push(".dockerignore");

@@ -4,18 +4,26 @@
 
 mod build;
 mod builder;
+mod checks;
 mod config;
+mod container;
 mod env;
 mod git;
+mod image;
 mod labels;
 mod plan;
 mod process;
+mod promote;
+mod publish;
+mod push;
+mod registry;
 mod render;
 mod tag;
 mod tag_rules;
 mod tags;
 #[cfg(test)]
 mod tidy;
+mod verify;
 mod workspace;
 
 use std::path::PathBuf;
@@ -48,6 +56,12 @@ enum Command {
     Build(build::Args),
     /// Print the image tags the current git context gives.
     Tags(tags::Args),
+    /// Check built images: non-root, healthy when hardened, size, labels, no secrets.
+    Verify(verify::Args),
+    /// Push the built images' tags to the registry: immutable tag first, `latest` last.
+    Push(push::Args),
+    /// Point more tags at an already pushed image (releases, rollbacks), without rebuilding.
+    Promote(promote::Args),
     /// Install and start a local engine, registry and base images (Debian, as root).
     Engine {
         #[arg(value_enum)]
@@ -88,6 +102,9 @@ fn run(cli: Cli) -> Result<()> {
         Command::Test { args } => test(args),
         Command::Build(args) => build::run(&Workspace::load(&cli.config)?, args),
         Command::Tags(args) => tags::run(&Workspace::load(&cli.config)?, args),
+        Command::Verify(args) => verify::run(&Workspace::load(&cli.config)?, args),
+        Command::Push(args) => push::run(&Workspace::load(&cli.config)?, args),
+        Command::Promote(args) => promote::run(&Workspace::load(&cli.config)?, args),
     }
 }
 

@@ -59,12 +59,23 @@ pub fn usage(error: anyhow::Error) -> anyhow::Error {
 
 /// Runs `argv` in `dir`, handing every line of its combined stdout and stderr to `on_line`.
 /// Returns whether it exited successfully; failing to start it at all is an error.
-pub fn stream(argv: &[String], dir: &Path, mut on_line: impl FnMut(&str)) -> Result<bool> {
+pub fn stream(argv: &[String], dir: &Path, on_line: impl FnMut(&str)) -> Result<bool> {
     let (program, args) = argv.split_first().context("empty command")?;
-    let reader = duct::cmd(program, args)
-        .dir(dir)
+    stream_expression(
+        duct::cmd(program, args).dir(dir).stdin_null(),
+        program,
+        on_line,
+    )
+}
+
+/// Like [`stream`], for an expression the caller has set up (environment, stdin).
+pub fn stream_expression(
+    expr: duct::Expression,
+    program: &str,
+    mut on_line: impl FnMut(&str),
+) -> Result<bool> {
+    let reader = expr
         .stderr_to_stdout()
-        .stdin_null()
         .unchecked()
         .reader()
         .with_context(|| format!("cannot start `{program}`"))?;

@@ -19,7 +19,6 @@ pub struct Tag(String);
 
 impl Tag {
     /// Accepts `s` only if it already is a valid tag.
-    #[allow(dead_code)] // for tags given on the command line (promote)
     pub fn parse(s: &str) -> Result<Tag> {
         let valid_char = |c: char| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-');
         match s.chars().next() {

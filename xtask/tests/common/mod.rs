@@ -2,6 +2,9 @@
 //! that need a real Docker engine.
 #![allow(dead_code)] // each test file uses a different part of this module
 
+pub mod fixture;
+pub mod registry;
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::time::{Duration, Instant};

@@ -1,0 +1,189 @@
+//! `cargo xtask verify`: hold built images to the project's runtime policy.
+//!
+//! Decide first: the images to verify and the policy for each (from the service config, or
+//! from flags for `--image`) are resolved before anything runs, so a missing build is one
+//! clear error up front. Then each image's facts are gathered (its filesystem, a hardened
+//! health run) and [`checks::evaluate`] turns them into a table of checks.
+
+use std::time::Duration;
+
+use anyhow::{bail, Result};
+use serde::Serialize;
+
+use crate::checks::{self, Check, Facts, Policy, Status};
+use crate::container;
+use crate::image::{self, ImageInfo};
+use crate::process::usage;
+use crate::render::{self, Table};
+use crate::workspace::Workspace;
+
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// Services whose built image to verify (default: all, unless --image is given).
+    pub services: Vec<String>,
+    /// Verify this local image (any reference or id) instead; repeat for more.
+    #[arg(long = "image", value_name = "REF")]
+    pub images: Vec<String>,
+    /// For --image: the commit its revision label must name (otherwise that check is skipped).
+    #[arg(long, value_name = "SHA", requires = "images")]
+    pub revision: Option<String>,
+    /// For --image: the size budget in MB (1 MB = 1,000,000 bytes).
+    #[arg(long, value_name = "MB", requires = "images")]
+    pub size_budget_mb: Option<u64>,
+    /// For --image: do not require a HEALTHCHECK.
+    #[arg(long, requires = "images")]
+    pub no_healthcheck: bool,
+    /// How long a container may take to become healthy.
+    #[arg(long, value_name = "SECONDS", default_value_t = 60)]
+    pub timeout: u64,
+    /// Print JSON on stdout instead of a table.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// One image to verify and what it is held to.
+struct Target {
+    name: String,
+    image: ImageInfo,
+    policy: Policy,
+}
+
+#[derive(Debug, Serialize)]
+pub struct Report {
+    pub name: String,
+    pub image_id: String,
+    pub passed: bool,
+    pub checks: Vec<Check>,
+}
+
+fn targets(ws: &Workspace, args: &Args) -> Result<Vec<Target>> {
+    let mut targets = Vec::new();
+    if !args.services.is_empty() || args.images.is_empty() {
+        let services = ws.config.select(&args.services).map_err(usage)?;
+        let ctx = ws.git_context()?;
+        for service in services {
+            let ignore = service.ignore_file();
+            targets.push(Target {
+                name: service.name.clone(),
+                image: image::built(&ws.root, service)?,
+                policy: Policy {
+                    healthcheck: service.healthcheck,
+                    size_budget_mb: Some(service.size_budget_mb),
+                    revision: Some(ctx.sha.clone()),
+                    source_known: ctx.source_url.is_some(),
+                    ignore_file: Some((
+                        ignore.display().to_string(),
+                        std::fs::read_to_string(ws.root.join(&ignore)).ok(),
+                    )),
+                },
+            });
+        }
+    }
+    for reference in &args.images {
+        let Some(image) = image::inspect(reference)? else {
+            bail!("no image `{reference}` in the local engine: build or pull it first");
+        };
+        targets.push(Target {
+            name: reference.clone(),
+            image,
+            policy: Policy {
+                healthcheck: !args.no_healthcheck,
+                size_budget_mb: args.size_budget_mb,
+                revision: args.revision.clone(),
+                source_known: false,
+                ignore_file: None,
+            },
+        });
+    }
+    Ok(targets)
+}
+
+pub fn run(ws: &Workspace, args: &Args) -> Result<()> {
+    let targets = targets(ws, args)?;
+    let run = container::run_id();
+    container::clean_up_on_interrupt(&run)?;
+    let timeout = Duration::from_secs(args.timeout);
+    let mut reports = Vec::new();
+    for t in &targets {
+        eprintln!("verifying {} ({})", t.name, t.image.id);
+        let secret_files = container::secret_files(&t.image.id, &run)?;
+        let health = if t.policy.healthcheck && t.image.has_healthcheck() {
+            eprintln!("  starting it hardened, waiting up to {timeout:?} for healthy");
+            Some(container::health(&t.image.id, &run, timeout)?)
+        } else {
+            None
+        };
+        let checks = checks::evaluate(
+            &t.policy,
+            &Facts {
+                image: &t.image,
+                secret_files: &secret_files,
+                health,
+            },
+        );
+        reports.push(Report {
+            name: t.name.clone(),
+            image_id: t.image.id.clone(),
+            passed: checks.iter().all(|c| c.status != Status::Fail),
+            checks,
+        });
+    }
+    if args.json {
+        render::print_json(&serde_json::json!({ "images": reports }));
+    } else {
+        print!("{}", table(&reports));
+    }
+    let failed: Vec<String> = reports
+        .iter()
+        .filter(|r| !r.passed)
+        .map(|r| {
+            let names: Vec<&str> = r
+                .checks
+                .iter()
+                .filter(|c| c.status == Status::Fail)
+                .map(|c| c.name)
+                .collect();
+            format!("{} ({})", r.name, names.join(", "))
+        })
+        .collect();
+    if !failed.is_empty() {
+        bail!("verify failed for {}", failed.join("; "));
+    }
+    Ok(())
+}
+
+fn table(reports: &[Report]) -> String {
+    let mut table = Table::new(["image", "check", "result", "reason"]);
+    for r in reports {
+        for c in &r.checks {
+            let result = match c.status {
+                Status::Pass => "pass",
+                Status::Fail => "FAIL",
+                Status::Skip => "skip",
+            };
+            table.row([r.name.as_str(), c.name, result, c.reason.as_str()]);
+        }
+    }
+    table.render()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn table_has_one_row_per_check() {
+        let r = Report {
+            name: "api".into(),
+            image_id: "sha256:a".into(),
+            passed: false,
+            checks: vec![checks::user("root"), checks::size(1, Some(1))],
+        };
+        let text = table(&[r]);
+        assert!(
+            text.contains("api    non-root user  FAIL    USER root is root"),
+            "{text}"
+        );
+        assert!(text.contains("api    size           pass"), "{text}");
+    }
+}

@@ -1,0 +1,439 @@
+//! `cargo xtask push` and `promote` as a user runs them, against a real registry with
+//! htpasswd auth: every tag at one digest, credentials only on stdin, a clear error and no
+//! partial tag set when the registry refuses or dies.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+
+use common::fixture::{self, xtask_env, Service, GOOD};
+use common::registry::Registry;
+use common::*;
+use serde_json::Value;
+
+/// A `docker` first on PATH that logs its argv to `argv.log` and, when `VP_KILL_PID` is
+/// set, kills that process before pointing a tag other than `sha-...` at a digest.
+fn docker_wrapper(dir: &Path) -> (PathBuf, PathBuf) {
+    let real = String::from_utf8(
+        std::process::Command::new("sh")
+            .args(["-c", "command -v docker"])
+            .output()
+            .unwrap()
+            .stdout,
+    )
+    .unwrap();
+    let bin = dir.join("bin");
+    std::fs::create_dir_all(&bin).unwrap();
+    let log = dir.join("argv.log");
+    let script = format!(
+        "#!/bin/sh\nprintf '%s\\n' \"$*\" >> '{log}'\n\
+         case \"$*\" in *'imagetools create'*)\n\
+         if [ -n \"$VP_KILL_PID\" ] && ! printf '%s' \"$*\" | grep -q ':sha-'; then kill \"$VP_KILL_PID\"; sleep 0.5; fi;;\n\
+         esac\nexec '{real}' \"$@\"\n",
+        log = log.display(),
+        real = real.trim()
+    );
+    let path = bin.join("docker");
+    std::fs::write(&path, script).unwrap();
+    std::process::Command::new("chmod")
+        .args(["+x", path.to_str().unwrap()])
+        .status()
+        .unwrap();
+    (bin, log)
+}
+
+fn build(config: &Path, namespace: &str) {
+    let o = xtask(&[
+        "--config",
+        config.to_str().unwrap(),
+        "build",
+        "--registry",
+        namespace,
+    ]);
+    assert!(o.status.success(), "build: {}", stderr(&o));
+}
+
+fn tags_of(config: &Path) -> Vec<String> {
+    let o = xtask(&["--config", config.to_str().unwrap(), "tags", "--json"]);
+    let v: Value = serde_json::from_str(&stdout(&o)).unwrap();
+    let mut tags: Vec<String> = v["tags"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t.as_str().unwrap().to_owned())
+        .collect();
+    tags.sort();
+    tags
+}
+
+#[test]
+fn dry_run_plans_digest_first_and_keeps_the_password_out() {
+    let o = xtask_env(
+        &[
+            "push",
+            "--dry-run",
+            "--json",
+            "--registry",
+            "127.0.0.1:5199/acme",
+            "api",
+        ],
+        &[
+            ("REGISTRY_USERNAME", "alice"),
+            ("REGISTRY_PASSWORD", "pw-dry-run-7"),
+        ],
+        None,
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(!stdout(&o).contains("pw-dry-run-7") && !stderr(&o).contains("pw-dry-run-7"));
+    let plan: Value = serde_json::from_str(&stdout(&o)).unwrap();
+    assert_eq!(
+        plan["login"],
+        serde_json::json!([
+            "docker",
+            "login",
+            "--username",
+            "alice",
+            "--password-stdin",
+            "127.0.0.1:5199"
+        ])
+    );
+    let steps: Vec<String> = plan["services"][0]["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| {
+            s["argv"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|a| a.as_str().unwrap())
+                .collect::<Vec<_>>()
+                .join(" ")
+        })
+        .collect();
+    let sha = format!("127.0.0.1:5199/acme/api:sha-{}", &git_head()[..7]);
+    assert!(
+        steps[0].starts_with("docker tag ") && steps[0].ends_with(&sha),
+        "{steps:?}"
+    );
+    assert_eq!(steps[1], format!("docker push {sha}"));
+    assert!(
+        steps[2..]
+            .iter()
+            .all(|s| s.starts_with("docker buildx imagetools")),
+        "{steps:?}"
+    );
+}
+
+#[test]
+fn push_needs_a_registry_and_promote_valid_tags() {
+    let o = xtask_env(&["push", "--dry-run", "--registry", "acme"], &[], None);
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("names local images only"),
+        "{}",
+        stderr(&o)
+    );
+    let o = xtask_env(
+        &[
+            "promote",
+            "--from",
+            "sha-1",
+            "--to=-bad",
+            "--registry",
+            "127.0.0.1:5199/acme",
+            "--dry-run",
+        ],
+        &[],
+        None,
+    );
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert!(stderr(&o).contains("--to: tag `-bad`"), "{}", stderr(&o));
+}
+
+#[test]
+fn push_refuses_images_without_a_passing_scan() {
+    if !engine_available() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let config = fixture::write(dir.path(), &[Service::new("vp-gate", GOOD)]);
+    build(&config, "xtask-vp");
+    let verdict = root().join("target/xtask/scan/vp-gate.verdict.json");
+    std::fs::create_dir_all(verdict.parent().unwrap()).unwrap();
+    let _ = std::fs::remove_file(&verdict);
+    let push = || {
+        xtask_env(
+            &[
+                "--config",
+                config.to_str().unwrap(),
+                "push",
+                "--registry",
+                "127.0.0.1:5199/acme",
+            ],
+            &[],
+            None,
+        )
+    };
+    let o = push();
+    assert_eq!(o.status.code(), Some(1));
+    assert!(
+        stderr(&o).contains("run cargo xtask scan vp-gate first, or pass --allow-unscanned"),
+        "{}",
+        stderr(&o)
+    );
+    let id = std::fs::read_to_string(root().join("target/xtask/build/vp-gate.iid")).unwrap();
+    std::fs::write(
+        &verdict,
+        format!(r#"{{"image_id": "{}", "passed": false}}"#, id.trim()),
+    )
+    .unwrap();
+    let o = push();
+    assert_eq!(o.status.code(), Some(1));
+    assert!(stderr(&o).contains("did not pass"), "{}", stderr(&o));
+    assert!(
+        !stderr(&o).contains("docker push"),
+        "nothing is attempted: {}",
+        stderr(&o)
+    );
+    let _ = std::fs::remove_file(&verdict);
+}
+
+/// The main job: two services, every tag of each at one digest, the password nowhere but
+/// docker's stdin; then a promote re-tags that digest.
+#[test]
+fn push_publishes_every_tag_at_one_digest_and_never_leaks_the_password() {
+    if !engine_available() {
+        return;
+    }
+    let password = "vp-Secr3t-push-password";
+    let registry = Registry::start("vp-user", password);
+    let ns = format!("{}/acme", registry.host());
+    let dir = tempfile::tempdir().unwrap();
+    let second = format!("{GOOD}LABEL fixture=second\n");
+    let config = fixture::write(
+        dir.path(),
+        &[
+            Service::new("vp-push-a", GOOD),
+            Service::new("vp-push-b", &second),
+        ],
+    );
+    build(&config, &ns);
+    let (bin, log) = docker_wrapper(dir.path());
+    let env = [
+        ("REGISTRY_USERNAME", "vp-user"),
+        ("REGISTRY_PASSWORD", password),
+        ("XTASK_RETRY_BASE_MS", "10"),
+    ];
+    let o = xtask_env(
+        &[
+            "--config",
+            config.to_str().unwrap(),
+            "push",
+            "--registry",
+            &ns,
+            "--allow-unscanned",
+            "--json",
+        ],
+        &env,
+        Some(&bin),
+    );
+    assert!(o.status.success(), "push: {}", stderr(&o));
+    let report: Value = serde_json::from_str(&stdout(&o)).unwrap();
+    let expected = tags_of(&config);
+    let mut digests = Vec::new();
+    for (i, name) in ["vp-push-a", "vp-push-b"].iter().enumerate() {
+        let s = &report["services"][i];
+        assert_eq!(s["result"], "published", "{s}");
+        let digest = s["digest"].as_str().unwrap().to_owned();
+        let repo = format!("acme/{name}");
+        assert_eq!(registry.tags(&repo), expected, "{name}");
+        for tag in &expected {
+            assert_eq!(
+                registry.digest(&repo, tag).as_deref(),
+                Some(digest.as_str()),
+                "{name}:{tag}"
+            );
+        }
+        digests.push(digest);
+    }
+    assert_ne!(digests[0], digests[1]);
+
+    let argv = std::fs::read_to_string(&log).unwrap();
+    assert!(
+        argv.contains(&format!(
+            "login --username vp-user --password-stdin {}",
+            registry.host()
+        )),
+        "{argv}"
+    );
+    assert!(
+        !argv.contains(password),
+        "the password reached a docker argv"
+    );
+    assert!(!stdout(&o).contains(password) && !stderr(&o).contains(password));
+
+    // Promote a pushed digest to release tags, without rebuilding.
+    let sha_tag = format!("sha-{}", &git_head()[..7]);
+    let o = xtask_env(
+        &[
+            "--config",
+            config.to_str().unwrap(),
+            "promote",
+            "--registry",
+            &ns,
+            "--from",
+            &sha_tag,
+            "--to",
+            "v9.9.9,stable",
+            "vp-push-a",
+        ],
+        &env,
+        Some(&bin),
+    );
+    assert!(o.status.success(), "promote: {}", stderr(&o));
+    for tag in ["v9.9.9", "stable"] {
+        assert_eq!(
+            registry.digest("acme/vp-push-a", tag),
+            Some(digests[0].clone()),
+            "{tag}"
+        );
+    }
+    assert!(registry
+        .tags("acme/vp-push-b")
+        .iter()
+        .all(|t| t != "stable"));
+    assert!(!std::fs::read_to_string(&log).unwrap().contains(password));
+}
+
+#[test]
+fn wrong_password_is_one_clear_error_and_pushes_nothing() {
+    if !engine_available() {
+        return;
+    }
+    let registry = Registry::start("vp-user", "the-right-one");
+    let ns = format!("{}/acme", registry.host());
+    let dir = tempfile::tempdir().unwrap();
+    let config = fixture::write(dir.path(), &[Service::new("vp-auth", GOOD)]);
+    build(&config, &ns);
+    let (bin, log) = docker_wrapper(dir.path());
+    let o = xtask_env(
+        &[
+            "--config",
+            config.to_str().unwrap(),
+            "push",
+            "--registry",
+            &ns,
+            "--allow-unscanned",
+        ],
+        &[
+            ("REGISTRY_USERNAME", "vp-user"),
+            ("REGISTRY_PASSWORD", "wrong-Pa55word"),
+            ("XTASK_RETRY_BASE_MS", "10"),
+        ],
+        Some(&bin),
+    );
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    let err = stderr(&o);
+    assert!(
+        err.contains("cannot log in to") && err.contains("retrying cannot help"),
+        "{err}"
+    );
+    assert_eq!(
+        err.lines().filter(|l| l.starts_with("error")).count(),
+        1,
+        "{err}"
+    );
+    assert!(!err.contains("wrong-Pa55word") && !stdout(&o).contains("wrong-Pa55word"));
+    let argv = std::fs::read_to_string(&log).unwrap();
+    let logins = argv.lines().filter(|l| l.starts_with("login ")).count();
+    assert_eq!(logins, 1, "an auth failure is not retried: {argv}");
+    assert!(!argv.contains("push"), "{argv}");
+    assert!(registry.tags("acme/vp-auth").is_empty());
+}
+
+/// The registry dies after the new image's immutable tag is in place: push fails clearly,
+/// and `latest` still names the previous image.
+#[test]
+fn registry_dying_mid_push_never_moves_latest_alone() {
+    if !engine_available() {
+        return;
+    }
+    let mut registry = Registry::start("vp-user", "pw-die");
+    let ns = format!("{}/acme", registry.host());
+    let dir = tempfile::tempdir().unwrap();
+    let config = fixture::write(dir.path(), &[Service::new("vp-die", GOOD)]);
+    // `latest` only comes with the default branch: name the branch being built.
+    let branch = String::from_utf8(
+        std::process::Command::new("git")
+            .args(["rev-parse", "--abbrev-ref", "HEAD"])
+            .current_dir(root())
+            .output()
+            .unwrap()
+            .stdout,
+    )
+    .unwrap();
+    let mut text = std::fs::read_to_string(&config).unwrap();
+    text = text.replacen(
+        "[project]\n",
+        &format!("[project]\ndefault_branch = \"{}\"\n", branch.trim()),
+        1,
+    );
+    std::fs::write(&config, text).unwrap();
+    let (bin, log) = docker_wrapper(dir.path());
+    let push = |extra: &[(&str, &str)]| {
+        let mut env = vec![
+            ("REGISTRY_USERNAME", "vp-user"),
+            ("REGISTRY_PASSWORD", "pw-die"),
+            ("XTASK_RETRY_BASE_MS", "10"),
+        ];
+        env.extend_from_slice(extra);
+        xtask_env(
+            &[
+                "--config",
+                config.to_str().unwrap(),
+                "push",
+                "--registry",
+                &ns,
+                "--allow-unscanned",
+            ],
+            &env,
+            Some(&bin),
+        )
+    };
+    build(&config, &ns);
+    let o = push(&[]);
+    assert!(o.status.success(), "first push: {}", stderr(&o));
+    let sha_tag = format!("sha-{}", &git_head()[..7]);
+    let old = registry
+        .digest("acme/vp-die", "latest")
+        .expect("latest is pushed");
+
+    std::fs::write(
+        dir.path().join("vp-die.Dockerfile"),
+        format!("{GOOD}LABEL build=2\n"),
+    )
+    .unwrap();
+    build(&config, &ns);
+    let pid = registry.pid().to_string();
+    let o = push(&[("VP_KILL_PID", &pid)]);
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    let err = stderr(&o);
+    assert!(
+        err.contains("push failed for vp-die") && err.contains("could not be reached"),
+        "{err}"
+    );
+    assert!(std::fs::read_to_string(&log)
+        .unwrap()
+        .contains("imagetools create"));
+
+    registry.stop();
+    registry.restart();
+    let new = registry.digest("acme/vp-die", &sha_tag).unwrap();
+    assert_ne!(new, old, "the immutable tag names the new image");
+    assert_eq!(
+        registry.digest("acme/vp-die", "latest"),
+        Some(old),
+        "latest did not move"
+    );
+}
