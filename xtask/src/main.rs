@@ -6,14 +6,20 @@ mod build;
 mod builder;
 mod config;
 mod env;
+mod gate;
 mod git;
+mod ignore;
 mod labels;
 mod plan;
 mod process;
 mod render;
+mod report;
+mod sarif;
+mod scan;
 mod tag;
 mod tag_rules;
 mod tags;
+mod trivy;
 mod workspace;
 
 use std::path::PathBuf;
@@ -46,6 +52,8 @@ enum Command {
     Build(build::Args),
     /// Print the image tags the current git context gives.
     Tags(tags::Args),
+    /// Scan images for vulnerabilities and secrets with trivy and gate them (docs/scanning.md).
+    Scan(scan::Args),
     /// Install and start a local engine, registry and base images (Debian, as root).
     Engine {
         #[arg(value_enum)]
@@ -86,6 +94,7 @@ fn run(cli: Cli) -> Result<()> {
         Command::Test { args } => test(args),
         Command::Build(args) => build::run(&Workspace::load(&cli.config)?, args),
         Command::Tags(args) => tags::run(&Workspace::load(&cli.config)?, args),
+        Command::Scan(args) => scan::run(&Workspace::load(&cli.config)?, args),
     }
 }
 
