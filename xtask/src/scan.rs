@@ -171,10 +171,10 @@ pub fn run(ws: &Workspace, args: &Args) -> Result<()> {
             &options,
         );
         let scanned = trivy::run(&inv, &dir, timeout).and_then(|text| {
-            Report::parse(&text).with_context(|| {
-                format!(
-                    "{} is not a usable trivy report{}",
-                    report_path.display(),
+            Report::parse(&text).map_err(|e| {
+                anyhow::anyhow!(
+                    "{} is not a usable trivy report: {e:#}{}",
+                    relative(&ws.root, &report_path),
                     trivy::tail(&inv.log)
                 )
             })
@@ -202,7 +202,10 @@ pub fn run(ws: &Workspace, args: &Args) -> Result<()> {
                 outcome.assessment = Some(a);
             }
             Err(e) => {
-                eprintln!("{}: trivy failed: {e:#}", target.reference);
+                eprintln!(
+                    "{}: could not be scanned (details at the end)",
+                    target.reference
+                );
                 outcome.error = Some(format!("{e:#}"));
             }
         }

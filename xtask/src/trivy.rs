@@ -168,8 +168,8 @@ pub fn run(inv: &Invocation, dir: &Path, timeout: Duration) -> Result<String> {
     let handle = duct::cmd(program, args)
         .dir(dir)
         .stdin_null()
-        .stdout_file(log)
         .stderr_to_stdout()
+        .stdout_file(log)
         .unchecked()
         .start()
         .with_context(|| format!("cannot start `{program}`"))?;
