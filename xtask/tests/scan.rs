@@ -31,6 +31,10 @@ impl StandIn {
 
     /// `cargo xtask scan ARGS...` with the stand-in first on PATH, in `mode`.
     fn scan(&self, args: &[&str], mode: &str) -> std::process::Output {
+        self.scan_env(args, &[("TRIVY_STANDIN_MODE", mode)])
+    }
+
+    fn scan_env(&self, args: &[&str], extra: &[(&str, &str)]) -> std::process::Output {
         let path = format!(
             "{}:{}",
             self.path("bin").display(),
@@ -40,15 +44,13 @@ impl StandIn {
         let argv = self.path("argv");
         let mut full = vec!["scan"];
         full.extend_from_slice(args);
-        xtask_env(
-            &full,
-            &[
-                ("PATH", path.as_str()),
-                ("TRIVY_STANDIN_FIXTURES", fixtures.to_str().unwrap()),
-                ("TRIVY_STANDIN_ARGV", argv.to_str().unwrap()),
-                ("TRIVY_STANDIN_MODE", mode),
-            ],
-        )
+        let mut env = vec![
+            ("PATH", path.as_str()),
+            ("TRIVY_STANDIN_FIXTURES", fixtures.to_str().unwrap()),
+            ("TRIVY_STANDIN_ARGV", argv.to_str().unwrap()),
+        ];
+        env.extend_from_slice(extra);
+        xtask_env(&full, &env)
     }
 
     /// The argv of each stand-in run, in order.
@@ -463,4 +465,50 @@ fn a_service_never_built_says_to_build_it_first() {
         "{err}"
     );
     assert!(s.invocations().is_empty());
+}
+
+/// A service's image is the one `build` recorded; its verdict is kept for that image id.
+#[test]
+fn scanning_a_built_service_records_its_verdict_by_image_id() {
+    if !engine_available() {
+        return;
+    }
+    let s = StandIn::new();
+    let d = s.dir.path();
+    std::fs::write(
+        d.join("tiny.Dockerfile"),
+        "FROM busybox:stable\nUSER 65534\nCMD [\"true\"]\n",
+    )
+    .unwrap();
+    let config = d.join("images.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[project]\nname = \"xtask-itest\"\n[services.scan-tiny]\ndockerfile = \"{0}/tiny.Dockerfile\"\ncontext = \"{0}\"\nsize_budget_mb = 10\n",
+            d.display()
+        ),
+    )
+    .unwrap();
+    let config = config.to_str().unwrap();
+    let o = xtask(&["--config", config, "build", "scan-tiny"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let id = std::fs::read_to_string(root().join("target/xtask/build/scan-tiny.iid")).unwrap();
+    let image = format!("xtask-itest/scan-tiny:sha-{}", &git_head()[..7]);
+
+    for (fixture, passed) in [("alpine-310", true), ("debian-buster", false)] {
+        let o = s.scan_env(
+            &["scan-tiny", "--config", config, "--json"],
+            &[("TRIVY_STANDIN_FIXTURE", fixture)],
+        );
+        assert_eq!(o.status.success(), passed, "{}", stderr(&o));
+        assert_eq!(s.invocations().last().unwrap().last(), Some(&image));
+        let verdict: Value = serde_json::from_str(
+            &std::fs::read_to_string(root().join("target/xtask/scan/scan-tiny.verdict.json"))
+                .unwrap(),
+        )
+        .unwrap();
+        assert_eq!(verdict["image_id"], id.trim());
+        assert_eq!(verdict["image"], image.as_str());
+        assert_eq!(verdict["passed"], passed);
+    }
 }
