@@ -5,11 +5,13 @@
 mod build;
 mod builder;
 mod config;
+mod dockerfile;
 mod env;
 mod gate;
 mod git;
 mod ignore;
 mod labels;
+mod lint_dockerfiles;
 mod plan;
 mod process;
 mod render;
@@ -54,6 +56,8 @@ enum Command {
     Tags(tags::Args),
     /// Scan images for vulnerabilities and secrets with trivy and gate them (docs/scanning.md).
     Scan(scan::Args),
+    /// Check the services' Dockerfiles with hadolint and the toolkit's own rules.
+    LintDockerfiles(lint_dockerfiles::Args),
     /// Install and start a local engine, registry and base images (Debian, as root).
     Engine {
         #[arg(value_enum)]
@@ -95,6 +99,9 @@ fn run(cli: Cli) -> Result<()> {
         Command::Build(args) => build::run(&Workspace::load(&cli.config)?, args),
         Command::Tags(args) => tags::run(&Workspace::load(&cli.config)?, args),
         Command::Scan(args) => scan::run(&Workspace::load(&cli.config)?, args),
+        Command::LintDockerfiles(args) => {
+            lint_dockerfiles::run(&Workspace::load(&cli.config)?, args)
+        }
     }
 }
 
