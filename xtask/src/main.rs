@@ -7,10 +7,14 @@ mod builder;
 mod checks;
 mod config;
 mod container;
+mod dockerfile;
 mod env;
+mod gate;
 mod git;
+mod ignore;
 mod image;
 mod labels;
+mod lint_dockerfiles;
 mod plan;
 mod process;
 mod promote;
@@ -18,11 +22,15 @@ mod publish;
 mod push;
 mod registry;
 mod render;
+mod report;
+mod sarif;
+mod scan;
 mod tag;
 mod tag_rules;
 mod tags;
 #[cfg(test)]
 mod tidy;
+mod trivy;
 mod verify;
 mod workspace;
 
@@ -56,6 +64,10 @@ enum Command {
     Build(build::Args),
     /// Print the image tags the current git context gives.
     Tags(tags::Args),
+    /// Scan images for vulnerabilities and secrets with trivy and gate them (docs/scanning.md).
+    Scan(scan::Args),
+    /// Check the services' Dockerfiles with hadolint and the toolkit's own rules.
+    LintDockerfiles(lint_dockerfiles::Args),
     /// Check built images: non-root, healthy when hardened, size, labels, no secrets.
     Verify(verify::Args),
     /// Push the built images' tags to the registry: immutable tag first, `latest` last.
@@ -105,6 +117,10 @@ fn run(cli: Cli) -> Result<()> {
         Command::Verify(args) => verify::run(&Workspace::load(&cli.config)?, args),
         Command::Push(args) => push::run(&Workspace::load(&cli.config)?, args),
         Command::Promote(args) => promote::run(&Workspace::load(&cli.config)?, args),
+        Command::Scan(args) => scan::run(&Workspace::load(&cli.config)?, args),
+        Command::LintDockerfiles(args) => {
+            lint_dockerfiles::run(&Workspace::load(&cli.config)?, args)
+        }
     }
 }
 

@@ -47,6 +47,32 @@ impl Table {
         }
         out
     }
+
+    /// The same table in GitHub-flavoured markdown.
+    pub fn render_markdown(&self) -> String {
+        let line = |cells: &[String]| {
+            let cells: Vec<String> = cells.iter().map(|c| c.replace('|', "\\|")).collect();
+            format!("| {} |\n", cells.join(" | "))
+        };
+        let mut out = line(&self.headers);
+        out.push_str(&line(&vec!["---".to_owned(); self.headers.len()]));
+        for row in &self.rows {
+            out.push_str(&line(row));
+        }
+        out
+    }
+}
+
+/// Appends markdown to the file GitHub Actions shows as the step's summary.
+pub fn append_step_summary(path: &std::path::Path, markdown: &str) -> anyhow::Result<()> {
+    use anyhow::Context as _;
+    use std::io::Write as _;
+    let mut file = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(path)
+        .with_context(|| format!("opening GITHUB_STEP_SUMMARY {}", path.display()))?;
+    writeln!(file, "{markdown}").with_context(|| format!("writing {}", path.display()))
 }
 
 pub fn print_json<T: Serialize>(value: &T) {
@@ -81,6 +107,16 @@ mod tests {
         assert_eq!(
             t.render(),
             "service            result\napi                ok\nplaywright-runner  failed\n"
+        );
+    }
+
+    #[test]
+    fn markdown_table_escapes_pipes() {
+        let mut t = Table::new(["image", "result"]);
+        t.row(["a|b", "ok"]);
+        assert_eq!(
+            t.render_markdown(),
+            "| image | result |\n| --- | --- |\n| a\\|b | ok |\n"
         );
     }
 

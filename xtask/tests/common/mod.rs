@@ -25,6 +25,18 @@ pub fn xtask(args: &[&str]) -> Output {
         .expect("xtask runs")
 }
 
+/// `cargo xtask ARGS...` with extra environment variables; GitHub Actions' own are removed
+/// so a test run inside Actions behaves like one on a laptop unless a test sets them.
+pub fn xtask_env(args: &[&str], env: &[(&str, &str)]) -> Output {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_xtask"));
+    cmd.args(args).current_dir(root());
+    for key in ["GITHUB_ACTIONS", "GITHUB_STEP_SUMMARY", "XTASK_REGISTRY"] {
+        cmd.env_remove(key);
+    }
+    cmd.envs(env.iter().copied());
+    cmd.output().expect("xtask runs")
+}
+
 pub fn stdout(o: &Output) -> String {
     String::from_utf8_lossy(&o.stdout).into_owned()
 }

@@ -1,0 +1,515 @@
+//! `cargo xtask scan` as a user runs it, end to end on a stand-in trivy that replays real trivy
+//! reports (tests/fixtures/trivy; the reports are in ../shared/fixtures/trivy).
+//!
+//! `--image replay/<fixture>:<test>` makes the stand-in write `<fixture>.json.golden`; the tag
+//! keeps each test's report file apart, since tests run in parallel.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use common::*;
+use serde_json::Value;
+
+struct StandIn {
+    dir: tempfile::TempDir,
+}
+
+impl StandIn {
+    fn new() -> StandIn {
+        let dir = tempfile::tempdir().unwrap();
+        let bin = dir.path().join("bin");
+        std::fs::create_dir(&bin).unwrap();
+        std::fs::copy(root().join("xtask/tests/fixtures/trivy"), bin.join("trivy")).unwrap();
+        StandIn { dir }
+    }
+
+    fn path(&self, name: &str) -> PathBuf {
+        self.dir.path().join(name)
+    }
+
+    /// `cargo xtask scan ARGS...` with the stand-in first on PATH, in `mode`.
+    fn scan(&self, args: &[&str], mode: &str) -> std::process::Output {
+        self.scan_env(args, &[("TRIVY_STANDIN_MODE", mode)])
+    }
+
+    fn scan_env(&self, args: &[&str], extra: &[(&str, &str)]) -> std::process::Output {
+        let path = format!(
+            "{}:{}",
+            self.path("bin").display(),
+            std::env::var("PATH").unwrap()
+        );
+        let fixtures = fixtures();
+        let argv = self.path("argv");
+        let mut full = vec!["scan"];
+        full.extend_from_slice(args);
+        let mut env = vec![
+            ("PATH", path.as_str()),
+            ("TRIVY_STANDIN_FIXTURES", fixtures.to_str().unwrap()),
+            ("TRIVY_STANDIN_ARGV", argv.to_str().unwrap()),
+        ];
+        env.extend_from_slice(extra);
+        xtask_env(&full, &env)
+    }
+
+    /// The argv of each stand-in run, in order.
+    fn invocations(&self) -> Vec<Vec<String>> {
+        let text = std::fs::read_to_string(self.path("argv")).unwrap_or_default();
+        text.split_terminator("---\n")
+            .map(|run| run.lines().map(String::from).collect())
+            .collect()
+    }
+
+    /// A config with one service and `extra` (a `[scan]` table).
+    fn config(&self, extra: &str) -> String {
+        let base = "[project]\nname = \"xtask-itest\"\n[services.api]\n\
+                    dockerfile = \"xtask/docker/api.Dockerfile\"\nsize_budget_mb = 100\n";
+        let path = self.path("images.toml");
+        std::fs::write(&path, format!("{base}{extra}\n")).unwrap();
+        path.to_str().unwrap().to_owned()
+    }
+
+    /// A config whose ignore list is `yaml`.
+    fn ignoring(&self, yaml: &str) -> String {
+        let ignore = self.path("ignore.yaml");
+        std::fs::write(&ignore, yaml).unwrap();
+        self.config(&format!("[scan]\nignore_file = \"{}\"", ignore.display()))
+    }
+}
+
+fn fixtures() -> PathBuf {
+    root().parent().unwrap().join("shared/fixtures/trivy")
+}
+
+fn json(o: &std::process::Output) -> Value {
+    serde_json::from_str(&stdout(o)).unwrap_or_else(|e| {
+        panic!(
+            "stdout is not one JSON document ({e}): {}\nstderr: {}",
+            stdout(o),
+            stderr(o)
+        )
+    })
+}
+
+/// From the last line that starts with `error: ` to the end of stderr.
+fn last_error(o: &std::process::Output) -> String {
+    let err = format!("\n{}", stderr(o));
+    let start = err.rfind("\nerror: ").expect("an error: line");
+    err[start + 1..].to_owned()
+}
+
+#[test]
+fn fixable_high_and_critical_fail_with_the_findings_listed() {
+    let s = StandIn::new();
+    let o = s.scan(
+        &[
+            "--image",
+            "replay/debian-buster:gate",
+            "--image",
+            "replay/photon-30:gate",
+        ],
+        "report",
+    );
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    let out = stdout(&o);
+    for line in [
+        "replay/debian-buster:gate  1/0       0/0   0/0     0/1  0        0        FAILED",
+        "replay/photon-30:gate      2/0       1/0   0/0     0/0  0        0        FAILED",
+        "CRITICAL  CVE-2019-18224  libidn2-0  2.0.5-1 -> 2.0.5-1+deb10u1",
+        "CRITICAL  CVE-2019-5481   curl-libs  7.61.1-4.ph3 -> 7.61.1-5.ph3",
+    ] {
+        assert!(out.contains(line), "`{line}` missing from:\n{out}");
+    }
+    let err = last_error(&o);
+    assert!(
+        err.contains("replay/debian-buster:gate, replay/photon-30:gate")
+            && err.contains("docs/scanning.md"),
+        "{err}"
+    );
+    assert_eq!(err.lines().count(), 1, "one final error line: {err}");
+}
+
+#[test]
+fn unfixed_high_passes_by_default_and_fails_when_configured() {
+    let s = StandIn::new();
+    let o = s.scan(&["--image", "replay/mariner-1.0:default"], "report");
+    assert!(o.status.success(), "{}{}", stdout(&o), stderr(&o));
+    assert!(stdout(&o).contains("0/1"), "{}", stdout(&o));
+    let config = s.config("[scan]\nignore_unfixed = false");
+    let o = s.scan(
+        &[
+            "--image",
+            "replay/mariner-1.0:strict",
+            "--json",
+            "--config",
+            &config,
+        ],
+        "report",
+    );
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    let report = json(&o);
+    assert_eq!(report["images"][0]["counts"]["failing"], 1);
+    assert_eq!(report["images"][0]["findings"][0]["id"], "CVE-2022-0261");
+    assert_eq!(report["images"][0]["findings"][0]["status"], "fails");
+}
+
+#[test]
+fn medium_only_and_clean_reports_pass() {
+    let s = StandIn::new();
+    let o = s.scan(
+        &[
+            "--image",
+            "replay/alpine-310:clean",
+            "--image",
+            "replay/cargo.lock:clean",
+            "--json",
+        ],
+        "report",
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
+    let report = json(&o);
+    assert_eq!(report["passed"], true);
+    let images = report["images"].as_array().unwrap();
+    assert_eq!(images[0]["counts"]["medium"]["fixed"], 4);
+    assert_eq!(images[1]["findings"].as_array().unwrap().len(), 0);
+    assert!(images.iter().all(|i| i["passed"] == true));
+}
+
+#[test]
+fn secrets_fail() {
+    let s = StandIn::new();
+    let o = s.scan(&["--image", "replay/secrets:gate"], "report");
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    let out = stdout(&o);
+    assert!(
+        out.contains("aws-access-key-id") && out.contains("deploy.sh:3"),
+        "{out}"
+    );
+}
+
+#[test]
+fn an_ignore_entry_suppresses_exactly_its_finding() {
+    let s = StandIn::new();
+    let config = s.ignoring(
+        "vulnerabilities:\n  - id: CVE-2019-5481\n    purls: [pkg:rpm/photon/curl-libs]\n    statement: curl-libs is not loaded by the service\n",
+    );
+    let o = s.scan(
+        &[
+            "--image",
+            "replay/photon-30:ignore",
+            "--json",
+            "--config",
+            &config,
+        ],
+        "report",
+    );
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    let image = &json(&o)["images"][0];
+    assert_eq!(image["counts"]["ignored"], 1);
+    assert_eq!(image["counts"]["failing"], 2);
+    let ignored: Vec<&Value> = image["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|f| f["status"] == "ignored")
+        .collect();
+    assert_eq!(ignored.len(), 1);
+    assert_eq!(ignored[0]["package"], "curl-libs");
+    assert_eq!(
+        ignored[0]["statement"],
+        "curl-libs is not loaded by the service"
+    );
+
+    let config = s.ignoring(
+        "vulnerabilities:\n  - id: CVE-2019-18224\n    statement: not reachable\n    expired_at: 2999-01-01\n",
+    );
+    let o = s.scan(
+        &[
+            "--image",
+            "replay/debian-buster:ignore",
+            "--config",
+            &config,
+        ],
+        "report",
+    );
+    assert!(o.status.success(), "{}{}", stdout(&o), stderr(&o));
+    assert!(
+        stdout(&o).contains("CRITICAL CVE-2019-18224 ignored: not reachable"),
+        "{}",
+        stdout(&o)
+    );
+}
+
+#[test]
+fn an_expired_entry_does_not_ignore_and_is_reported() {
+    let s = StandIn::new();
+    let config = s.ignoring(
+        "vulnerabilities:\n  - id: CVE-2019-18224\n    statement: not reachable\n    expired_at: 2020-01-01\n",
+    );
+    let o = s.scan(
+        &[
+            "--image",
+            "replay/debian-buster:expired",
+            "--config",
+            &config,
+        ],
+        "report",
+    );
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    assert!(
+        stdout(&o).contains("CVE-2019-18224 counts again: its entry in")
+            && stdout(&o).contains("expired on 2020-01-01"),
+        "{}",
+        stdout(&o)
+    );
+}
+
+#[test]
+fn an_entry_without_statement_is_a_usage_error() {
+    let s = StandIn::new();
+    let config = s.ignoring("vulnerabilities:\n  - id: CVE-2019-18224\n");
+    let o = s.scan(
+        &[
+            "--image",
+            "replay/debian-buster:nostatement",
+            "--config",
+            &config,
+        ],
+        "report",
+    );
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    let err = last_error(&o);
+    assert!(
+        err.contains("ignore.yaml: vulnerabilities[0] (id CVE-2019-18224) has no `statement`"),
+        "{err}"
+    );
+    assert!(s.invocations().is_empty(), "trivy must not run");
+}
+
+#[test]
+fn broken_trivy_runs_are_errors_naming_the_image_with_trivys_output() {
+    for (mode, says) in [
+        ("fail", "unable to find the specified image"),
+        ("malformed", "not a trivy JSON report"),
+        ("empty", "the report is empty"),
+        ("no-report", "wrote no report"),
+    ] {
+        let s = StandIn::new();
+        let image = format!("replay/alpine-310:{mode}");
+        let o = s.scan(&["--image", &image], mode);
+        assert_eq!(o.status.code(), Some(1), "{mode}: {}", stderr(&o));
+        let err = last_error(&o);
+        assert!(
+            err.contains(&format!("could not scan {image}")),
+            "{mode}: {err}"
+        );
+        assert!(err.contains(says), "{mode}: {err}");
+        assert!(
+            err.contains("INFO [vuln] Vulnerability scanning is enabled"),
+            "{mode}: trivy's output is shown: {err}"
+        );
+        assert!(stdout(&o).contains("ERROR"), "{mode}: {}", stdout(&o));
+    }
+}
+
+#[test]
+fn a_scan_past_the_timeout_is_stopped() {
+    let s = StandIn::new();
+    let started = Instant::now();
+    let o = s.scan(
+        &["--image", "replay/alpine-310:slow", "--timeout", "1"],
+        "sleep",
+    );
+    assert!(
+        started.elapsed() < Duration::from_secs(20),
+        "took {:?}",
+        started.elapsed()
+    );
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    let err = last_error(&o);
+    assert!(
+        err.contains("replay/alpine-310:slow") && err.contains("did not finish within 1s"),
+        "{err}"
+    );
+}
+
+#[test]
+fn trivy_runs_once_per_image_with_json_output_and_cache() {
+    let s = StandIn::new();
+    let o = s.scan(
+        &[
+            "--image",
+            "replay/alpine-310:argv",
+            "--image",
+            "replay/cargo.lock:argv",
+            "--db-repository",
+            "mirror.example/trivy-db",
+            "--skip-db-update",
+        ],
+        "report",
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
+    let runs = s.invocations();
+    assert_eq!(runs.len(), 2, "{runs:?}");
+    for (run, name) in runs.iter().zip(["alpine-310", "cargo.lock"]) {
+        let has = |flag: &str, value: &str| run.windows(2).any(|w| w[0] == flag && w[1] == value);
+        assert_eq!(run[0], "image");
+        assert!(has("--scanners", "vuln,secret"), "{run:?}");
+        assert!(has("--format", "json"), "{run:?}");
+        assert!(has("--db-repository", "mirror.example/trivy-db"), "{run:?}");
+        assert!(run.contains(&"--skip-db-update".to_owned()), "{run:?}");
+        let output = root().join(format!("target/xtask/scan/replay_{name}_argv.trivy.json"));
+        assert!(has("--output", output.to_str().unwrap()), "{run:?}");
+        let cache = run
+            .iter()
+            .position(|a| a == "--cache-dir")
+            .expect("--cache-dir");
+        assert!(Path::new(&run[cache + 1]).is_absolute(), "{run:?}");
+        assert_eq!(run.last().unwrap(), &format!("replay/{name}:argv"));
+        assert!(output.is_file());
+    }
+}
+
+#[test]
+fn sarif_has_one_result_per_finding_and_is_stable() {
+    let s = StandIn::new();
+    let mut texts = Vec::new();
+    for n in ["1", "2"] {
+        let sarif = s.path(&format!("{n}.sarif"));
+        let o = s.scan(
+            &[
+                "--image",
+                "replay/photon-30:sarif",
+                "--image",
+                "replay/secrets:sarif",
+                "--sarif",
+                sarif.to_str().unwrap(),
+            ],
+            "report",
+        );
+        assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+        texts.push(std::fs::read(&sarif).unwrap());
+    }
+    assert_eq!(texts[0], texts[1], "SARIF differs between runs");
+    let sarif: Value = serde_json::from_slice(&texts[0]).expect("SARIF is JSON");
+    assert_eq!(sarif["version"], "2.1.0");
+    let run = &sarif["runs"][0];
+    let ids: Vec<&str> = run["results"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["ruleId"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        ids,
+        [
+            "CVE-2019-5481",
+            "CVE-2019-5481",
+            "CVE-2019-18276",
+            "aws-access-key-id",
+            "mysecret"
+        ]
+    );
+    let rules = run["tool"]["driver"]["rules"].as_array().unwrap();
+    for r in run["results"].as_array().unwrap() {
+        assert_eq!(
+            rules[r["ruleIndex"].as_u64().unwrap() as usize]["id"],
+            r["ruleId"]
+        );
+    }
+}
+
+#[test]
+fn github_step_summary_gets_markdown() {
+    let s = StandIn::new();
+    let summary = s.path("summary.md");
+    std::fs::write(&summary, "## Build\n").unwrap();
+    let path = format!(
+        "{}:{}",
+        s.path("bin").display(),
+        std::env::var("PATH").unwrap()
+    );
+    let o = xtask_env(
+        &["scan", "--image", "replay/debian-buster:summary"],
+        &[
+            ("PATH", &path),
+            ("TRIVY_STANDIN_FIXTURES", fixtures().to_str().unwrap()),
+            ("GITHUB_STEP_SUMMARY", summary.to_str().unwrap()),
+        ],
+    );
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    let md = std::fs::read_to_string(&summary).unwrap();
+    assert!(md.starts_with("## Build\n## Image scan"), "{md}");
+    assert!(
+        md.contains("| replay/debian-buster:summary | 1/0 |"),
+        "{md}"
+    );
+    assert!(md.contains("| CRITICAL | CVE-2019-18224 |"), "{md}");
+}
+
+#[test]
+fn a_service_never_built_says_to_build_it_first() {
+    let s = StandIn::new();
+    let config = s.path("ghost.toml");
+    std::fs::write(
+        &config,
+        "[project]\nname = \"xtask-itest\"\n[services.ghost-never-built]\ndockerfile = \"x.Dockerfile\"\nsize_budget_mb = 1\n",
+    )
+    .unwrap();
+    let o = s.scan(&["--config", config.to_str().unwrap()], "report");
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    let err = stderr(&o);
+    assert!(
+        err.contains("ghost-never-built")
+            && err.contains("build it first: cargo xtask build ghost-never-built"),
+        "{err}"
+    );
+    assert!(s.invocations().is_empty());
+}
+
+/// A service's image is the one `build` recorded; its verdict is kept for that image id.
+#[test]
+fn scanning_a_built_service_records_its_verdict_by_image_id() {
+    if !engine_available() {
+        return;
+    }
+    let s = StandIn::new();
+    let d = s.dir.path();
+    std::fs::write(
+        d.join("tiny.Dockerfile"),
+        "FROM busybox:stable\nUSER 65534\nCMD [\"true\"]\n",
+    )
+    .unwrap();
+    let config = d.join("images.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[project]\nname = \"xtask-itest\"\n[services.scan-tiny]\ndockerfile = \"{0}/tiny.Dockerfile\"\ncontext = \"{0}\"\nsize_budget_mb = 10\n",
+            d.display()
+        ),
+    )
+    .unwrap();
+    let config = config.to_str().unwrap();
+    let o = xtask(&["--config", config, "build", "scan-tiny"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let id = std::fs::read_to_string(root().join("target/xtask/build/scan-tiny.iid")).unwrap();
+    let image = format!("xtask-itest/scan-tiny:sha-{}", &git_head()[..7]);
+
+    for (fixture, passed) in [("alpine-310", true), ("debian-buster", false)] {
+        let o = s.scan_env(
+            &["scan-tiny", "--config", config, "--json"],
+            &[("TRIVY_STANDIN_FIXTURE", fixture)],
+        );
+        assert_eq!(o.status.success(), passed, "{}", stderr(&o));
+        assert_eq!(s.invocations().last().unwrap().last(), Some(&image));
+        let verdict: Value = serde_json::from_str(
+            &std::fs::read_to_string(root().join("target/xtask/scan/scan-tiny.verdict.json"))
+                .unwrap(),
+        )
+        .unwrap();
+        assert_eq!(verdict["image_id"], id.trim());
+        assert_eq!(verdict["image"], image.as_str());
+        assert_eq!(verdict["passed"], passed);
+    }
+}
