@@ -5,6 +5,8 @@
 mod build;
 mod builder;
 mod config;
+mod doctor;
+mod e2e;
 mod env;
 mod git;
 mod labels;
@@ -48,6 +50,10 @@ enum Command {
     Build(build::Args),
     /// Print the image tags the current git context gives.
     Tags(tags::Args),
+    /// Run the Playwright suite against the built api and web images.
+    E2e(e2e::Args),
+    /// Check that everything the commands need is installed, running and logged in.
+    Doctor(doctor::Args),
     /// Install and start a local engine, registry and base images (Debian, as root).
     Engine {
         #[arg(value_enum)]
@@ -88,6 +94,8 @@ fn run(cli: Cli) -> Result<()> {
         Command::Test { args } => test(args),
         Command::Build(args) => build::run(&Workspace::load(&cli.config)?, args),
         Command::Tags(args) => tags::run(&Workspace::load(&cli.config)?, args),
+        Command::E2e(args) => e2e::run(&Workspace::load(&cli.config)?, args),
+        Command::Doctor(args) => doctor::run(&Workspace::load(&cli.config)?, args),
     }
 }
 
