@@ -2,7 +2,8 @@
 # Provision a local container engine on a Debian 12 machine that has none: dockerd, the
 # buildx plugin, cosign, a plain-http registry on 127.0.0.1:5000 and stand-ins for the
 # official base images (no registry is reachable here, so they are built from Debian
-# packages and this machine's own toolchains under the official names).
+# packages and this machine's own toolchains under the official names); plus shellcheck and
+# check-jsonschema, which the tests run.
 #
 #   engine.sh up      install and start what is missing; skip what already exists
 #   engine.sh down    stop only what `up` started
@@ -52,6 +53,15 @@ install_from_trixie() {
   (cd "$d" && apt-get -q "${O[@]}" download "$pkg" >/dev/null)
   dpkg -i "$d"/"$pkg"_*.deb >/dev/null
   rm -rf "$d"
+}
+
+# A Python tool from PyPI. Debian's python3 refuses pip outside a venv (PEP 668); these
+# tools have no conflicting dependencies, so the system-wide install is allowed there.
+pip_install() {
+  local pkg=$1
+  python3 -m pip --version >/dev/null 2>&1 || apt_install python3-pip
+  say "installing $pkg (pip)"
+  python3 -m pip install -q "$pkg" >/dev/null 2>&1 || python3 -m pip install -q --break-system-packages "$pkg" >/dev/null
 }
 
 started_by_us() { [ -f "$state/$1.pid" ] && kill -0 "$(cat "$state/$1.pid")" 2>/dev/null; }
@@ -199,6 +209,9 @@ up() {
   registry_up || command -v docker-registry >/dev/null || apt_install docker-registry
   docker buildx version >/dev/null 2>&1 || install_from_trixie docker-buildx
   command -v cosign >/dev/null || install_from_trixie cosign
+  # The lint tools the tests run (the workflow schema check, shell scripts).
+  command -v shellcheck >/dev/null || apt_install shellcheck
+  command -v check-jsonschema >/dev/null || pip_install check-jsonschema
   start_dockerd
   start_registry
   seed_debian
