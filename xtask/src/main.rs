@@ -8,6 +8,8 @@ mod checks;
 mod config;
 mod container;
 mod dockerfile;
+mod doctor;
+mod e2e;
 mod env;
 mod gate;
 mod git;
@@ -70,10 +72,14 @@ enum Command {
     LintDockerfiles(lint_dockerfiles::Args),
     /// Check built images: non-root, healthy when hardened, size, labels, no secrets.
     Verify(verify::Args),
+    /// Run the Playwright suite against the built api and web images.
+    E2e(e2e::Args),
     /// Push the built images' tags to the registry: immutable tag first, `latest` last.
     Push(push::Args),
     /// Point more tags at an already pushed image (releases, rollbacks), without rebuilding.
     Promote(promote::Args),
+    /// Check that everything the commands need is installed, running and logged in.
+    Doctor(doctor::Args),
     /// Install and start a local engine, registry and base images (Debian, as root).
     Engine {
         #[arg(value_enum)]
@@ -121,6 +127,8 @@ fn run(cli: Cli) -> Result<()> {
         Command::LintDockerfiles(args) => {
             lint_dockerfiles::run(&Workspace::load(&cli.config)?, args)
         }
+        Command::E2e(args) => e2e::run(&Workspace::load(&cli.config)?, args),
+        Command::Doctor(args) => doctor::run(&Workspace::load(&cli.config)?, args),
     }
 }
 

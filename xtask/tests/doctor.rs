@@ -1,0 +1,54 @@
+//! `cargo xtask doctor` as a user runs it: ready on a working engine, a clear failure with a
+//! fix when the engine cannot be reached.
+
+mod common;
+
+use std::process::Command;
+
+use common::*;
+use serde_json::Value;
+
+#[test]
+fn a_working_engine_is_ready() {
+    if !engine_available() {
+        return;
+    }
+    let o = xtask(&["doctor", "--json"]);
+    assert_eq!(o.status.code(), Some(0), "{}{}", stdout(&o), stderr(&o));
+    let report: Value = serde_json::from_str(&stdout(&o)).expect("stdout is one JSON document");
+    assert_eq!(report["ready"], true);
+    let status = |name: &str| {
+        report["checks"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|c| c["check"] == name)
+            .unwrap_or_else(|| panic!("no `{name}` check: {report}"))["status"]
+            .clone()
+    };
+    for name in ["docker client", "docker daemon", "buildx"] {
+        assert_eq!(status(name), "ok", "{name}: {report}");
+    }
+}
+
+#[test]
+fn a_stopped_engine_fails_with_a_fix() {
+    let o = Command::new(env!("CARGO_BIN_EXE_xtask"))
+        .arg("doctor")
+        .env("DOCKER_HOST", "unix:///nonexistent.sock")
+        .current_dir(root())
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(3), "{}{}", stdout(&o), stderr(&o));
+    let out = stdout(&o);
+    let daemon = out
+        .lines()
+        .find(|l| l.starts_with("docker daemon"))
+        .unwrap_or_else(|| panic!("no daemon row: {out}"));
+    assert!(
+        daemon.contains("FAIL") && daemon.contains("not reachable"),
+        "{daemon}"
+    );
+    assert!(daemon.contains("cargo xtask engine up"), "{daemon}");
+    assert!(stderr(&o).contains("not ready to build"), "{}", stderr(&o));
+}
