@@ -54,6 +54,18 @@ fn remove_labelled(run: &str) {
 
 /// `docker run` with the options production should use: read-only root with a tmpfs for
 /// /tmp, no capabilities, no privilege escalation.
+/// The options every container the toolkit starts for a check runs under: read-only root
+/// with a writable /tmp, no capabilities, no privilege escalation.
+pub const HARDENED: [&str; 7] = [
+    "--read-only",
+    "--tmpfs",
+    "/tmp",
+    "--cap-drop",
+    "ALL",
+    "--security-opt",
+    "no-new-privileges",
+];
+
 pub fn hardened_run_argv(image: &str, run: &str) -> Vec<String> {
     [
         "docker",
@@ -61,17 +73,12 @@ pub fn hardened_run_argv(image: &str, run: &str) -> Vec<String> {
         "--detach",
         "--label",
         &format!("{LABEL}={run}"),
-        "--read-only",
-        "--tmpfs",
-        "/tmp",
-        "--cap-drop",
-        "ALL",
-        "--security-opt",
-        "no-new-privileges",
-        image,
     ]
+    .into_iter()
+    .chain(HARDENED)
+    .chain([image])
     .map(String::from)
-    .into()
+    .collect()
 }
 
 /// A container removed (with its volumes) when dropped.

@@ -16,6 +16,7 @@ use anyhow::{bail, Context, Result};
 use serde::Serialize;
 use xshell::{cmd, Shell};
 
+use crate::container::HARDENED;
 use crate::env::Env;
 use crate::plan::{self, TARGET_DIR};
 use crate::process::{self, shell_words, EnvironmentError};
@@ -31,15 +32,6 @@ const API: &str = "api";
 const WEB: &str = "web";
 const RUNNER: &str = "playwright-runner";
 const PORT: u16 = 8080;
-const HARDENED: [&str; 7] = [
-    "--read-only",
-    "--tmpfs",
-    "/tmp",
-    "--cap-drop",
-    "ALL",
-    "--security-opt",
-    "no-new-privileges",
-];
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
