@@ -27,6 +27,8 @@ pub struct Config {
     pub services: BTreeMap<String, Service>,
     #[serde(default)]
     pub scan: ScanConfig,
+    #[serde(default)]
+    pub ci: CiConfig,
     /// Where the file was read from, for messages.
     #[serde(skip)]
     pub path: PathBuf,
@@ -69,6 +71,38 @@ fn default_rules() -> Vec<TagRule> {
         .iter()
         .map(|r| r.parse().expect("default tag rules parse"))
         .collect()
+}
+
+/// `cargo xtask ci`'s policy.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CiConfig {
+    /// Where a pipeline run pushes: by default the default branch and tags, never pull
+    /// requests.
+    #[serde(default = "default_push_on")]
+    pub push_on: Vec<PushOn>,
+}
+
+impl Default for CiConfig {
+    fn default() -> Self {
+        CiConfig {
+            push_on: default_push_on(),
+        }
+    }
+}
+
+fn default_push_on() -> Vec<PushOn> {
+    vec![PushOn::DefaultBranch, PushOn::Tags]
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum PushOn {
+    DefaultBranch,
+    Branches,
+    Tags,
+    PullRequests,
+    Schedule,
 }
 
 #[derive(Debug, Default, Deserialize)]

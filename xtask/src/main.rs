@@ -5,6 +5,7 @@
 mod build;
 mod builder;
 mod checks;
+mod ci;
 mod config;
 mod container;
 mod dockerfile;
@@ -78,6 +79,8 @@ enum Command {
     Push(push::Args),
     /// Point more tags at an already pushed image (releases, rollbacks), without rebuilding.
     Promote(promote::Args),
+    /// Run the pipeline: build, scan, verify, e2e, then push where the policy allows.
+    Ci(ci::Args),
     /// Check that everything the commands need is installed, running and logged in.
     Doctor(doctor::Args),
     /// Install and start a local engine, registry and base images (Debian, as root).
@@ -128,6 +131,7 @@ fn run(cli: Cli) -> Result<()> {
             lint_dockerfiles::run(&Workspace::load(&cli.config)?, args)
         }
         Command::E2e(args) => e2e::run(&Workspace::load(&cli.config)?, args),
+        Command::Ci(args) => ci::run(&Workspace::load(&cli.config)?, args),
         Command::Doctor(args) => doctor::run(&Workspace::load(&cli.config)?, args),
     }
 }

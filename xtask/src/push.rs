@@ -6,18 +6,16 @@
 //! digest with `docker buildx imagetools create`, `latest` last. A failure halfway leaves
 //! the new image reachable by its immutable tag and `latest` where it was.
 
-use std::path::Path;
-
 use anyhow::{bail, Context, Result};
-use serde::Deserialize;
 use time::OffsetDateTime;
 
 use crate::config::Service;
 use crate::image;
-use crate::plan::{self, TARGET_DIR};
+use crate::plan;
 use crate::process::usage;
 use crate::publish::{self, Capture, Job, Plan, Step, DIGEST, MANIFEST};
 use crate::registry;
+use crate::scan::{self, Verdict};
 use crate::tag::Tag;
 use crate::tag_rules::Evaluation;
 use crate::workspace::Workspace;
@@ -40,29 +38,6 @@ pub struct Args {
     pub allow_unscanned: bool,
 }
 
-/// What `cargo xtask scan` writes to `target/xtask/scan/<service>.verdict.json`; only the
-/// fields the gate needs.
-#[derive(Debug, Deserialize)]
-struct Verdict {
-    image_id: String,
-    passed: bool,
-}
-
-fn verdict_file(service: &str) -> String {
-    format!("{TARGET_DIR}/scan/{service}.verdict.json")
-}
-
-fn read_verdict(root: &Path, service: &str) -> Result<Option<Verdict>> {
-    let path = root.join(verdict_file(service));
-    match std::fs::read_to_string(&path) {
-        Ok(text) => serde_json::from_str(&text)
-            .with_context(|| format!("{} is not a scan verdict", verdict_file(service)))
-            .map(Some),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-        Err(e) => Err(e).with_context(|| format!("cannot read {}", verdict_file(service))),
-    }
-}
-
 /// Whether the scan lets `image_id` be pushed: `Err` says why not and what to do.
 fn gate(
     service: &str,
@@ -83,8 +58,7 @@ fn gate(
         )),
         Some(v) if !v.passed => Err(format!(
             "the scan of `{service}` did not pass for image {image_id}: fix the findings \
-             ({}), {escape}",
-            verdict_file(service)
+             (cargo xtask scan {service} lists them), {escape}"
         )),
         Some(_) => Ok(()),
     }
@@ -165,7 +139,7 @@ pub fn run(ws: &Workspace, args: &Args) -> Result<()> {
             }
             Err(e) => return Err(e),
         };
-        let verdict = read_verdict(&ws.root, &service.name)?;
+        let verdict = scan::verdict_for(&ws.root, &service.name)?;
         if let Err(why) = gate(
             &service.name,
             &image_id,
@@ -270,8 +244,12 @@ mod tests {
 
     fn verdict(id: &str, passed: bool) -> Verdict {
         Verdict {
+            service: "api".into(),
+            image: "acme/api:sha-860c190".into(),
             image_id: id.into(),
             passed,
+            counts: Default::default(),
+            scanned_at: "2026-11-23T00:00:00Z".into(),
         }
     }
 
@@ -296,22 +274,5 @@ mod tests {
     fn allow_unscanned_opens_the_gate() {
         assert!(gate("api", "sha256:a", None, true).is_ok());
         assert!(gate("api", "sha256:a", Some(&verdict("sha256:a", false)), true).is_ok());
-    }
-
-    #[test]
-    fn verdict_file_is_read_leniently_but_must_be_json() {
-        let dir = tempfile::tempdir().unwrap();
-        assert!(read_verdict(dir.path(), "api").unwrap().is_none());
-        let file = dir.path().join(verdict_file("api"));
-        std::fs::create_dir_all(file.parent().unwrap()).unwrap();
-        std::fs::write(
-            &file,
-            r#"{"image_id":"sha256:a","passed":true,"findings":[],"tool":"trivy"}"#,
-        )
-        .unwrap();
-        let v = read_verdict(dir.path(), "api").unwrap().unwrap();
-        assert!(v.passed && v.image_id == "sha256:a");
-        std::fs::write(&file, "not json").unwrap();
-        assert!(read_verdict(dir.path(), "api").is_err());
     }
 }

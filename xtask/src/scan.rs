@@ -90,12 +90,18 @@ pub struct Verdict {
     pub scanned_at: String,
 }
 
-/// The recorded verdict of `service`'s last scan, if it was scanned and the file is intact.
-/// `push` must also compare its `image_id` with the image it is about to push.
-#[allow(dead_code)] // read by `push`
-pub fn verdict_for(root: &Path, service: &str) -> Option<Verdict> {
-    let text = fs::read_to_string(verdict_path(root, service)).ok()?;
-    serde_json::from_str(&text).ok()
+/// The recorded verdict of `service`'s last scan: `None` when it was never scanned, an
+/// error when the file is there but unreadable. `push` compares its `image_id` with the
+/// image it is about to push.
+pub fn verdict_for(root: &Path, service: &str) -> Result<Option<Verdict>> {
+    let path = verdict_path(root, service);
+    match fs::read_to_string(&path) {
+        Ok(text) => serde_json::from_str(&text)
+            .with_context(|| format!("{} is not a scan verdict", path.display()))
+            .map(Some),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(e).with_context(|| format!("cannot read {}", path.display())),
+    }
 }
 
 fn verdict_path(root: &Path, service: &str) -> PathBuf {
@@ -701,7 +707,7 @@ mod tests {
     fn verdicts_round_trip() {
         let dir = tempfile::tempdir().unwrap();
         fs::create_dir_all(dir.path().join(SCAN_DIR)).unwrap();
-        assert_eq!(verdict_for(dir.path(), "api"), None);
+        assert_eq!(verdict_for(dir.path(), "api").unwrap(), None);
         let a = outcome("alpine-310.json.golden", &IgnoreList::default())
             .assessment
             .unwrap();
@@ -713,9 +719,11 @@ mod tests {
             &a,
         )
         .unwrap();
-        let v = verdict_for(dir.path(), "api").unwrap();
+        let v = verdict_for(dir.path(), "api").unwrap().unwrap();
         assert!(v.passed);
         assert_eq!(v.image_id, "sha256:abc");
         assert_eq!(v.counts.medium.fixed, 4);
+        fs::write(verdict_path(dir.path(), "api"), "not json").unwrap();
+        assert!(verdict_for(dir.path(), "api").is_err());
     }
 }

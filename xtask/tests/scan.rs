@@ -6,81 +6,12 @@
 
 mod common;
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::{Duration, Instant};
 
+use common::trivy::{fixtures, StandIn};
 use common::*;
 use serde_json::Value;
-
-struct StandIn {
-    dir: tempfile::TempDir,
-}
-
-impl StandIn {
-    fn new() -> StandIn {
-        let dir = tempfile::tempdir().unwrap();
-        let bin = dir.path().join("bin");
-        std::fs::create_dir(&bin).unwrap();
-        std::fs::copy(root().join("xtask/tests/fixtures/trivy"), bin.join("trivy")).unwrap();
-        StandIn { dir }
-    }
-
-    fn path(&self, name: &str) -> PathBuf {
-        self.dir.path().join(name)
-    }
-
-    /// `cargo xtask scan ARGS...` with the stand-in first on PATH, in `mode`.
-    fn scan(&self, args: &[&str], mode: &str) -> std::process::Output {
-        self.scan_env(args, &[("TRIVY_STANDIN_MODE", mode)])
-    }
-
-    fn scan_env(&self, args: &[&str], extra: &[(&str, &str)]) -> std::process::Output {
-        let path = format!(
-            "{}:{}",
-            self.path("bin").display(),
-            std::env::var("PATH").unwrap()
-        );
-        let fixtures = fixtures();
-        let argv = self.path("argv");
-        let mut full = vec!["scan"];
-        full.extend_from_slice(args);
-        let mut env = vec![
-            ("PATH", path.as_str()),
-            ("TRIVY_STANDIN_FIXTURES", fixtures.to_str().unwrap()),
-            ("TRIVY_STANDIN_ARGV", argv.to_str().unwrap()),
-        ];
-        env.extend_from_slice(extra);
-        xtask_env(&full, &env)
-    }
-
-    /// The argv of each stand-in run, in order.
-    fn invocations(&self) -> Vec<Vec<String>> {
-        let text = std::fs::read_to_string(self.path("argv")).unwrap_or_default();
-        text.split_terminator("---\n")
-            .map(|run| run.lines().map(String::from).collect())
-            .collect()
-    }
-
-    /// A config with one service and `extra` (a `[scan]` table).
-    fn config(&self, extra: &str) -> String {
-        let base = "[project]\nname = \"xtask-itest\"\n[services.api]\n\
-                    dockerfile = \"xtask/docker/api.Dockerfile\"\nsize_budget_mb = 100\n";
-        let path = self.path("images.toml");
-        std::fs::write(&path, format!("{base}{extra}\n")).unwrap();
-        path.to_str().unwrap().to_owned()
-    }
-
-    /// A config whose ignore list is `yaml`.
-    fn ignoring(&self, yaml: &str) -> String {
-        let ignore = self.path("ignore.yaml");
-        std::fs::write(&ignore, yaml).unwrap();
-        self.config(&format!("[scan]\nignore_file = \"{}\"", ignore.display()))
-    }
-}
-
-fn fixtures() -> PathBuf {
-    root().parent().unwrap().join("shared/fixtures/trivy")
-}
 
 fn json(o: &std::process::Output) -> Value {
     serde_json::from_str(&stdout(o)).unwrap_or_else(|e| {
@@ -475,7 +406,8 @@ fn scanning_a_built_service_records_its_verdict_by_image_id() {
         return;
     }
     let s = StandIn::new();
-    let d = s.dir.path();
+    let d = s.path("");
+    let d = d.as_path();
     std::fs::write(
         d.join("tiny.Dockerfile"),
         "FROM busybox:stable\nUSER 65534\nCMD [\"true\"]\n",

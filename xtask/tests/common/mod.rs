@@ -4,6 +4,7 @@
 
 pub mod fixture;
 pub mod registry;
+pub mod trivy;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
