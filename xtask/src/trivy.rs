@@ -16,14 +16,12 @@ use crate::process::EnvironmentError;
 pub const INSTALL: &str = "install trivy (https://trivy.dev/latest/getting-started/installation/, e.g. \
      `brew install trivy` or the .deb/.rpm from its releases) or start a Docker engine (`cargo xtask engine up`)";
 
-/// The named volume that keeps the vulnerability DB when trivy runs on Docker.
-pub const CACHE_VOLUME: &str = "xtask-trivy-cache";
-
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Runner {
     /// A trivy binary.
     Native(PathBuf),
-    /// `docker run` of this image, with the Docker socket and a persistent cache volume.
+    /// `docker run` of this image, with the Docker socket and the host's cache directory
+    /// mounted, so the vulnerability DB persists and is shared with a native trivy.
     Docker { image: String },
 }
 
@@ -120,7 +118,7 @@ pub fn invocation(
                     "-v",
                     "/var/run/docker.sock:/var/run/docker.sock",
                     "-v",
-                    &format!("{CACHE_VOLUME}:/root/.cache/trivy"),
+                    &format!("{}:/root/.cache/trivy", options.cache_dir.display()),
                     "-v",
                     &format!("{dir}:{dir}"),
                     trivy,
@@ -287,7 +285,7 @@ mod tests {
     }
 
     #[test]
-    fn docker_runner_mounts_socket_cache_volume_and_report_dir() {
+    fn docker_runner_mounts_socket_cache_dir_and_report_dir() {
         let inv = invocation(
             &Runner::Docker {
                 image: "aquasec/trivy:0.71.2".into(),
@@ -301,7 +299,7 @@ mod tests {
         assert!(a.starts_with("docker run --rm --name xtask-trivy-"), "{a}");
         assert!(
             a.contains(
-                "-v /var/run/docker.sock:/var/run/docker.sock -v xtask-trivy-cache:/root/.cache/trivy \
+                "-v /var/run/docker.sock:/var/run/docker.sock -v /home/u/.cache/trivy:/root/.cache/trivy \
                  -v /repo/target/xtask/scan:/repo/target/xtask/scan aquasec/trivy:0.71.2 image "
             ),
             "{a}"
