@@ -41,9 +41,17 @@ pub struct Args {
     /// Registry and namespace to name images under, e.g. `ghcr.io/acme` (env: XTASK_REGISTRY).
     #[arg(long, value_name = "REGISTRY/NAMESPACE")]
     pub registry: Option<String>,
-    /// buildx builder to use (default: the current one).
+    /// buildx builder to use (default: `[build] builder`, else the current one).
     #[arg(long, value_name = "NAME")]
     pub builder: Option<String>,
+    /// Platforms to build for, e.g. `linux/amd64,linux/arm64` (repeatable; overrides the
+    /// config). More than one means the images are pushed by the build.
+    #[arg(long = "platform", value_name = "OS/ARCH", value_delimiter = ',')]
+    pub platforms: Vec<String>,
+    /// Plan against a recorded `docker buildx inspect` output instead of asking the builder
+    /// (docs/scaling.md); only with --dry-run.
+    #[arg(long, value_name = "PATH", requires = "dry_run")]
+    pub builder_inspect: Option<std::path::PathBuf>,
 }
 
 #[derive(Debug, Serialize)]
@@ -79,7 +87,18 @@ impl Outcome {
 pub fn run(ws: &Workspace, args: &Args) -> Result<()> {
     let services = ws.config.select(&args.services).map_err(usage)?;
     let ctx = ws.git_context()?;
-    let builder = match Builder::detect(args.builder.as_deref()) {
+    for p in &args.platforms {
+        crate::config::validate_platform(p).map_err(usage)?;
+    }
+    let builder_name = args
+        .builder
+        .as_deref()
+        .or(ws.config.build.builder.as_deref());
+    let detected = match &args.builder_inspect {
+        Some(path) => Ok(Builder::from_recording(&ws.root.join(path))?),
+        None => Builder::detect(builder_name),
+    };
+    let builder = match detected {
         Ok(b) => b,
         Err(e) if args.dry_run => {
             eprintln!("note: {e:#}\nnote: planning for the default builder of a Docker Engine (docker driver)");
@@ -87,16 +106,26 @@ pub fn run(ws: &Workspace, args: &Args) -> Result<()> {
         }
         Err(e) => return Err(e),
     };
+    let builder_flag = match &args.builder_inspect {
+        Some(_) => Some(builder.name.as_str()),
+        None => builder_name,
+    };
     let input = PlanInput {
         config: &ws.config,
         ctx: &ctx,
         builder: &builder,
-        builder_flag: args.builder.as_deref(),
+        builder_flag,
         env: &ws.env,
         namespace: plan::resolve_namespace(args.registry.as_deref(), &ws.env, &ws.config)?,
         output: Output::Load,
         no_cache: args.no_cache,
         now: OffsetDateTime::now_utc(),
+        platforms: &args.platforms,
+        registry_configured: plan::registry_configured(
+            args.registry.as_deref(),
+            &ws.env,
+            &ws.config,
+        ),
     };
     let plan = plan::plan(&input, &services)?;
     for note in &plan.notes {
@@ -234,7 +263,10 @@ fn build_one(root: &Path, service: &ServicePlan, width: usize) -> Outcome {
         let id =
             fs::read_to_string(root.join(&service.iidfile)).context("buildx wrote no image id")?;
         let id = id.trim().to_owned();
-        outcome.size_bytes = Some(image_size(&id)?);
+        // A pushed (multi-platform) image is not in the local store to be measured.
+        if service.output == Output::Load {
+            outcome.size_bytes = Some(image_size(&id)?);
+        }
         outcome.image_id = Some(id);
         Ok(())
     })();

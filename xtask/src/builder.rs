@@ -3,6 +3,12 @@
 //! Capabilities come from `docker buildx inspect` (driver, BuildKit version, platforms) and,
 //! for the `docker` driver, from whether the daemon uses the containerd image store. The plan
 //! only ever passes flags the builder accepts; this module decides which those are.
+//!
+//! A builder can also be read from a recorded `docker buildx inspect` output (for the
+//! `docker` driver, followed by `docker info --format '{{json .DriverStatus}}'`), so a plan
+//! for a remote or kubernetes builder can be made and tested on a machine that has none.
+
+use std::path::Path;
 
 use anyhow::{Context, Result};
 use serde::Serialize;
@@ -27,13 +33,22 @@ pub struct Node {
     pub platforms: Vec<String>,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Capabilities {
     /// `--cache-to type=local|registry|gha`.
     pub cache_export: bool,
     /// `--sbom`, `--provenance`.
     pub attestations: bool,
+    /// More than one `--platform` in one build.
+    pub multi_platform: bool,
+    /// `--load` of a multi-platform image (only into the containerd image store).
+    pub load_multi_platform: bool,
+    /// Every platform some node can build, in the order the nodes list them.
+    pub platforms: Vec<String>,
 }
+
+/// BuildKit learned attestations (`--sbom`, `--provenance`) in v0.11.
+const ATTESTATIONS_SINCE: (u64, u64) = (0, 11);
 
 impl Builder {
     /// Inspects `name` (or the current builder).
@@ -106,13 +121,45 @@ impl Builder {
         })
     }
 
+    /// Reads a recorded `docker buildx inspect` output; for the `docker` driver the
+    /// output of `docker info --format '{{json .DriverStatus}}'` may follow it, and says
+    /// whether the daemon uses the containerd image store.
+    pub fn from_recording(path: &Path) -> Result<Builder> {
+        let text = std::fs::read_to_string(path)
+            .with_context(|| format!("cannot read the recorded builder {}", path.display()))
+            .map_err(crate::process::usage)?;
+        let mut builder = Builder::parse_inspect(&text)
+            .with_context(|| format!("{} is not a `docker buildx inspect` output", path.display()))
+            .map_err(crate::process::usage)?;
+        builder.containerd_store =
+            builder.driver == "docker" && text.contains("io.containerd.snapshotter");
+        Ok(builder)
+    }
+
     pub fn capabilities(&self) -> Capabilities {
         // The docker driver stores images in the engine's own store, which can neither export
-        // cache nor hold attestations unless it is the containerd image store.
-        let full = self.driver != "docker" || self.containerd_store;
+        // cache, hold attestations nor build for several platforms unless it is the
+        // containerd image store. Every other driver runs its own BuildKit.
+        let docker = self.driver == "docker";
+        let full = !docker || self.containerd_store;
+        let attestations_known = self
+            .nodes
+            .iter()
+            .filter_map(|n| n.buildkit.as_deref())
+            .filter_map(buildkit_version)
+            .all(|v| v >= ATTESTATIONS_SINCE);
+        let mut platforms: Vec<String> = Vec::new();
+        for p in self.nodes.iter().flat_map(|n| &n.platforms) {
+            if !platforms.contains(p) {
+                platforms.push(p.clone());
+            }
+        }
         Capabilities {
             cache_export: full,
-            attestations: full,
+            attestations: full && attestations_known,
+            multi_platform: full,
+            load_multi_platform: docker && self.containerd_store,
+            platforms,
         }
     }
 
@@ -130,6 +177,12 @@ impl Builder {
             containerd_store: false,
         }
     }
+}
+
+/// `v0.13.1`, `v0.8+unknown`, `0.12.5-rc1` as (major, minor).
+fn buildkit_version(text: &str) -> Option<(u64, u64)> {
+    let mut parts = text.trim_start_matches('v').split(['.', '+', '-']);
+    Some((parts.next()?.parse().ok()?, parts.next()?.parse().ok()?))
 }
 
 fn inspect_failure(name: Option<&str>, stderr: &str) -> anyhow::Error {
@@ -157,29 +210,32 @@ fn inspect_failure(name: Option<&str>, stderr: &str) -> anyhow::Error {
 pub mod tests {
     use super::*;
 
-    pub const DOCKER_DRIVER: &str = "Name:          default
-Driver:        docker
-Last Activity: 2026-11-23 15:03:03 +0000 UTC
+    /// Recorded `docker buildx inspect` outputs, one per kind of builder.
+    pub const DOCKER_DRIVER: &str = include_str!("../tests/fixtures/buildx/docker.txt");
+    pub const DOCKER_CONTAINERD: &str =
+        include_str!("../tests/fixtures/buildx/docker-containerd.txt");
+    pub const DOCKER_CONTAINER: &str =
+        include_str!("../tests/fixtures/buildx/docker-container.txt");
+    pub const KUBERNETES: &str = include_str!("../tests/fixtures/buildx/kubernetes.txt");
+    pub const REMOTE: &str = include_str!("../tests/fixtures/buildx/remote.txt");
+    /// amd64 on one node, arm64 on the other.
+    pub const TWO_NODES: &str = include_str!("../tests/fixtures/buildx/two-nodes.txt");
 
-Nodes:
-Name:             default
-Endpoint:         default
-Status:           running
-BuildKit version: v0.8+unknown
-Platforms:        linux/amd64, linux/386
-";
+    pub const ALL: [(&str, &str); 6] = [
+        ("docker.txt", DOCKER_DRIVER),
+        ("docker-containerd.txt", DOCKER_CONTAINERD),
+        ("docker-container.txt", DOCKER_CONTAINER),
+        ("kubernetes.txt", KUBERNETES),
+        ("remote.txt", REMOTE),
+        ("two-nodes.txt", TWO_NODES),
+    ];
 
-    pub const DOCKER_CONTAINER: &str = "Name:          ci
-Driver:        docker-container
-Last Activity: 2026-11-20 10:00:00 +0000 UTC
-
-Nodes:
-Name:      ci0
-Endpoint:  unix:///var/run/docker.sock
-Status:    running
-Buildkit:  v0.16.0
-Platforms: linux/amd64, linux/amd64/v2, linux/386
-";
+    /// A recorded builder as `from_recording` reads it.
+    pub fn recorded(text: &str) -> Builder {
+        let mut b = Builder::parse_inspect(text).unwrap();
+        b.containerd_store = b.driver == "docker" && text.contains("io.containerd.snapshotter");
+        b
+    }
 
     #[test]
     fn parses_the_docker_driver() {
@@ -192,7 +248,10 @@ Platforms: linux/amd64, linux/amd64/v2, linux/386
             b.capabilities(),
             Capabilities {
                 cache_export: false,
-                attestations: false
+                attestations: false,
+                multi_platform: false,
+                load_multi_platform: false,
+                platforms: vec!["linux/amd64".into(), "linux/386".into()],
             }
         );
     }
@@ -205,11 +264,64 @@ Platforms: linux/amd64, linux/amd64/v2, linux/386
     }
 
     #[test]
-    fn parses_older_buildkit_field_name() {
+    fn docker_container_driver_has_everything_but_multi_platform_load() {
         let b = Builder::parse_inspect(DOCKER_CONTAINER).unwrap();
         assert_eq!(b.driver, "docker-container");
-        assert_eq!(b.buildkit(), Some("v0.16.0"));
-        assert!(b.capabilities().cache_export && b.capabilities().attestations);
+        assert_eq!(b.buildkit(), Some("v0.13.2"));
+        let caps = b.capabilities();
+        assert!(caps.cache_export && caps.attestations && caps.multi_platform);
+        assert!(!caps.load_multi_platform);
+        assert_eq!(
+            caps.platforms,
+            [
+                "linux/amd64",
+                "linux/amd64/v2",
+                "linux/amd64/v3",
+                "linux/386"
+            ]
+        );
+    }
+
+    #[test]
+    fn containerd_store_is_read_from_the_recording() {
+        let b = recorded(DOCKER_CONTAINERD);
+        assert!(b.containerd_store);
+        let caps = b.capabilities();
+        assert!(caps.multi_platform && caps.load_multi_platform && caps.attestations);
+        assert!(caps.platforms.contains(&"linux/arm64".to_owned()));
+        assert!(!recorded(DOCKER_DRIVER).containerd_store);
+    }
+
+    #[test]
+    fn labels_and_gc_policy_do_not_confuse_the_parser() {
+        let b = Builder::parse_inspect(REMOTE).unwrap();
+        assert_eq!((b.name.as_str(), b.driver.as_str()), ("remote", "remote"));
+        assert_eq!(b.nodes.len(), 1);
+        assert_eq!(b.nodes[0].name, "remote0");
+        assert_eq!(b.nodes[0].status, "running");
+        let k = Builder::parse_inspect(KUBERNETES).unwrap();
+        assert_eq!(k.nodes[0].name, "builder-amd64-6d8d8c9f7b-x2k9p");
+        assert_eq!(k.nodes[0].platforms[0], "linux/amd64");
+    }
+
+    #[test]
+    fn platforms_of_every_node_count_and_the_older_field_name_is_read() {
+        let b = Builder::parse_inspect(TWO_NODES).unwrap();
+        assert_eq!(b.nodes.len(), 2);
+        assert_eq!(b.nodes[1].buildkit.as_deref(), Some("v0.10.6"));
+        let caps = b.capabilities();
+        assert!(caps.platforms.contains(&"linux/amd64".to_owned()));
+        assert!(caps.platforms.contains(&"linux/arm64".to_owned()));
+        assert!(caps.multi_platform && !caps.load_multi_platform);
+    }
+
+    #[test]
+    fn attestations_need_buildkit_0_11_on_every_node() {
+        assert_eq!(buildkit_version("v0.13.2"), Some((0, 13)));
+        assert_eq!(buildkit_version("v0.8+unknown"), Some((0, 8)));
+        let old = REMOTE.replace("v0.13.2", "v0.10.6");
+        let caps = Builder::parse_inspect(&old).unwrap().capabilities();
+        assert!(caps.cache_export && !caps.attestations);
     }
 
     #[test]

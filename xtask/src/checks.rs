@@ -88,6 +88,67 @@ pub struct Facts<'a> {
     pub health: Option<Health>,
 }
 
+/// What `cosign verify` said about the image at a registry tag (`verify --signature`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Signature {
+    /// The tag could not be resolved to a digest in the registry.
+    Unresolved { reference: String, why: String },
+    Checked {
+        reference: String,
+        digest: String,
+        key: String,
+        verified: bool,
+        /// cosign's last error line when not verified.
+        why: String,
+    },
+}
+
+pub fn signature(facts: &Signature) -> Check {
+    const NAME: &str = "signature";
+    match facts {
+        Signature::Unresolved { reference, why } => fail(
+            NAME,
+            format!("{reference} is not in the registry ({why}): push and sign it first"),
+        ),
+        Signature::Checked {
+            reference,
+            digest,
+            key,
+            verified: true,
+            ..
+        } => pass(
+            NAME,
+            format!("{reference} ({}) is signed by {key}", short(digest)),
+        ),
+        Signature::Checked {
+            reference,
+            digest,
+            key,
+            why,
+            ..
+        } => fail(
+            NAME,
+            format!(
+                "{reference} now points at {}, which has no signature that {key} verifies ({why}): \
+                 the tag was moved or the image was never signed; run cargo xtask sign",
+                short(digest)
+            ),
+        ),
+    }
+}
+
+/// `--signature` for an image that has no registry reference.
+pub fn skip_signature(name: &str) -> Check {
+    skip(
+        "signature",
+        format!("{name} is not a registry reference: only pushed images carry signatures"),
+    )
+}
+
+fn short(digest: &str) -> &str {
+    digest.get(..19).unwrap_or(digest)
+}
+
 pub fn evaluate(policy: &Policy, facts: &Facts) -> Vec<Check> {
     let image = facts.image;
     let mut checks = vec![
@@ -584,5 +645,35 @@ mod tests {
         assert_eq!(revision(&image, None).status, Status::Skip);
         assert!(revision(&image, Some("abc")).reason.contains("not set"));
         assert_eq!(healthy(None, false, false).status, Status::Skip);
+    }
+
+    #[test]
+    fn signature_check_says_which_digest_the_tag_names() {
+        let checked = |verified| Signature::Checked {
+            reference: "127.0.0.1:5200/a/api:sha-1".into(),
+            digest: "sha256:0e3e37b03e01ce5d281fc6f82480428983a58875959469f67354bb3b5838537b"
+                .into(),
+            key: "cosign.pub".into(),
+            verified,
+            why: "Error: no matching signatures".into(),
+        };
+        let ok = signature(&checked(true));
+        assert_eq!(ok.status, Status::Pass);
+        assert_eq!(
+            ok.reason,
+            "127.0.0.1:5200/a/api:sha-1 (sha256:0e3e37b03e01) is signed by cosign.pub"
+        );
+        let moved = signature(&checked(false));
+        assert_eq!(moved.status, Status::Fail);
+        assert!(
+            moved.reason.contains("no matching signatures") && moved.reason.contains("moved"),
+            "{}",
+            moved.reason
+        );
+        let missing = signature(&Signature::Unresolved {
+            reference: "r/api:sha-1".into(),
+            why: "manifest unknown".into(),
+        });
+        assert_eq!(missing.status, Status::Fail);
     }
 }

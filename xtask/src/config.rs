@@ -24,6 +24,8 @@ pub struct Config {
     #[serde(default)]
     pub registry: RegistryConfig,
     #[serde(default)]
+    pub build: BuildConfig,
+    #[serde(default)]
     pub services: BTreeMap<String, Service>,
     #[serde(default)]
     pub scan: ScanConfig,
@@ -112,6 +114,33 @@ pub struct RegistryConfig {
     pub namespace: Option<String>,
 }
 
+/// `[build]`: where images are built (docs/scaling.md).
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BuildConfig {
+    /// The buildx builder to use when `--builder` is not given (default: the current one).
+    pub builder: Option<String>,
+    /// Platforms every service is built for, e.g. `["linux/amd64", "linux/arm64"]`
+    /// (default: the builder's own).
+    #[serde(default)]
+    pub platforms: Vec<String>,
+}
+
+/// `os/arch` or `os/arch/variant`, lowercase.
+pub fn validate_platform(p: &str) -> Result<()> {
+    let parts: Vec<&str> = p.split('/').collect();
+    let ok = (2..=3).contains(&parts.len())
+        && parts.iter().all(|s| {
+            !s.is_empty()
+                && s.chars()
+                    .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
+        });
+    if !ok {
+        bail!("`{p}` is not a platform: write os/arch[/variant], e.g. linux/amd64 or linux/arm/v7");
+    }
+    Ok(())
+}
+
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Service {
@@ -133,6 +162,8 @@ pub struct Service {
     pub healthcheck: bool,
     #[serde(default)]
     pub build_args: BTreeMap<String, String>,
+    /// Platforms this service is built for, instead of `[build] platforms`.
+    pub platforms: Option<Vec<String>>,
 }
 
 fn default_context() -> PathBuf {
@@ -183,6 +214,9 @@ impl Config {
         }
         validate_repository(&self.project.name)
             .with_context(|| format!("{file}: [project] name"))?;
+        for p in &self.build.platforms {
+            validate_platform(p).with_context(|| format!("{file}: [build] platforms"))?;
+        }
         if self.scan.timeout_secs == 0 {
             bail!("{file}: [scan] timeout_secs must be more than 0");
         }
@@ -190,6 +224,10 @@ impl Config {
             service.name = name.clone();
             validate_repository(service.image_name())
                 .with_context(|| format!("{file}: [services.{name}] image"))?;
+            for p in service.platforms.iter().flatten() {
+                validate_platform(p)
+                    .with_context(|| format!("{file}: [services.{name}] platforms"))?;
+            }
             if service.size_budget_mb == 0 {
                 bail!("{file}: [services.{name}] size_budget_mb must be more than 0");
             }
@@ -347,6 +385,29 @@ mod tests {
         let err = parse(&format!("{MINIMAL}[scan]\nignore_unfxed = true\n")).unwrap_err();
         assert!(err.to_string().contains("ignore_unfxed"), "{err}");
         assert!(parse(&format!("{MINIMAL}[scan]\ntimeout_secs = 0\n")).is_err());
+    }
+
+    #[test]
+    fn build_section_names_builder_and_platforms() {
+        let c = parse(&format!(
+            "[build]\nbuilder = \"remote\"\nplatforms = [\"linux/amd64\", \"linux/arm64\"]\n{MINIMAL}platforms = [\"linux/arm/v7\"]\n"
+        ))
+        .unwrap();
+        assert_eq!(c.build.builder.as_deref(), Some("remote"));
+        assert_eq!(c.build.platforms, ["linux/amd64", "linux/arm64"]);
+        assert_eq!(
+            c.services["api"].platforms.as_deref(),
+            Some(&["linux/arm/v7".to_owned()][..])
+        );
+        let err = format!(
+            "{:#}",
+            parse(&format!("[build]\nplatforms = [\"arm64\"]\n{MINIMAL}")).unwrap_err()
+        );
+        assert!(
+            err.contains("[build] platforms") && err.contains("os/arch"),
+            "{err}"
+        );
+        assert!(parse(&format!("[build]\nbuildr = \"x\"\n{MINIMAL}")).is_err());
     }
 
     #[test]

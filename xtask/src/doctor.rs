@@ -619,7 +619,7 @@ mod tests {
         assert!(not_ok.is_empty(), "{not_ok:?}");
         assert_eq!(
             find(&checks, "buildx").detail,
-            "builder `ci`: docker-container driver, BuildKit v0.16.0, platforms linux/amd64, linux/amd64/v2, linux/386"
+            "builder `ci`: docker-container driver, BuildKit v0.13.2, platforms linux/amd64, linux/amd64/v2, linux/amd64/v3, linux/386"
         );
     }
 

@@ -28,6 +28,7 @@ mod render;
 mod report;
 mod sarif;
 mod scan;
+mod sign;
 mod tag;
 mod tag_rules;
 mod tags;
@@ -77,6 +78,8 @@ enum Command {
     E2e(e2e::Args),
     /// Push the built images' tags to the registry: immutable tag first, `latest` last.
     Push(push::Args),
+    /// Sign pushed images by digest with cosign (key, or keyless in GitHub Actions).
+    Sign(sign::Args),
     /// Point more tags at an already pushed image (releases, rollbacks), without rebuilding.
     Promote(promote::Args),
     /// Run the pipeline: build, scan, verify, e2e, then push where the policy allows.
@@ -125,6 +128,7 @@ fn run(cli: Cli) -> Result<()> {
         Command::Tags(args) => tags::run(&Workspace::load(&cli.config)?, args),
         Command::Verify(args) => verify::run(&Workspace::load(&cli.config)?, args),
         Command::Push(args) => push::run(&Workspace::load(&cli.config)?, args),
+        Command::Sign(args) => sign::run(&Workspace::load(&cli.config)?, args),
         Command::Promote(args) => promote::run(&Workspace::load(&cli.config)?, args),
         Command::Scan(args) => scan::run(&Workspace::load(&cli.config)?, args),
         Command::LintDockerfiles(args) => {

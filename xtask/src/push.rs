@@ -66,7 +66,7 @@ fn gate(
 
 /// The tag pushed first: the one naming the commit (`sha-...`), else the first that is not
 /// `latest`.
-fn immutable<'a>(tags: &'a [Tag], short_sha: &str) -> Option<&'a Tag> {
+pub fn immutable<'a>(tags: &'a [Tag], short_sha: &str) -> Option<&'a Tag> {
     tags.iter()
         .find(|t| t.as_str().contains(short_sha))
         .or_else(|| tags.iter().find(|t| !t.as_str().starts_with("latest")))

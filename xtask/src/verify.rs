@@ -3,7 +3,9 @@
 //! Decide first: the images to verify and the policy for each (from the service config, or
 //! from flags for `--image`) are resolved before anything runs, so a missing build is one
 //! clear error up front. Then each image's facts are gathered (its filesystem, a hardened
-//! health run) and [`checks::evaluate`] turns them into a table of checks.
+//! health run) and [`checks::evaluate`] turns them into a table of checks. With
+//! `--signature`, each image's registry tag is also resolved to its digest and checked with
+//! `cosign verify` (the `signature` check).
 
 use std::time::Duration;
 
@@ -13,8 +15,11 @@ use serde::Serialize;
 use crate::checks::{self, Check, Facts, Policy, Status};
 use crate::container;
 use crate::image::{self, ImageInfo};
-use crate::process::usage;
+use crate::plan;
+use crate::process::{usage, UsageError};
+use crate::registry::{self, Retry, Session};
 use crate::render::{self, Table};
+use crate::sign;
 use crate::workspace::Workspace;
 
 #[derive(Debug, clap::Args)]
@@ -39,6 +44,19 @@ pub struct Args {
     /// Print JSON on stdout instead of a table.
     #[arg(long)]
     pub json: bool,
+    /// Also check the cosign signature of each image at its registry tag
+    /// (`<namespace>/<image>:sha-<7>` for services, the reference itself for --image).
+    #[arg(long)]
+    pub signature: bool,
+    /// Public key for --signature (default: COSIGN_PUBLIC_KEY, else cosign.pub).
+    #[arg(long, value_name = "PATH", requires = "signature")]
+    pub key: Option<std::path::PathBuf>,
+    /// Registry and namespace the services were pushed to, for --signature (env: XTASK_REGISTRY).
+    #[arg(long, value_name = "REGISTRY/NAMESPACE", requires = "signature")]
+    pub registry: Option<String>,
+    /// For --signature: the signatures were made without the transparency log.
+    #[arg(long, requires = "signature")]
+    pub offline: bool,
 }
 
 /// One image to verify and what it is held to.
@@ -46,6 +64,8 @@ struct Target {
     name: String,
     image: ImageInfo,
     policy: Policy,
+    /// Where `--signature` looks for the signature: a registry tag.
+    signed_ref: Option<String>,
 }
 
 #[derive(Debug, Serialize)]
@@ -61,7 +81,17 @@ fn targets(ws: &Workspace, args: &Args) -> Result<Vec<Target>> {
     if !args.services.is_empty() || args.images.is_empty() {
         let services = ws.config.select(&args.services).map_err(usage)?;
         let ctx = ws.git_context()?;
-        for service in services {
+        let signed_refs: Vec<Option<String>> = if args.signature {
+            let ns = plan::resolve_namespace(args.registry.as_deref(), &ws.env, &ws.config)?;
+            registry::require_host(&ns)?;
+            sign::immutable_refs(ws, &ns, &services)?
+                .into_iter()
+                .map(|(_, repository, tag)| Some(format!("{repository}:{tag}")))
+                .collect()
+        } else {
+            vec![None; services.len()]
+        };
+        for (service, signed_ref) in services.into_iter().zip(signed_refs) {
             let ignore = service.ignore_file();
             targets.push(Target {
                 name: service.name.clone(),
@@ -76,6 +106,7 @@ fn targets(ws: &Workspace, args: &Args) -> Result<Vec<Target>> {
                         std::fs::read_to_string(ws.root.join(&ignore)).ok(),
                     )),
                 },
+                signed_ref,
             });
         }
     }
@@ -93,6 +124,8 @@ fn targets(ws: &Workspace, args: &Args) -> Result<Vec<Target>> {
                 source_known: false,
                 ignore_file: None,
             },
+            signed_ref: (args.signature && registry::host(reference).is_some())
+                .then(|| reference.clone()),
         });
     }
     Ok(targets)
@@ -100,6 +133,11 @@ fn targets(ws: &Workspace, args: &Args) -> Result<Vec<Target>> {
 
 pub fn run(ws: &Workspace, args: &Args) -> Result<()> {
     let targets = targets(ws, args)?;
+    let signatures = if args.signature {
+        Some(signature_checker(ws, args, &targets)?)
+    } else {
+        None
+    };
     let run = container::run_id();
     container::clean_up_on_interrupt(&run)?;
     let timeout = Duration::from_secs(args.timeout);
@@ -113,7 +151,7 @@ pub fn run(ws: &Workspace, args: &Args) -> Result<()> {
         } else {
             None
         };
-        let checks = checks::evaluate(
+        let mut checks = checks::evaluate(
             &t.policy,
             &Facts {
                 image: &t.image,
@@ -121,6 +159,15 @@ pub fn run(ws: &Workspace, args: &Args) -> Result<()> {
                 health,
             },
         );
+        if let Some(checker) = &signatures {
+            checks.push(match &t.signed_ref {
+                Some(reference) => {
+                    eprintln!("  checking the signature of {reference}");
+                    checks::signature(&checker.check(reference))
+                }
+                None => checks::skip_signature(&t.name),
+            });
+        }
         reports.push(Report {
             name: t.name.clone(),
             image_id: t.image.id.clone(),
@@ -150,6 +197,51 @@ pub fn run(ws: &Workspace, args: &Args) -> Result<()> {
         bail!("verify failed for {}", failed.join("; "));
     }
     Ok(())
+}
+
+/// What `--signature` needs: cosign, the public key, a registry session.
+struct SignatureChecker {
+    session: Session,
+    key: String,
+    tlog: bool,
+}
+
+impl SignatureChecker {
+    fn check(&self, reference: &str) -> checks::Signature {
+        sign::verify(&self.session, &self.key, self.tlog, reference)
+    }
+}
+
+fn signature_checker(ws: &Workspace, args: &Args, targets: &[Target]) -> Result<SignatureChecker> {
+    sign::require_cosign()?;
+    let key = match (&args.key, ws.env.get("COSIGN_PUBLIC_KEY")) {
+        (Some(k), _) => k.display().to_string(),
+        (None, Some(k)) => k.to_owned(),
+        (None, None) => "cosign.pub".to_owned(),
+    };
+    let key = if key.contains("://") {
+        key
+    } else if ws.root.join(&key).is_file() {
+        ws.root.join(&key).display().to_string()
+    } else {
+        return Err(UsageError::new(format!(
+            "no public key at {key}: pass --key PATH (the cosign.pub beside the signing key)"
+        )));
+    };
+    let host = targets
+        .iter()
+        .find_map(|t| t.signed_ref.as_deref().and_then(registry::host))
+        .unwrap_or_default()
+        .to_owned();
+    let credentials = match host.as_str() {
+        "" => None,
+        h => registry::credentials(&ws.env, h)?,
+    };
+    Ok(SignatureChecker {
+        session: Session::open(&ws.env, &host, credentials, Retry::from_env(&ws.env))?,
+        tlog: sign::tlog_upload(&host, args.offline, None),
+        key,
+    })
 }
 
 fn table(reports: &[Report]) -> String {

@@ -234,3 +234,121 @@ fn builds_all_services_which_run_healthy_as_non_root() {
         );
     }
 }
+
+/// `build --dry-run --json` against a recorded builder (`--builder-inspect`).
+fn plan_for_recorded(fixture: &str, extra: &[&str]) -> (Value, String) {
+    let path = format!("xtask/tests/fixtures/buildx/{fixture}");
+    let mut args = vec![
+        "build",
+        "--dry-run",
+        "--json",
+        "--builder-inspect",
+        path.as_str(),
+        "--registry",
+        "127.0.0.1:5000/acme",
+    ];
+    args.extend_from_slice(extra);
+    args.push("api");
+    let o = xtask_env(&args, &[]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    (serde_json::from_str(&stdout(&o)).unwrap(), stderr(&o))
+}
+
+#[test]
+fn recorded_remote_builder_plans_registry_cache_two_platforms_push_and_attestations() {
+    let (plan, notes) = plan_for_recorded("remote.txt", &["--platform", "linux/amd64,linux/arm64"]);
+    assert_eq!(plan["driver"], "remote");
+    assert_eq!(plan["cache"], "registry");
+    let api = &plan["services"][0];
+    assert_eq!(
+        api["platforms"],
+        serde_json::json!(["linux/amd64", "linux/arm64"])
+    );
+    assert_eq!(api["output"], "push");
+    assert_eq!(api["attestations"], true);
+    let argv: Vec<&str> = api["argv"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a.as_str().unwrap())
+        .collect();
+    let has = |pair: [&str; 2]| argv.windows(2).any(|w| w == pair);
+    assert!(has(["--builder", "remote"]), "{argv:?}");
+    assert!(has(["--platform", "linux/amd64,linux/arm64"]), "{argv:?}");
+    assert!(
+        has([
+            "--cache-to",
+            "type=registry,ref=127.0.0.1:5000/acme/api:buildcache,mode=max"
+        ]),
+        "{argv:?}"
+    );
+    assert!(
+        has([
+            "--cache-from",
+            "type=registry,ref=127.0.0.1:5000/acme/api:buildcache"
+        ]),
+        "{argv:?}"
+    );
+    assert!(argv.contains(&"--sbom=true") && argv.contains(&"--provenance=mode=max"));
+    assert!(argv.contains(&"--push") && !argv.contains(&"--load"));
+    let sha = format!("127.0.0.1:5000/acme/api:sha-{}", &git_head()[..7]);
+    let followups = api["followups"].as_array().unwrap();
+    assert_eq!(followups.len(), 4, "{followups:?}");
+    assert!(followups.iter().any(|f| f["check"] == "scan"
+        && f["platform"] == "linux/arm64"
+        && f["image"] == sha.as_str()));
+    assert!(
+        notes.contains("note: a multi-platform image cannot be loaded"),
+        "{notes}"
+    );
+    assert!(notes.contains("shares it"), "{notes}");
+}
+
+#[test]
+fn recorded_docker_driver_plans_none_of_it_and_says_why() {
+    let (plan, notes) = plan_for_recorded("docker.txt", &[]);
+    assert_eq!(plan["driver"], "docker");
+    assert_eq!(plan["cache"], "inline");
+    let api = &plan["services"][0];
+    assert_eq!(api["output"], "load");
+    assert_eq!(api["attestations"], false);
+    assert_eq!(api["platforms"], serde_json::json!([]));
+    let argv = api["argv"].to_string();
+    for rejected in [
+        "type=registry",
+        "type=local",
+        "--sbom",
+        "--provenance",
+        "--platform",
+        "--push",
+    ] {
+        assert!(!argv.contains(rejected), "{rejected} in {argv}");
+    }
+    assert!(notes.contains("cannot export build cache"), "{notes}");
+    assert!(
+        notes.contains("cannot attach SBOM or provenance attestations"),
+        "{notes}"
+    );
+
+    let o = xtask_env(
+        &[
+            "build",
+            "--dry-run",
+            "--builder-inspect",
+            "xtask/tests/fixtures/buildx/docker.txt",
+            "--registry",
+            "127.0.0.1:5000/acme",
+            "--platform",
+            "linux/amd64",
+            "--platform",
+            "linux/arm64",
+        ],
+        &[],
+    );
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("cannot build: it has linux/amd64, linux/386"),
+        "{}",
+        stderr(&o)
+    );
+}

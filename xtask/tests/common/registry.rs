@@ -17,12 +17,18 @@ pub struct Registry {
 impl Registry {
     /// Starts a registry that accepts `user`/`password` (bcrypt in its htpasswd file).
     pub fn start(user: &str, password: &str) -> Registry {
+        Registry::start_in(5100..5200, user, password)
+    }
+
+    /// Like [`Registry::start`], on a free port in `ports`.
+    pub fn start_in(ports: std::ops::Range<u16>, user: &str, password: &str) -> Registry {
         let dir = tempfile::tempdir().unwrap();
         let hash = bcrypt::hash(password, 5).unwrap();
         std::fs::write(dir.path().join("htpasswd"), format!("{user}:{hash}\n")).unwrap();
-        let port = (5100..5200)
+        let port = ports
+            .clone()
             .find(|p| TcpListener::bind(("127.0.0.1", *p)).is_ok())
-            .expect("a free port in 5100-5199");
+            .unwrap_or_else(|| panic!("a free port in {ports:?}"));
         let mut r = Registry {
             port,
             user: user.into(),
