@@ -1,10 +1,11 @@
 //! `cargo xtask ci`: the whole pipeline, as CI runs it and as a contributor can run it.
 //!
-//! build → scan → verify → e2e → push, each stage being the very `cargo xtask <stage>`
+//! build → scan → verify → e2e → push → sign, each stage being the very `cargo xtask <stage>`
 //! command a person would type (run as a child with `--json`, so CI and a laptop cannot
 //! drift). The first failing stage stops the run; the summary covers every stage run so far.
 //! Push only happens where the `[ci] push_on` policy allows it: by default on the default
-//! branch and on tags, never on pull requests. In GitHub Actions the summary also goes to the
+//! branch and on tags, never on pull requests. What was pushed is signed when signing is
+//! configured: a key in `COSIGN_KEY`, or keyless where GitHub Actions offers an OIDC token. In GitHub Actions the summary also goes to the
 //! step summary, a failure becomes an `::error` annotation and the image refs and digests
 //! become step outputs.
 
@@ -51,15 +52,17 @@ pub enum Stage {
     Verify,
     E2e,
     Push,
+    Sign,
 }
 
 impl Stage {
-    pub const ALL: [Stage; 5] = [
+    pub const ALL: [Stage; 6] = [
         Stage::Build,
         Stage::Scan,
         Stage::Verify,
         Stage::E2e,
         Stage::Push,
+        Stage::Sign,
     ];
 
     fn name(self) -> &'static str {
@@ -69,13 +72,16 @@ impl Stage {
             Stage::Verify => "verify",
             Stage::E2e => "e2e",
             Stage::Push => "push",
+            Stage::Sign => "sign",
         }
     }
 
     /// The `cargo xtask` arguments of this stage.
     pub fn args(self, args: &Args) -> Vec<String> {
         let mut argv = vec![self.name().to_owned(), "--json".to_owned()];
-        if let (Some(r), Stage::Build | Stage::Scan | Stage::Push) = (&args.registry, self) {
+        if let (Some(r), Stage::Build | Stage::Scan | Stage::Push | Stage::Sign) =
+            (&args.registry, self)
+        {
             argv.extend(["--registry".to_owned(), r.clone()]);
         }
         if args.skip_db_update && self == Stage::Scan {
@@ -145,13 +151,19 @@ pub fn run(ws: &Workspace, args: &Args) -> Result<()> {
 
     let exe = std::env::current_exe().context("locating the running xtask")?;
     let mut runs: Vec<StageRun> = Vec::new();
+    let signing = crate::sign::signer(None, &ws.env).map_err(|e| format!("{e:#}"));
     for (i, stage) in Stage::ALL.into_iter().enumerate() {
-        if stage == Stage::Push && !push {
+        let skip = match (stage, &signing) {
+            (Stage::Push | Stage::Sign, _) if !push => Some(why.clone()),
+            (Stage::Sign, Err(no_key)) => Some(format!("not signing: {no_key}")),
+            _ => None,
+        };
+        if let Some(reason) = skip {
             runs.push(StageRun {
                 stage,
                 result: "skipped",
                 duration_secs: 0.0,
-                reason: Some(why.clone()),
+                reason: Some(reason),
                 exit_code: None,
                 report: Value::Null,
             });
@@ -491,6 +503,10 @@ mod tests {
         assert_eq!(
             argv(Stage::Push),
             "push --json --registry 127.0.0.1:5000/acme"
+        );
+        assert_eq!(
+            argv(Stage::Sign),
+            "sign --json --registry 127.0.0.1:5000/acme"
         );
         assert_eq!(
             Stage::Build.args(&args(None, false)).join(" "),

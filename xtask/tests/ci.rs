@@ -58,6 +58,11 @@ fn pipeline_runs_every_stage_and_reports_to_github() {
         "{out}"
     );
     assert!(
+        out.lines()
+            .any(|l| l.starts_with("sign") && l.contains("skipped")),
+        "{out}"
+    );
+    assert!(
         out.contains("::notice title=push skipped::--no-push"),
         "{out}"
     );
