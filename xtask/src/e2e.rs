@@ -239,6 +239,8 @@ pub fn parse_junit(xml: &str) -> Result<Summary> {
 #[derive(Debug, Serialize)]
 pub struct Report {
     pub passed: bool,
+    /// The private network of the run; its containers are named after it.
+    pub network: String,
     #[serde(flatten)]
     pub summary: Summary,
     pub junit: PathBuf,
@@ -388,6 +390,7 @@ fn execute(root: &Path, plan: &E2ePlan, health_timeout: Duration) -> Result<Repo
     };
     Ok(Report {
         passed: ok && summary.failures == 0 && summary.errors == 0,
+        network: plan.network.clone(),
         summary,
         junit,
         html: plan.out_dir.join("html"),
@@ -721,6 +724,7 @@ mod tests {
                 errors: 0,
                 skipped: 0,
             },
+            network: "xtask-e2e-42".into(),
             junit: PathBuf::from("/repo/target/xtask/e2e/junit.xml"),
             html: PathBuf::from("/repo/target/xtask/e2e/html"),
             test_results: PathBuf::from("/repo/target/xtask/e2e/test-results"),

@@ -6,13 +6,14 @@ mod common;
 use common::*;
 use serde_json::Value;
 
-fn leftovers() -> (String, String) {
+/// Containers and networks whose names start with `prefix`.
+fn leftovers(prefix: &str) -> (String, String) {
     (
         docker_ok(&[
             "ps",
             "-a",
             "--filter",
-            "name=xtask-e2e",
+            &format!("name={prefix}"),
             "--format",
             "{{.Names}}",
         ]),
@@ -20,7 +21,7 @@ fn leftovers() -> (String, String) {
             "network",
             "ls",
             "--filter",
-            "name=xtask-e2e",
+            &format!("name={prefix}"),
             "--format",
             "{{.Name}}",
         ]),
@@ -73,7 +74,10 @@ fn runs_the_playwright_suite_and_cleans_up() {
     assert_eq!(report["errors"], 0, "{report}");
     assert!(root().join("target/xtask/e2e/html/index.html").is_file());
 
-    let (containers, networks) = leftovers();
+    // Only this run's: other runs (a contributor's, another test binary's) may be going on.
+    let network = report["network"].as_str().unwrap();
+    assert!(network.starts_with("xtask-e2e-"), "{network}");
+    let (containers, networks) = leftovers(network);
     assert!(
         containers.is_empty(),
         "containers left behind: {containers}"
