@@ -2,12 +2,15 @@
 //!
 //! This file only parses flags and dispatches; each subcommand lives in its own module.
 
+mod affected;
 mod build;
 mod builder;
+mod changes;
 mod checks;
 mod config;
 mod container;
 mod dockerfile;
+mod dockerignore;
 mod doctor;
 mod e2e;
 mod env;
