@@ -3,6 +3,7 @@
 //! This file only parses flags and dispatches; each subcommand lives in its own module.
 
 mod affected;
+mod bench;
 mod build;
 mod builder;
 mod changes;
@@ -83,6 +84,8 @@ enum Command {
     Promote(promote::Args),
     /// Check that everything the commands need is installed, running and logged in.
     Doctor(doctor::Args),
+    /// Measure the builds on this machine against plain `docker buildx bake` (docs/benchmarks.md).
+    Bench(bench::Args),
     /// Install and start a local engine, registry and base images (Debian, as root).
     Engine {
         #[arg(value_enum)]
@@ -132,6 +135,7 @@ fn run(cli: Cli) -> Result<()> {
         }
         Command::E2e(args) => e2e::run(&Workspace::load(&cli.config)?, args),
         Command::Doctor(args) => doctor::run(&Workspace::load(&cli.config)?, args),
+        Command::Bench(args) => bench::run(&Workspace::load(&cli.config)?, args),
     }
 }
 
