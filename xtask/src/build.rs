@@ -294,11 +294,13 @@ pub fn execute(root: &Path, plan: &BuildPlan, jobs: usize) -> Result<Vec<Outcome
         .unwrap_or(0);
     std::thread::scope(|scope| {
         for _ in 0..jobs.min(plan.services.len()) {
-            scope.spawn(|| {
-                while let Some((i, service)) = queue.lock().unwrap().pop_front() {
-                    let outcome = build_one(root, service, width);
-                    results.lock().unwrap().push((i, outcome));
-                }
+            scope.spawn(|| loop {
+                // Taken in its own statement: a guard in the `while let` condition would hold
+                // the lock through the build and run the services one after another.
+                let next = queue.lock().unwrap().pop_front();
+                let Some((i, service)) = next else { break };
+                let outcome = build_one(root, service, width);
+                results.lock().unwrap().push((i, outcome));
             });
         }
     });
@@ -515,6 +517,47 @@ mod tests {
             ]
         );
         assert_eq!(p.cached, 1);
+    }
+
+    #[test]
+    fn services_build_at_the_same_time() {
+        // Each fake build waits (up to 5 s) until all three have started: run one after
+        // another, the first would give up alone.
+        let root = tempfile::tempdir().unwrap();
+        let started = root.path().join("started");
+        fs::create_dir(&started).unwrap();
+        let script = format!(
+            "touch {0}/$0; for i in $(seq 100); do \
+               [ $(ls {0} | wc -l) -ge 3 ] && echo together && exit 0; sleep 0.05; \
+             done; echo alone",
+            started.display()
+        );
+        let services = ["a", "b", "c"]
+            .map(|name| ServicePlan {
+                name: name.into(),
+                image: format!("x/{name}"),
+                tags: Vec::new(),
+                labels: BTreeMap::new(),
+                argv: ["sh", "-c", &script, name].map(String::from).into(),
+                size_budget_mb: 1,
+                iidfile: format!("{name}.iid").into(),
+            })
+            .into();
+        let plan = BuildPlan {
+            services,
+            cache: plan::CacheBackend::Inline,
+            notes: Vec::new(),
+        };
+        let outcomes = execute(root.path(), &plan, 3).unwrap();
+        for o in &outcomes {
+            // No image comes out of `sh`, so each fails after its script; the log tells.
+            let log = fs::read_to_string(
+                root.path()
+                    .join(format!("{TARGET_DIR}/logs/{}.log", o.name)),
+            )
+            .unwrap();
+            assert!(log.contains("together"), "{}: {log}", o.name);
+        }
     }
 
     #[test]
