@@ -200,7 +200,9 @@ pub fn run(ws: &Workspace, args: &Args) -> Result<()> {
 
     let main_rs = root.join("api/src/main.rs");
     for round in 0..args.rounds {
-        let _restore = Restore::append(&main_rs, &format!("// bench edit {round}\n"))?;
+        // A line never built before, or the layer cache would answer.
+        let stamp = OffsetDateTime::now_utc().unix_timestamp_nanos();
+        let _restore = Restore::append(&main_rs, &format!("// bench edit {stamp}\n"))?;
         let log = dir.join(format!("one-line-{}.log", round + 1));
         let secs = timed(root, &xtask_build(&["api"]), &log)?.0;
         let build_log = fs::read_to_string(root.join(TARGET_DIR).join("logs/api.log"))?;
