@@ -210,9 +210,14 @@ fn select_affected<'c>(
             .as_deref()
             .unwrap_or("main"),
     )?;
-    if let Changes::Unknown { reason } = &changes {
-        eprintln!("note: {reason}: building every selected service");
-    }
+    // An unknown base is said once, not once per service.
+    let known = match &changes {
+        Changes::Unknown { reason } => {
+            eprintln!("note: {reason}: building every selected service");
+            false
+        }
+        Changes::Since { .. } => true,
+    };
     let inputs = affected::load_inputs(&ws.root, selected)?;
     let config_file = affected::config_file(&ws.root, &ws.config);
     let namespace = plan::resolve_namespace(args.registry.as_deref(), &ws.env, &ws.config)?;
@@ -224,7 +229,9 @@ fn select_affected<'c>(
     {
         match decision {
             Decision::Affected(why) => {
-                eprintln!("{}: affected, {why}", service.name);
+                if known {
+                    eprintln!("{}: affected, {why}", service.name);
+                }
                 selection.services.push(*service);
                 selection.reasons.insert(service.name.clone(), why);
             }
