@@ -20,6 +20,13 @@ RUN for member in api web xtask; do \
 # measured no faster for a source change (the time is all in that one crate) and would
 # only pay off when Cargo.lock changes, at the cost of an empty layer here and rebuilds
 # that depend on the mount surviving cache GC.
+# The registry cache mount is shared by every build on the engine (api and web build at the
+# same time), and cargo's own lock lives outside it: two fetches at once fail with "failed to
+# unpack package ... File exists". So crates are fetched under BuildKit's lock first; the
+# builds then find them all in place and download nothing.
+RUN --mount=type=cache,target=/usr/local/cargo/registry,sharing=locked \
+    --mount=type=cache,target=/usr/local/cargo/git,sharing=locked \
+    cargo fetch --locked
 RUN --mount=type=cache,target=/usr/local/cargo/registry \
     --mount=type=cache,target=/usr/local/cargo/git \
     cargo build --release --locked -p api

@@ -4,7 +4,7 @@
 //! step lines are shown as they come, prefixed by the service; full logs go to
 //! `target/xtask/logs/<service>.log`. One failing service never hides the others' results.
 
-use std::collections::VecDeque;
+use std::collections::{BTreeMap, VecDeque};
 use std::fs;
 use std::io::Write;
 use std::path::Path;
@@ -16,7 +16,10 @@ use serde::Serialize;
 use time::OffsetDateTime;
 use xshell::{cmd, Shell};
 
+use crate::affected::{self, Decision};
 use crate::builder::Builder;
+use crate::changes::{self, Changes};
+use crate::config::Service;
 use crate::plan::{self, BuildPlan, Output, PlanInput, ServicePlan, TARGET_DIR};
 use crate::process::{self, shell_words, usage};
 use crate::render::{self, Table};
@@ -52,6 +55,14 @@ pub struct Args {
     /// (docs/scaling.md); only with --dry-run.
     #[arg(long, value_name = "PATH", requires = "dry_run")]
     pub builder_inspect: Option<std::path::PathBuf>,
+    /// Build only the services whose inputs changed since the base ref; report the others
+    /// as skipped, with the reason.
+    #[arg(long)]
+    pub affected: bool,
+    /// With --affected: the ref to compare with (default: the pull request's base branch in
+    /// GitHub Actions, else origin/<default branch>, else HEAD~1).
+    #[arg(long, value_name = "REF", requires = "affected")]
+    pub base: Option<String>,
 }
 
 #[derive(Debug, Serialize)]
@@ -64,6 +75,9 @@ pub struct Outcome {
     pub size_budget_mb: u64,
     pub duration_secs: f64,
     pub result: BuildResult,
+    /// With `--affected`: why the service was built or skipped.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
     /// Last lines of the build log when it failed.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
@@ -75,6 +89,8 @@ pub enum BuildResult {
     Built,
     OverBudget,
     Failed,
+    /// `--affected` and none of its inputs changed.
+    Skipped,
 }
 
 impl Outcome {
@@ -85,7 +101,32 @@ impl Outcome {
 }
 
 pub fn run(ws: &Workspace, args: &Args) -> Result<()> {
-    let services = ws.config.select(&args.services).map_err(usage)?;
+    let selected = ws.config.select(&args.services).map_err(usage)?;
+    let Selection {
+        services,
+        reasons,
+        skipped,
+    } = if args.affected {
+        select_affected(ws, args, &selected)?
+    } else {
+        Selection {
+            services: selected.clone(),
+            ..Selection::default()
+        }
+    };
+    if services.is_empty() {
+        // Nothing to build: no builder, no plan, no git context needed.
+        if args.json && args.dry_run {
+            render::print_json(
+                &serde_json::json!({ "services": [], "notes": [], "skipped": skipped }),
+            );
+        } else if args.json {
+            render::print_json(&serde_json::json!({ "services": skipped }));
+        } else {
+            print!("{}", summary(&skipped));
+        }
+        return Ok(());
+    }
     let ctx = ws.git_context()?;
     for p in &args.platforms {
         crate::config::validate_platform(p).map_err(usage)?;
@@ -132,7 +173,7 @@ pub fn run(ws: &Workspace, args: &Args) -> Result<()> {
         eprintln!("note: {note}");
     }
     if args.dry_run {
-        print_plan(&plan, args.json);
+        print_plan(&plan, &skipped, args.json);
         return Ok(());
     }
 
@@ -144,11 +185,18 @@ pub fn run(ws: &Workspace, args: &Args) -> Result<()> {
         builder.driver,
         builder.buildkit().unwrap_or("unknown")
     );
-    let outcomes = execute(
+    let mut outcomes = execute(
         &ws.root,
         &plan,
         args.jobs.unwrap_or(plan.services.len()).max(1),
     )?;
+    if args.affected {
+        for o in &mut outcomes {
+            o.reason = reasons.get(&o.name).cloned();
+        }
+        outcomes.extend(skipped);
+        outcomes.sort_by_key(|o| selected.iter().position(|s| s.name == o.name));
+    }
     if args.json {
         render::print_json(&serde_json::json!({ "services": outcomes }));
     } else {
@@ -168,10 +216,89 @@ pub fn run(ws: &Workspace, args: &Args) -> Result<()> {
     Ok(())
 }
 
-fn print_plan(plan: &BuildPlan, json: bool) {
+/// The services to build, and with `--affected` why, plus an outcome for each one skipped.
+#[derive(Default)]
+struct Selection<'c> {
+    services: Vec<&'c Service>,
+    reasons: BTreeMap<String, String>,
+    skipped: Vec<Outcome>,
+}
+
+fn select_affected<'c>(
+    ws: &Workspace,
+    args: &Args,
+    selected: &[&'c Service],
+) -> Result<Selection<'c>> {
+    let changes = changes::detect(
+        &ws.root,
+        &ws.env,
+        args.base.as_deref(),
+        ws.config
+            .project
+            .default_branch
+            .as_deref()
+            .unwrap_or("main"),
+    )?;
+    // An unknown base is said once, not once per service.
+    let known = match &changes {
+        Changes::Unknown { reason } => {
+            eprintln!("note: {reason}: building every selected service");
+            false
+        }
+        Changes::Since { .. } => true,
+    };
+    let inputs = affected::load_inputs(&ws.root, selected)?;
+    let config_file = affected::config_file(&ws.root, &ws.config);
+    let namespace = plan::resolve_namespace(args.registry.as_deref(), &ws.env, &ws.config)?;
+    let mut selection = Selection::default();
+    for (service, (_, decision)) in
+        selected
+            .iter()
+            .zip(affected::affected(&inputs, &changes, &config_file))
+    {
+        match decision {
+            Decision::Affected(why) => {
+                if known {
+                    eprintln!("{}: affected, {why}", service.name);
+                }
+                selection.services.push(*service);
+                selection.reasons.insert(service.name.clone(), why);
+            }
+            Decision::Skipped(why) => {
+                eprintln!("{}: skipped, {why}", service.name);
+                selection.skipped.push(Outcome {
+                    name: service.name.clone(),
+                    image: format!("{namespace}/{}", service.image_name()),
+                    tags: Vec::new(),
+                    image_id: None,
+                    size_bytes: None,
+                    size_budget_mb: service.size_budget_mb,
+                    duration_secs: 0.0,
+                    result: BuildResult::Skipped,
+                    reason: Some(why),
+                    error: None,
+                });
+            }
+        }
+    }
+    Ok(selection)
+}
+
+fn print_plan(plan: &BuildPlan, skipped: &[Outcome], json: bool) {
     if json {
-        render::print_json(plan);
+        let mut value = serde_json::to_value(plan).expect("plain data serializes");
+        if !skipped.is_empty() {
+            value["skipped"] = serde_json::to_value(skipped).expect("plain data serializes");
+        }
+        render::print_json(&value);
         return;
+    }
+    for s in skipped {
+        println!(
+            "# {} skipped: {}\n",
+            s.name,
+            s.reason.as_deref().unwrap_or_default()
+        );
     }
     for s in &plan.services {
         println!(
@@ -203,11 +330,13 @@ pub fn execute(root: &Path, plan: &BuildPlan, jobs: usize) -> Result<Vec<Outcome
         .unwrap_or(0);
     std::thread::scope(|scope| {
         for _ in 0..jobs.min(plan.services.len()) {
-            scope.spawn(|| {
-                while let Some((i, service)) = queue.lock().unwrap().pop_front() {
-                    let outcome = build_one(root, service, width);
-                    results.lock().unwrap().push((i, outcome));
-                }
+            scope.spawn(|| loop {
+                // Taken in its own statement: a guard in the `while let` condition would hold
+                // the lock through the build and run the services one after another.
+                let next = queue.lock().unwrap().pop_front();
+                let Some((i, service)) = next else { break };
+                let outcome = build_one(root, service, width);
+                results.lock().unwrap().push((i, outcome));
             });
         }
     });
@@ -231,6 +360,7 @@ fn build_one(root: &Path, service: &ServicePlan, width: usize) -> Outcome {
         size_budget_mb: service.size_budget_mb,
         duration_secs: 0.0,
         result: BuildResult::Failed,
+        reason: None,
         error: None,
     };
     let mut tail: VecDeque<String> = VecDeque::new();
@@ -376,9 +506,12 @@ fn summary(outcomes: &[Outcome]) -> String {
             None => format!("- / {} MB", o.size_budget_mb),
         };
         let result = match o.result {
-            BuildResult::Built => "ok",
-            BuildResult::OverBudget => "OVER BUDGET",
-            BuildResult::Failed => "FAILED",
+            BuildResult::Built => "ok".to_owned(),
+            BuildResult::OverBudget => "OVER BUDGET".to_owned(),
+            BuildResult::Failed => "FAILED".to_owned(),
+            BuildResult::Skipped => {
+                format!("skipped: {}", o.reason.as_deref().unwrap_or_default())
+            }
         };
         table.row([
             o.name.clone(),
@@ -386,7 +519,7 @@ fn summary(outcomes: &[Outcome]) -> String {
             o.tags.join(", "),
             size,
             render::duration(Duration::from_secs_f64(o.duration_secs)),
-            result.to_owned(),
+            result,
         ]);
     }
     table.render()
@@ -426,6 +559,54 @@ mod tests {
     }
 
     #[test]
+    fn services_build_at_the_same_time() {
+        // Each fake build waits (up to 5 s) until all three have started: run one after
+        // another, the first would give up alone.
+        let root = tempfile::tempdir().unwrap();
+        let started = root.path().join("started");
+        fs::create_dir(&started).unwrap();
+        let script = format!(
+            "touch {0}/$0; for i in $(seq 100); do \
+               [ $(ls {0} | wc -l) -ge 3 ] && echo together && exit 0; sleep 0.05; \
+             done; echo alone",
+            started.display()
+        );
+        let services = ["a", "b", "c"]
+            .map(|name| ServicePlan {
+                name: name.into(),
+                image: format!("x/{name}"),
+                tags: Vec::new(),
+                labels: BTreeMap::new(),
+                platforms: Vec::new(),
+                output: Output::Load,
+                attestations: false,
+                followups: Vec::new(),
+                argv: ["sh", "-c", &script, name].map(String::from).into(),
+                size_budget_mb: 1,
+                iidfile: format!("{name}.iid").into(),
+            })
+            .into();
+        let plan = BuildPlan {
+            services,
+            cache: plan::CacheBackend::Inline,
+            builder: "default".into(),
+            driver: "docker".into(),
+            capabilities: Builder::assumed_default().capabilities(),
+            notes: Vec::new(),
+        };
+        let outcomes = execute(root.path(), &plan, 3).unwrap();
+        for o in &outcomes {
+            // No image comes out of `sh`, so each fails after its script; the log tells.
+            let log = fs::read_to_string(
+                root.path()
+                    .join(format!("{TARGET_DIR}/logs/{}.log", o.name)),
+            )
+            .unwrap();
+            assert!(log.lines().any(|l| l == "together"), "{}: {log}", o.name);
+        }
+    }
+
+    #[test]
     fn long_steps_are_shortened_on_one_line() {
         assert_eq!(shorten("RUN a  \\\n   b", 20), "RUN a \\ b");
         assert_eq!(shorten(&"x".repeat(200), 10), "xxxxxxxxxx...");
@@ -442,6 +623,7 @@ mod tests {
             size_budget_mb: 100,
             duration_secs: 12.0,
             result,
+            reason: None,
             error: None,
         };
         let text = summary(&[

@@ -2,13 +2,17 @@
 //!
 //! This file only parses flags and dispatches; each subcommand lives in its own module.
 
+mod affected;
+mod bench;
 mod build;
 mod builder;
+mod changes;
 mod checks;
 mod ci;
 mod config;
 mod container;
 mod dockerfile;
+mod dockerignore;
 mod doctor;
 mod e2e;
 mod env;
@@ -86,6 +90,8 @@ enum Command {
     Ci(ci::Args),
     /// Check that everything the commands need is installed, running and logged in.
     Doctor(doctor::Args),
+    /// Measure the builds on this machine against plain `docker buildx bake` (docs/benchmarks.md).
+    Bench(bench::Args),
     /// Install and start a local engine, registry and base images (Debian, as root).
     Engine {
         #[arg(value_enum)]
@@ -137,6 +143,7 @@ fn run(cli: Cli) -> Result<()> {
         Command::E2e(args) => e2e::run(&Workspace::load(&cli.config)?, args),
         Command::Ci(args) => ci::run(&Workspace::load(&cli.config)?, args),
         Command::Doctor(args) => doctor::run(&Workspace::load(&cli.config)?, args),
+        Command::Bench(args) => bench::run(&Workspace::load(&cli.config)?, args),
     }
 }
 
