@@ -8,7 +8,6 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context, Result};
 use serde::Deserialize;
-use time::macros::format_description;
 use time::{Date, OffsetDateTime};
 
 use crate::report::{Finding, Kind};
@@ -165,12 +164,24 @@ fn parse_date(value: &yaml_serde::Value) -> Result<Date> {
     let text = value
         .as_str()
         .context("expected a date such as 2025-06-30")?;
-    Date::parse(text, format_description!("[year]-[month]-[day]"))
-        .or_else(|_| {
+    calendar_date(text)
+        .or_else(|| {
             OffsetDateTime::parse(text, &time::format_description::well_known::Rfc3339)
+                .ok()
                 .map(|t| t.date())
         })
         .with_context(|| format!("`{text}` is not a date such as 2025-06-30"))
+}
+
+/// `YYYY-MM-DD`, and nothing else.
+fn calendar_date(text: &str) -> Option<Date> {
+    let mut parts = text.splitn(3, '-');
+    let (y, m, d) = (parts.next()?, parts.next()?, parts.next()?);
+    if y.len() != 4 || m.len() != 2 || d.len() != 2 {
+        return None;
+    }
+    let month = time::Month::try_from(m.parse::<u8>().ok()?).ok()?;
+    Date::from_calendar_date(y.parse().ok()?, month, d.parse().ok()?).ok()
 }
 
 /// An entry's purl matches a finding's when they name the same package; the entry's version,
@@ -208,6 +219,16 @@ mod tests {
     use time::macros::date;
 
     const TODAY: Date = date!(2026 - 06 - 15);
+
+    #[test]
+    fn dates_are_calendar_dates_or_rfc3339_times() {
+        let date = |s: &str| parse_date(&yaml_serde::Value::String(s.into())).ok();
+        assert_eq!(date("2026-06-15"), Some(TODAY));
+        assert_eq!(date("2026-06-15T23:30:00Z"), Some(TODAY));
+        assert_eq!(date("2026-6-15"), None);
+        assert_eq!(date("2026-02-30"), None);
+        assert_eq!(date("tomorrow"), None);
+    }
 
     fn parse(text: &str) -> Result<IgnoreList> {
         IgnoreList::parse(text, Path::new(".trivyignore.yaml"))
