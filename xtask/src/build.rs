@@ -19,6 +19,7 @@ use xshell::{cmd, Shell};
 use crate::affected::{self, Decision};
 use crate::builder::Builder;
 use crate::changes::{self, Changes};
+use crate::cli::Preview;
 use crate::config::Service;
 use crate::plan::{self, BuildPlan, Output, PlanInput, ServicePlan, TARGET_DIR};
 use crate::process::{self, shell_words, usage};
@@ -29,12 +30,8 @@ use crate::workspace::Workspace;
 pub struct Args {
     /// Services to build (default: all in xtask/images.toml).
     pub services: Vec<String>,
-    /// Print the exact commands instead of running them.
-    #[arg(long)]
-    pub dry_run: bool,
-    /// Print JSON on stdout instead of a table.
-    #[arg(long)]
-    pub json: bool,
+    #[command(flatten)]
+    pub preview: Preview,
     /// How many services to build at once (default: all).
     #[arg(long, short = 'j', value_name = "N")]
     pub jobs: Option<usize>,
@@ -116,11 +113,11 @@ pub fn run(ws: &Workspace, args: &Args) -> Result<()> {
     };
     if services.is_empty() {
         // Nothing to build: no builder, no plan, no git context needed.
-        if args.json && args.dry_run {
+        if args.preview.json && args.preview.dry_run {
             render::print_json(
                 &serde_json::json!({ "services": [], "notes": [], "skipped": skipped }),
             );
-        } else if args.json {
+        } else if args.preview.json {
             render::print_json(&serde_json::json!({ "services": skipped }));
         } else {
             print!("{}", summary(&skipped));
@@ -141,7 +138,7 @@ pub fn run(ws: &Workspace, args: &Args) -> Result<()> {
     };
     let builder = match detected {
         Ok(b) => b,
-        Err(e) if args.dry_run => {
+        Err(e) if args.preview.dry_run => {
             eprintln!("note: {e:#}\nnote: planning for the default builder of a Docker Engine (docker driver)");
             Builder::assumed_default()
         }
@@ -172,8 +169,8 @@ pub fn run(ws: &Workspace, args: &Args) -> Result<()> {
     for note in &plan.notes {
         eprintln!("note: {note}");
     }
-    if args.dry_run {
-        print_plan(&plan, &skipped, args.json);
+    if args.preview.dry_run {
+        print_plan(&plan, &skipped, args.preview.json);
         return Ok(());
     }
 
@@ -197,7 +194,7 @@ pub fn run(ws: &Workspace, args: &Args) -> Result<()> {
         outcomes.extend(skipped);
         outcomes.sort_by_key(|o| selected.iter().position(|s| s.name == o.name));
     }
-    if args.json {
+    if args.preview.json {
         render::print_json(&serde_json::json!({ "services": outcomes }));
     } else {
         print!("{}", summary(&outcomes));

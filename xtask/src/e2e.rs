@@ -16,6 +16,7 @@ use anyhow::{bail, Context, Result};
 use serde::Serialize;
 use xshell::{cmd, Shell};
 
+use crate::cli::Preview;
 use crate::container::HARDENED;
 use crate::env::Env;
 use crate::plan::{self, TARGET_DIR};
@@ -35,12 +36,8 @@ const PORT: u16 = 8080;
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
-    /// Print the exact commands instead of running them.
-    #[arg(long)]
-    pub dry_run: bool,
-    /// Print JSON on stdout instead of a summary.
-    #[arg(long)]
-    pub json: bool,
+    #[command(flatten)]
+    pub preview: Preview,
     /// How long api and web may take to become healthy.
     #[arg(long, value_name = "SECONDS", default_value_t = 120)]
     pub health_timeout: u64,
@@ -273,7 +270,7 @@ pub fn run(ws: &Workspace, args: &Args) -> Result<()> {
             }
         }
     }
-    if !missing.is_empty() && !args.dry_run {
+    if !missing.is_empty() && !args.preview.dry_run {
         return Err(EnvironmentError::new(format!(
             "no image of {} has been built here: build them first: cargo xtask build",
             missing.join(", ")
@@ -294,14 +291,14 @@ pub fn run(ws: &Workspace, args: &Args) -> Result<()> {
         env: &ws.env,
     });
 
-    if args.dry_run {
+    if args.preview.dry_run {
         if !missing.is_empty() {
             eprintln!(
                 "note: {} not built yet: planned with image names; `cargo xtask build` first",
                 missing.join(", ")
             );
         }
-        print_plan(&plan, args.json);
+        print_plan(&plan, args.preview.json);
         return Ok(());
     }
 
@@ -311,7 +308,7 @@ pub fn run(ws: &Workspace, args: &Args) -> Result<()> {
         duration_secs: started.elapsed().as_secs_f64(),
         ..report
     };
-    if args.json {
+    if args.preview.json {
         render::print_json(&report);
     } else {
         print!("{}", summary(&report, &ws.root));

@@ -9,6 +9,7 @@ mod builder;
 mod changes;
 mod checks;
 mod ci;
+mod cli;
 mod config;
 mod container;
 mod dockerfile;

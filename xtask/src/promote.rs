@@ -7,6 +7,7 @@
 
 use anyhow::Result;
 
+use crate::cli::Preview;
 use crate::plan;
 use crate::process::{usage, UsageError};
 use crate::publish::{self, Job, Plan, DIGEST};
@@ -25,12 +26,8 @@ pub struct Args {
     /// A tag to point at the same image; repeat or separate with commas.
     #[arg(long, value_name = "TAG", required = true, value_delimiter = ',')]
     pub to: Vec<String>,
-    /// Print the planned commands instead of running them.
-    #[arg(long)]
-    pub dry_run: bool,
-    /// Print JSON on stdout instead of a table.
-    #[arg(long)]
-    pub json: bool,
+    #[command(flatten)]
+    pub preview: Preview,
     /// Registry and namespace, e.g. `ghcr.io/acme` (env: XTASK_REGISTRY).
     #[arg(long, value_name = "REGISTRY/NAMESPACE")]
     pub registry: Option<String>,
@@ -85,12 +82,12 @@ pub fn run(ws: &Workspace, args: &Args) -> Result<()> {
             .collect(),
         notes: Vec::new(),
     };
-    if args.dry_run {
-        publish::print_plan(&plan, args.json);
+    if args.preview.dry_run {
+        publish::print_plan(&plan, args.preview.json);
         return Ok(());
     }
     let outcomes = publish::run(&ws.env, &host, credentials, &plan.services)?;
-    publish::report(&outcomes, args.json, "promote")
+    publish::report(&outcomes, args.preview.json, "promote")
 }
 
 #[cfg(test)]
@@ -126,8 +123,10 @@ mod tests {
             services: vec![],
             from: from.into(),
             to: vec![to.into()],
-            dry_run: true,
-            json: false,
+            preview: Preview {
+                dry_run: true,
+                json: false,
+            },
             registry: None,
         };
         assert!(parse_tags(&args("sha-1", "v1")).is_ok());

@@ -9,6 +9,7 @@
 use anyhow::{bail, Context, Result};
 use time::OffsetDateTime;
 
+use crate::cli::Preview;
 use crate::config::Service;
 use crate::image;
 use crate::plan;
@@ -24,12 +25,8 @@ use crate::workspace::Workspace;
 pub struct Args {
     /// Services to push (default: all in xtask/images.toml).
     pub services: Vec<String>,
-    /// Print the planned commands instead of running them.
-    #[arg(long)]
-    pub dry_run: bool,
-    /// Print JSON on stdout instead of a table.
-    #[arg(long)]
-    pub json: bool,
+    #[command(flatten)]
+    pub preview: Preview,
     /// Registry and namespace to push to, e.g. `ghcr.io/acme` (env: XTASK_REGISTRY).
     #[arg(long, value_name = "REGISTRY/NAMESPACE")]
     pub registry: Option<String>,
@@ -133,7 +130,7 @@ pub fn run(ws: &Workspace, args: &Args) -> Result<()> {
     for service in &services {
         let image_id = match image::built(&ws.root, service) {
             Ok(i) => i.id,
-            Err(e) if args.dry_run => {
+            Err(e) if args.preview.dry_run => {
                 notes.push(format!("{e:#}"));
                 format!("<image built for {}>", service.name)
             }
@@ -167,12 +164,12 @@ pub fn run(ws: &Workspace, args: &Args) -> Result<()> {
         services: jobs,
         notes,
     };
-    if args.dry_run {
+    if args.preview.dry_run {
         plan.notes
             .iter()
             .chain(&refused)
             .for_each(|n| eprintln!("note: {n}"));
-        publish::print_plan(&plan, args.json);
+        publish::print_plan(&plan, args.preview.json);
         return Ok(());
     }
     for n in &plan.notes {
@@ -182,7 +179,7 @@ pub fn run(ws: &Workspace, args: &Args) -> Result<()> {
         bail!("nothing was pushed:\n  {}", refused.join("\n  "));
     }
     let outcomes = publish::run(&ws.env, &host, credentials, &plan.services)?;
-    publish::report(&outcomes, args.json, "push")
+    publish::report(&outcomes, args.preview.json, "push")
 }
 
 pub fn repository(namespace: &str, service: &Service) -> String {

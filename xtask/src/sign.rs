@@ -15,6 +15,7 @@ use anyhow::{Context, Result};
 use time::OffsetDateTime;
 
 use crate::checks::Signature;
+use crate::cli::Preview;
 use crate::env::Env;
 use crate::plan;
 use crate::process::{usage, EnvironmentError, UsageError};
@@ -28,12 +29,8 @@ use crate::workspace::Workspace;
 pub struct Args {
     /// Services whose pushed image to sign (default: all in xtask/images.toml).
     pub services: Vec<String>,
-    /// Print the planned commands instead of running them.
-    #[arg(long)]
-    pub dry_run: bool,
-    /// Print JSON on stdout instead of a table.
-    #[arg(long)]
-    pub json: bool,
+    #[command(flatten)]
+    pub preview: Preview,
     /// Registry and namespace the images were pushed to (env: XTASK_REGISTRY).
     #[arg(long, value_name = "REGISTRY/NAMESPACE")]
     pub registry: Option<String>,
@@ -227,13 +224,13 @@ pub fn run(ws: &Workspace, args: &Args) -> Result<()> {
     for n in &plan.notes {
         eprintln!("note: {n}");
     }
-    if args.dry_run {
-        publish::print_plan(&plan, args.json);
+    if args.preview.dry_run {
+        publish::print_plan(&plan, args.preview.json);
         return Ok(());
     }
     require_cosign()?;
     let outcomes = publish::run(&ws.env, &host, credentials, &plan.services)?;
-    publish::report(&outcomes, args.json, "sign")
+    publish::report(&outcomes, args.preview.json, "sign")
 }
 
 /// Resolves `reference` (a tag) to its digest in the registry and runs `cosign verify` on
