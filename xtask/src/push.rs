@@ -7,7 +7,6 @@
 //! the new image reachable by its immutable tag and `latest` where it was.
 
 use anyhow::{bail, Context, Result};
-use time::OffsetDateTime;
 
 use crate::cli::Preview;
 use crate::config::Service;
@@ -18,7 +17,6 @@ use crate::publish::{self, Capture, Job, Plan, Step, DIGEST, MANIFEST};
 use crate::registry;
 use crate::scan::{self, Verdict};
 use crate::tag::Tag;
-use crate::tag_rules::Evaluation;
 use crate::workspace::Workspace;
 
 #[derive(Debug, clap::Args)]
@@ -114,14 +112,7 @@ pub fn run(ws: &Workspace, args: &Args) -> Result<()> {
     let host = registry::require_host(&namespace)?;
     let credentials = registry::credentials(&ws.env, &host)?;
     let ctx = ws.git_context()?;
-    let flavor = ws.config.flavor();
-    let tags = Evaluation {
-        ctx: &ctx,
-        flavor: &flavor,
-        now: OffsetDateTime::now_utc(),
-    }
-    .version(&ws.config.tags.rules)?
-    .tags(&flavor);
+    let tags = ws.tags(&ctx)?;
     let short_sha = &ctx.sha[..ctx.sha.len().min(7)];
 
     let mut notes = Vec::new();

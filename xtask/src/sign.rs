@@ -12,7 +12,6 @@
 use std::path::PathBuf;
 
 use anyhow::{Context, Result};
-use time::OffsetDateTime;
 
 use crate::checks::Signature;
 use crate::cli::Preview;
@@ -22,7 +21,6 @@ use crate::process::{usage, EnvironmentError, UsageError};
 use crate::publish::{self, Job, Plan, Step, DIGEST};
 use crate::push;
 use crate::registry::{self, Session};
-use crate::tag_rules::Evaluation;
 use crate::workspace::Workspace;
 
 #[derive(Debug, Default, clap::Args)]
@@ -139,14 +137,7 @@ pub fn immutable_refs(
     services: &[&crate::config::Service],
 ) -> Result<Vec<(String, String, crate::tag::Tag)>> {
     let ctx = ws.git_context()?;
-    let flavor = ws.config.flavor();
-    let tags = Evaluation {
-        ctx: &ctx,
-        flavor: &flavor,
-        now: OffsetDateTime::now_utc(),
-    }
-    .version(&ws.config.tags.rules)?
-    .tags(&flavor);
+    let tags = ws.tags(&ctx)?;
     let short_sha = &ctx.sha[..ctx.sha.len().min(7)];
     let tag = push::immutable(&tags, short_sha)
         .context("the tag rules give no tag to sign")?

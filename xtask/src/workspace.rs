@@ -8,6 +8,8 @@ use crate::config::Config;
 use crate::env::Env;
 use crate::git::GitContext;
 use crate::process::usage;
+use crate::tag::Tag;
+use crate::tag_rules::Evaluation;
 
 pub struct Workspace {
     pub root: PathBuf,
@@ -36,5 +38,18 @@ impl Workspace {
             &self.env,
             self.config.project.default_branch.as_deref(),
         )
+    }
+
+    /// The tags the configured rules give for `ctx`, evaluated now.
+    pub fn tags(&self, ctx: &GitContext) -> Result<Vec<Tag>> {
+        let flavor = self.config.flavor();
+        let now = time::OffsetDateTime::now_utc();
+        let version = Evaluation {
+            ctx,
+            flavor: &flavor,
+            now,
+        }
+        .version(&self.config.tags.rules)?;
+        Ok(version.tags(&flavor))
     }
 }
