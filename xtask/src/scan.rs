@@ -82,11 +82,17 @@ pub struct Target {
 /// The scan result `push` checks: recorded per service for one image id.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Verdict {
-    pub service: String,
-    pub image: String,
+    /// What the gate needs: the scanned image and whether it passed. The rest describes the
+    /// scan for people and may be missing from a hand-written file.
     pub image_id: String,
     pub passed: bool,
+    #[serde(default)]
+    pub service: String,
+    #[serde(default)]
+    pub image: String,
+    #[serde(default)]
     pub counts: Counts,
+    #[serde(default)]
     pub scanned_at: String,
 }
 
