@@ -62,6 +62,8 @@ pip_install() {
   python3 -m pip --version >/dev/null 2>&1 || apt_install python3-pip
   say "installing $pkg (pip)"
   python3 -m pip install -q "$pkg" >/dev/null 2>&1 || python3 -m pip install -q --break-system-packages "$pkg" >/dev/null
+  # A pyenv Python exposes new commands only through shims, made by a rehash.
+  if command -v pyenv >/dev/null; then pyenv rehash; fi
 }
 
 started_by_us() { [ -f "$state/$1.pid" ] && kill -0 "$(cat "$state/$1.pid")" 2>/dev/null; }
