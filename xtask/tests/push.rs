@@ -97,20 +97,7 @@ fn dry_run_plans_digest_first_and_keeps_the_password_out() {
             "127.0.0.1:5199"
         ])
     );
-    let steps: Vec<String> = plan["services"][0]["steps"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|s| {
-            s["argv"]
-                .as_array()
-                .unwrap()
-                .iter()
-                .map(|a| a.as_str().unwrap())
-                .collect::<Vec<_>>()
-                .join(" ")
-        })
-        .collect();
+    let steps = plan_steps(&plan);
     let sha = format!("127.0.0.1:5199/acme/api:sha-{}", &git_head()[..7]);
     assert!(
         steps[0].starts_with("docker tag ") && steps[0].ends_with(&sha),

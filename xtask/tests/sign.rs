@@ -14,23 +14,6 @@ use serde_json::Value;
 
 const PEM: &str = "-----BEGIN ENCRYPTED SIGSTORE PRIVATE KEY-----\nnot-a-real-key\n-----END ENCRYPTED SIGSTORE PRIVATE KEY-----";
 
-fn steps(plan: &Value) -> Vec<String> {
-    plan["services"][0]["steps"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|s| {
-            s["argv"]
-                .as_array()
-                .unwrap()
-                .iter()
-                .map(|a| a.as_str().unwrap())
-                .collect::<Vec<_>>()
-                .join(" ")
-        })
-        .collect()
-}
-
 #[test]
 fn dry_run_signs_the_digest_with_the_key_from_the_environment() {
     let o = xtask_env(
@@ -54,7 +37,7 @@ fn dry_run_signs_the_digest_with_the_key_from_the_environment() {
     let sha = format!("127.0.0.1:5299/acme/api:sha-{}", &git_head()[..7]);
     let plan: Value = serde_json::from_str(&stdout(&o)).unwrap();
     assert_eq!(
-        steps(&plan),
+        plan_steps(&plan),
         [
             format!("docker buildx imagetools inspect --format {{{{json .Manifest}}}} {sha}"),
             "cosign sign --yes --key env://COSIGN_KEY --tlog-upload=false --allow-insecure-registry \
@@ -82,7 +65,7 @@ fn keyless_in_github_actions_and_a_clear_error_without_any_key() {
     assert!(o.status.success(), "{}", stderr(&o));
     let plan: Value = serde_json::from_str(&stdout(&o)).unwrap();
     assert_eq!(
-        steps(&plan)[1],
+        plan_steps(&plan)[1],
         "cosign sign --yes ghcr.io/acme/api@{digest}"
     );
     let o = xtask_env(

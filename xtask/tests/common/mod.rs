@@ -124,3 +124,20 @@ pub fn git_head() -> String {
         .unwrap();
     String::from_utf8_lossy(&o.stdout).trim().to_owned()
 }
+
+/// The first service's planned commands in a `push`/`sign`/`promote --dry-run --json` plan,
+/// each as one line.
+pub fn plan_steps(plan: &serde_json::Value) -> Vec<String> {
+    plan["services"][0]["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| {
+            let argv = s["argv"].as_array().unwrap();
+            argv.iter()
+                .map(|a| a.as_str().unwrap())
+                .collect::<Vec<_>>()
+                .join(" ")
+        })
+        .collect()
+}
