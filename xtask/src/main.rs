@@ -177,6 +177,8 @@ fn test(args: &[String]) -> Result<()> {
     let status = std::process::Command::new(env!("CARGO"))
         .args(["test", "--workspace", "--locked"])
         .args(args)
+        // The engine was just provisioned: a test that finds none fails instead of skipping.
+        .env("XTASK_REQUIRE_ENGINE", "1")
         .current_dir(root())
         .status()?;
     if !status.success() {

@@ -1,5 +1,5 @@
-//! `cargo xtask scan` as a user runs it, end to end on a stand-in trivy that replays real trivy
-//! reports (tests/fixtures/trivy; the reports are in ../shared/fixtures/trivy).
+//! `cargo xtask scan` as a user runs it, end to end on a stand-in trivy that replays
+//! reports in trivy's format (tests/fixtures/trivy and tests/fixtures/reports).
 //!
 //! `--image replay/<fixture>:<test>` makes the stand-in write `<fixture>.json.golden`; the tag
 //! keeps each test's report file apart, since tests run in parallel.

@@ -1,5 +1,5 @@
 //! The stand-in `trivy` the CLI tests put first on PATH: it records its argv and replays the
-//! real trivy reports in ../shared/fixtures/trivy (see tests/fixtures/trivy).
+//! reports in trivy's format (see tests/fixtures/trivy and [`fixtures`]).
 
 use std::path::PathBuf;
 
@@ -77,6 +77,20 @@ impl StandIn {
     }
 }
 
+/// The reports the stand-in replays: the real trivy reports when the run asks for them with
+/// `XTASK_TRIVY_FIXTURES=DIR` (`.ci/run` does; missing then is a failure), otherwise the
+/// repository's own small reports in trivy's format (tests/fixtures/reports).
 pub fn fixtures() -> PathBuf {
-    root().parent().unwrap().join("shared/fixtures/trivy")
+    match std::env::var_os("XTASK_TRIVY_FIXTURES") {
+        Some(dir) => {
+            let dir = PathBuf::from(dir);
+            assert!(
+                dir.join("debian-buster.json.golden").is_file(),
+                "XTASK_TRIVY_FIXTURES={} asks for the real trivy reports, but they are not there",
+                dir.display()
+            );
+            dir
+        }
+        None => root().join("xtask/tests/fixtures/reports"),
+    }
 }
