@@ -13,6 +13,7 @@ use time::OffsetDateTime;
 use xshell::{cmd, Shell};
 
 use crate::env::Env;
+use crate::process::UsageError;
 
 #[derive(Debug, Clone, Serialize)]
 pub struct GitContext {
@@ -102,7 +103,7 @@ impl Git<'_> {
 
     fn commit_time(&self, sha: &str) -> Result<OffsetDateTime> {
         let secs = self
-            .read(&["show", "-s", "--format=%ct", sha])
+            .read(&["show", "-s", "--format=%ct", "--end-of-options", sha])
             .with_context(|| format!("commit {sha} is not in this clone; fetch it (a shallow clone of depth 1 is enough)"))?;
         let secs: i64 = secs
             .parse()
@@ -151,26 +152,52 @@ fn from_local(env: &Env, git: &Git, default_branch: Option<&str>) -> Result<GitC
     })
 }
 
+/// A commit id as git names one: 40 hex digits (SHA-1) or 64 (SHA-256), lowercase. Anything
+/// else (an option such as `--output=x`, a short or non-ASCII id) is refused before it
+/// reaches git or a tag.
+pub fn is_commit_id(sha: &str) -> bool {
+    matches!(sha.len(), 40 | 64) && sha.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
+}
+
+/// The events whose tags and push decision depend on a pull request number.
+const PULL_REQUEST_EVENTS: [&str; 2] = ["pull_request", "pull_request_target"];
+
+/// Reads the GitHub Actions context. A broken environment (a variable missing, an event file
+/// that cannot be read, a pull request event without its number) is bad input, exit 2: a
+/// context the tool cannot classify must never be taken for a push to the default branch.
 fn from_github(env: &Env, git: &Git, default_branch: Option<&str>) -> Result<GitContext> {
     let required = |key: &str| {
         env.get(key)
             .map(str::to_owned)
-            .with_context(|| format!("GITHUB_ACTIONS=true but {key} is not set"))
+            .ok_or_else(|| UsageError::new(format!("GITHUB_ACTIONS=true but {key} is not set")))
     };
     let sha = required("GITHUB_SHA")?;
+    if !is_commit_id(&sha) {
+        return Err(UsageError::new(format!(
+            "GITHUB_SHA={sha:?} is not a commit id (40 or 64 lowercase hex digits)"
+        )));
+    }
     let event = required("GITHUB_EVENT_NAME")?;
     let payload: serde_json::Value = match env.get("GITHUB_EVENT_PATH") {
         Some(path) => {
-            let text = std::fs::read_to_string(path)
-                .with_context(|| format!("reading GITHUB_EVENT_PATH {path}"))?;
-            serde_json::from_str(&text)
-                .with_context(|| format!("GITHUB_EVENT_PATH {path} is not JSON"))?
+            let text = std::fs::read_to_string(path).map_err(|e| {
+                UsageError::new(format!("GITHUB_EVENT_PATH {path} cannot be read: {e}"))
+            })?;
+            serde_json::from_str(&text).map_err(|e| {
+                UsageError::new(format!("GITHUB_EVENT_PATH {path} is not JSON: {e}"))
+            })?
         }
         None => serde_json::Value::Null,
     };
     let pr_number = payload
         .pointer("/pull_request/number")
         .and_then(|n| n.as_u64());
+    if PULL_REQUEST_EVENTS.contains(&event.as_str()) && pr_number.is_none() {
+        return Err(UsageError::new(format!(
+            "GITHUB_EVENT_NAME={event} but the event payload (GITHUB_EVENT_PATH) has no numeric \
+             pull_request.number: refusing to guess what this run is"
+        )));
+    }
     // pull_request_target runs on the base branch's ref; tag it as the PR it is for.
     let git_ref = match (event.as_str(), pr_number) {
         ("pull_request_target", Some(n)) => Some(format!("refs/pull/{n}/merge")),
@@ -302,6 +329,112 @@ mod tests {
 
         fn detect(&self, env: &[(&str, &str)]) -> GitContext {
             GitContext::detect(self.path(), &env.iter().copied().collect(), None).unwrap()
+        }
+
+        /// The error `detect` gives for `env`, with the exit code it maps to.
+        fn refused(&self, env: &[(&str, &str)]) -> (u8, String) {
+            let err = GitContext::detect(self.path(), &env.iter().copied().collect(), None)
+                .expect_err("the context should be refused");
+            (crate::process::exit_code(&err), format!("{err:#}"))
+        }
+    }
+
+    #[test]
+    fn commit_ids_are_hex_of_git_length() {
+        assert!(is_commit_id("860c1904a1ce19322e91ac35af1ab07466440c37"));
+        assert!(is_commit_id(&"ab".repeat(32)));
+        for bad in [
+            "",
+            "860c190",
+            "--output=/tmp/x",
+            "860C1904A1CE19322E91AC35AF1AB07466440C37",
+            "860c1904a1ce19322e91ac35af1ab07466440c3g",
+            "日本語日本語日本語日本語日本語日本語日本語日本語日本語日本語日本語日本語日本語a",
+        ] {
+            assert!(!is_commit_id(bad), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn a_broken_github_environment_is_bad_input() {
+        let repo = Repo::new();
+        let sha = repo.git(&["rev-parse", "HEAD"]);
+        let dir = repo.path().to_str().unwrap().to_owned();
+        let not_json = repo.path().join("event.txt");
+        std::fs::write(&not_json, "not json").unwrap();
+        let string_number = repo.path().join("string-number.json");
+        std::fs::write(&string_number, r#"{"pull_request": {"number": "7"}}"#).unwrap();
+        let gh = |extra: &[(&'static str, &str)]| {
+            let mut env = vec![("GITHUB_ACTIONS", "true")];
+            env.extend_from_slice(extra);
+            env.into_iter()
+                .map(|(k, v)| (k, v.to_owned()))
+                .collect::<Vec<_>>()
+        };
+        let cases: Vec<(Vec<(&str, String)>, &str)> = vec![
+            (
+                gh(&[("GITHUB_EVENT_NAME", "push")]),
+                "GITHUB_SHA is not set",
+            ),
+            (gh(&[("GITHUB_SHA", &sha)]), "GITHUB_EVENT_NAME is not set"),
+            (
+                gh(&[
+                    ("GITHUB_SHA", "--output=/tmp/x"),
+                    ("GITHUB_EVENT_NAME", "push"),
+                ]),
+                "not a commit id",
+            ),
+            (
+                gh(&[("GITHUB_SHA", "日本語"), ("GITHUB_EVENT_NAME", "push")]),
+                "not a commit id",
+            ),
+            (
+                gh(&[
+                    ("GITHUB_SHA", &sha),
+                    ("GITHUB_EVENT_NAME", "push"),
+                    ("GITHUB_EVENT_PATH", "/nonexistent/event.json"),
+                ]),
+                "cannot be read",
+            ),
+            (
+                gh(&[
+                    ("GITHUB_SHA", &sha),
+                    ("GITHUB_EVENT_NAME", "push"),
+                    ("GITHUB_EVENT_PATH", &dir),
+                ]),
+                "cannot be read",
+            ),
+            (
+                gh(&[
+                    ("GITHUB_SHA", &sha),
+                    ("GITHUB_EVENT_NAME", "push"),
+                    ("GITHUB_EVENT_PATH", not_json.to_str().unwrap()),
+                ]),
+                "is not JSON",
+            ),
+            (
+                gh(&[
+                    ("GITHUB_SHA", &sha),
+                    ("GITHUB_EVENT_NAME", "pull_request_target"),
+                    ("GITHUB_REF", "refs/heads/main"),
+                ]),
+                "no numeric pull_request.number",
+            ),
+            (
+                gh(&[
+                    ("GITHUB_SHA", &sha),
+                    ("GITHUB_EVENT_NAME", "pull_request"),
+                    ("GITHUB_REF", "refs/pull/7/merge"),
+                    ("GITHUB_EVENT_PATH", string_number.to_str().unwrap()),
+                ]),
+                "no numeric pull_request.number",
+            ),
+        ];
+        for (env, expected) in cases {
+            let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+            let (code, message) = repo.refused(&env);
+            assert_eq!(code, 2, "{env:?}: {message}");
+            assert!(message.contains(expected), "{env:?}: {message}");
         }
     }
 
