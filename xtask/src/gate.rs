@@ -188,7 +188,7 @@ mod tests {
 
     #[test]
     fn fixable_high_and_critical_fail() {
-        let a = run("debian-buster.json.golden", &gate(), "");
+        let a = run("debian-buster", &gate(), "");
         assert!(!a.passed);
         assert_eq!(a.counts.failing, 1);
         assert_eq!(
@@ -205,13 +205,13 @@ mod tests {
                 unfixed: 1
             }
         );
-        let a = run("photon-30.json.golden", &gate(), "");
+        let a = run("photon-30", &gate(), "");
         assert_eq!((a.passed, a.counts.failing), (false, 3));
     }
 
     #[test]
     fn unfixed_high_passes_unless_configured_otherwise() {
-        let a = run("mariner-1.0.json.golden", &gate(), "");
+        let a = run("mariner-1.0", &gate(), "");
         assert!(a.passed);
         assert_eq!(
             a.counts.high,
@@ -225,18 +225,18 @@ mod tests {
             ignore_unfixed: false,
             ..gate()
         };
-        let a = run("mariner-1.0.json.golden", &strict, "");
+        let a = run("mariner-1.0", &strict, "");
         assert!(!a.passed);
         assert_eq!(a.counts.failing, 1);
     }
 
     #[test]
     fn medium_only_and_clean_reports_pass() {
-        let a = run("alpine-310.json.golden", &gate(), "");
+        let a = run("alpine-310", &gate(), "");
         assert!(a.passed);
         assert_eq!(a.counts.medium.fixed, 4);
         assert!(a.findings.iter().all(|f| f.status == Status::Reported));
-        let a = run("cargo.lock.json.golden", &gate(), "");
+        let a = run("cargo.lock", &gate(), "");
         assert!(a.passed && a.findings.is_empty());
     }
 
@@ -246,26 +246,26 @@ mod tests {
             fail_on: [Severity::Medium].into(),
             ..gate()
         };
-        assert!(!run("alpine-310.json.golden", &medium, "").passed);
-        assert!(run("photon-30.json.golden", &medium, "").passed);
+        assert!(!run("alpine-310", &medium, "").passed);
+        assert!(run("photon-30", &medium, "").passed);
     }
 
     #[test]
     fn secrets_fail_unless_configured_otherwise() {
-        let a = run("secrets.json.golden", &gate(), "");
+        let a = run("secrets", &gate(), "");
         assert!(!a.passed);
         assert_eq!((a.counts.secrets, a.counts.failing), (2, 2));
         let lax = Gate {
             fail_on_secrets: false,
             ..gate()
         };
-        assert!(run("secrets.json.golden", &lax, "").passed);
+        assert!(run("secrets", &lax, "").passed);
     }
 
     #[test]
     fn ignored_findings_are_counted_apart_with_their_statement() {
         let a = run(
-            "debian-buster.json.golden",
+            "debian-buster",
             &gate(),
             "vulnerabilities:\n  - id: CVE-2019-18224\n    statement: not reachable from our code\n",
         );
@@ -287,7 +287,7 @@ mod tests {
     #[test]
     fn expired_entries_are_reported_and_do_not_ignore() {
         let a = run(
-            "debian-buster.json.golden",
+            "debian-buster",
             &gate(),
             "vulnerabilities:\n  - id: CVE-2019-18224\n    statement: s\n    expired_at: 2026-01-01\n",
         );

@@ -364,74 +364,64 @@ mod tests {
         std::fs::write(&not_json, "not json").unwrap();
         let string_number = repo.path().join("string-number.json");
         std::fs::write(&string_number, r#"{"pull_request": {"number": "7"}}"#).unwrap();
-        let gh = |extra: &[(&'static str, &str)]| {
-            let mut env = vec![("GITHUB_ACTIONS", "true")];
-            env.extend_from_slice(extra);
-            env.into_iter()
-                .map(|(k, v)| (k, v.to_owned()))
-                .collect::<Vec<_>>()
-        };
-        let cases: Vec<(Vec<(&str, String)>, &str)> = vec![
+        let cases: Vec<(Vec<(&str, &str)>, &str)> = vec![
+            (vec![("GITHUB_EVENT_NAME", "push")], "GITHUB_SHA is not set"),
+            (vec![("GITHUB_SHA", &sha)], "GITHUB_EVENT_NAME is not set"),
             (
-                gh(&[("GITHUB_EVENT_NAME", "push")]),
-                "GITHUB_SHA is not set",
-            ),
-            (gh(&[("GITHUB_SHA", &sha)]), "GITHUB_EVENT_NAME is not set"),
-            (
-                gh(&[
+                vec![
                     ("GITHUB_SHA", "--output=/tmp/x"),
                     ("GITHUB_EVENT_NAME", "push"),
-                ]),
+                ],
                 "not a commit id",
             ),
             (
-                gh(&[("GITHUB_SHA", "日本語"), ("GITHUB_EVENT_NAME", "push")]),
+                vec![("GITHUB_SHA", "日本語"), ("GITHUB_EVENT_NAME", "push")],
                 "not a commit id",
             ),
             (
-                gh(&[
+                vec![
                     ("GITHUB_SHA", &sha),
                     ("GITHUB_EVENT_NAME", "push"),
                     ("GITHUB_EVENT_PATH", "/nonexistent/event.json"),
-                ]),
+                ],
                 "cannot be read",
             ),
             (
-                gh(&[
+                vec![
                     ("GITHUB_SHA", &sha),
                     ("GITHUB_EVENT_NAME", "push"),
                     ("GITHUB_EVENT_PATH", &dir),
-                ]),
+                ],
                 "cannot be read",
             ),
             (
-                gh(&[
+                vec![
                     ("GITHUB_SHA", &sha),
                     ("GITHUB_EVENT_NAME", "push"),
                     ("GITHUB_EVENT_PATH", not_json.to_str().unwrap()),
-                ]),
+                ],
                 "is not JSON",
             ),
             (
-                gh(&[
+                vec![
                     ("GITHUB_SHA", &sha),
                     ("GITHUB_EVENT_NAME", "pull_request_target"),
                     ("GITHUB_REF", "refs/heads/main"),
-                ]),
+                ],
                 "no numeric pull_request.number",
             ),
             (
-                gh(&[
+                vec![
                     ("GITHUB_SHA", &sha),
                     ("GITHUB_EVENT_NAME", "pull_request"),
                     ("GITHUB_REF", "refs/pull/7/merge"),
                     ("GITHUB_EVENT_PATH", string_number.to_str().unwrap()),
-                ]),
+                ],
                 "no numeric pull_request.number",
             ),
         ];
-        for (env, expected) in cases {
-            let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+        for (mut env, expected) in cases {
+            env.push(("GITHUB_ACTIONS", "true"));
             let (code, message) = repo.refused(&env);
             assert_eq!(code, 2, "{env:?}: {message}");
             assert!(message.contains(expected), "{env:?}: {message}");

@@ -599,7 +599,7 @@ mod tests {
         Outcome {
             name: report.into(),
             service: None,
-            image: report.trim_end_matches(".json.golden").into(),
+            image: report.into(),
             image_id: None,
             report: String::new(),
             passed: a.passed,
@@ -615,8 +615,8 @@ mod tests {
         let none = IgnoreList::default();
         let text = human(
             &[
-                outcome("debian-buster.json.golden", &none),
-                outcome("mariner-1.0.json.golden", &none),
+                outcome("debian-buster", &none),
+                outcome("mariner-1.0", &none),
             ],
             &none,
         );
@@ -642,8 +642,8 @@ mod tests {
         )
         .unwrap();
         let outcomes = [
-            outcome("debian-buster.json.golden", &ignores),
-            outcome("photon-30.json.golden", &ignores),
+            outcome("debian-buster", &ignores),
+            outcome("photon-30", &ignores),
         ];
         let text = human(&outcomes, &ignores);
         assert!(
@@ -714,7 +714,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         fs::create_dir_all(dir.path().join(SCAN_DIR)).unwrap();
         assert_eq!(verdict_for(dir.path(), "api").unwrap(), None);
-        let a = outcome("alpine-310.json.golden", &IgnoreList::default())
+        let a = outcome("alpine-310", &IgnoreList::default())
             .assessment
             .unwrap();
         write_verdict(
