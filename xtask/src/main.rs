@@ -2,46 +2,13 @@
 //!
 //! This file only parses flags and dispatches; each subcommand lives in its own module.
 
-mod affected;
-mod bench;
-mod build;
-mod builder;
-mod changes;
-mod checks;
-mod ci;
+mod adapters;
 mod cli;
-mod config;
-mod container;
-mod dockerfile;
-mod dockerignore;
-mod doctor;
-mod e2e;
-mod env;
-mod gate;
-mod git;
-mod ignore;
-mod image;
-mod labels;
-mod lint_dockerfiles;
-mod plan;
-mod process;
-mod promote;
-mod publish;
-mod push;
-mod registry;
+mod commands;
+mod domain;
 mod render;
-mod report;
-mod sarif;
-mod scan;
-mod sign;
-mod tag;
-mod tag_rules;
-mod tags;
 #[cfg(test)]
 mod tidy;
-mod trivy;
-mod verify;
-mod workspace;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -49,7 +16,7 @@ use std::process::ExitCode;
 use anyhow::Result;
 use clap::{Parser, Subcommand, ValueEnum};
 
-use workspace::Workspace;
+use adapters::workspace::Workspace;
 
 #[derive(Parser)]
 #[command(
@@ -61,7 +28,7 @@ use workspace::Workspace;
 )]
 struct Cli {
     /// Service and policy config, relative to the workspace root.
-    #[arg(long, global = true, value_name = "PATH", default_value = config::CONFIG_FILE)]
+    #[arg(long, global = true, value_name = "PATH", default_value = domain::config::CONFIG_FILE)]
     config: PathBuf,
     #[command(subcommand)]
     command: Command,
@@ -70,29 +37,29 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     /// Build the services' images with docker buildx, in parallel.
-    Build(build::Args),
+    Build(commands::build::Args),
     /// Print the image tags the current git context gives.
-    Tags(tags::Args),
+    Tags(commands::tags::Args),
     /// Scan images for vulnerabilities and secrets with trivy and gate them (docs/scanning.md).
-    Scan(scan::Args),
+    Scan(commands::scan::Args),
     /// Check the services' Dockerfiles with hadolint and the toolkit's own rules.
-    LintDockerfiles(lint_dockerfiles::Args),
+    LintDockerfiles(commands::lint_dockerfiles::Args),
     /// Check built images: non-root, healthy when hardened, size, labels, no secrets.
-    Verify(verify::Args),
+    Verify(commands::verify::Args),
     /// Run the Playwright suite against the built api and web images.
-    E2e(e2e::Args),
+    E2e(commands::e2e::Args),
     /// Push the built images' tags to the registry: immutable tag first, `latest` last.
-    Push(push::Args),
+    Push(commands::push::Args),
     /// Sign pushed images by digest with cosign (key, or keyless in GitHub Actions).
-    Sign(sign::Args),
+    Sign(commands::sign::Args),
     /// Point more tags at an already pushed image (releases, rollbacks), without rebuilding.
-    Promote(promote::Args),
+    Promote(commands::promote::Args),
     /// Run the pipeline: build, scan, verify, e2e, then push where the policy allows.
-    Ci(ci::Args),
+    Ci(commands::ci::Args),
     /// Check that everything the commands need is installed, running and logged in.
-    Doctor(doctor::Args),
+    Doctor(commands::doctor::Args),
     /// Measure the builds on this machine against plain `docker buildx bake` (docs/benchmarks.md).
-    Bench(bench::Args),
+    Bench(commands::bench::Args),
     /// Install and start a local engine, registry and base images (Debian, as root).
     Engine {
         #[arg(value_enum)]
@@ -122,7 +89,7 @@ fn main() -> ExitCode {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("error: {e:#}");
-            ExitCode::from(process::exit_code(&e))
+            ExitCode::from(adapters::exec::exit_code(&e))
         }
     }
 }
@@ -131,20 +98,20 @@ fn run(cli: Cli) -> Result<()> {
     match &cli.command {
         Command::Engine { action } => engine(*action),
         Command::Test { args } => test(args),
-        Command::Build(args) => build::run(&Workspace::load(&cli.config)?, args),
-        Command::Tags(args) => tags::run(&Workspace::load(&cli.config)?, args),
-        Command::Verify(args) => verify::run(&Workspace::load(&cli.config)?, args),
-        Command::Push(args) => push::run(&Workspace::load(&cli.config)?, args),
-        Command::Sign(args) => sign::run(&Workspace::load(&cli.config)?, args),
-        Command::Promote(args) => promote::run(&Workspace::load(&cli.config)?, args),
-        Command::Scan(args) => scan::run(&Workspace::load(&cli.config)?, args),
+        Command::Build(args) => commands::build::run(&Workspace::load(&cli.config)?, args),
+        Command::Tags(args) => commands::tags::run(&Workspace::load(&cli.config)?, args),
+        Command::Verify(args) => commands::verify::run(&Workspace::load(&cli.config)?, args),
+        Command::Push(args) => commands::push::run(&Workspace::load(&cli.config)?, args),
+        Command::Sign(args) => commands::sign::run(&Workspace::load(&cli.config)?, args),
+        Command::Promote(args) => commands::promote::run(&Workspace::load(&cli.config)?, args),
+        Command::Scan(args) => commands::scan::run(&Workspace::load(&cli.config)?, args),
         Command::LintDockerfiles(args) => {
-            lint_dockerfiles::run(&Workspace::load(&cli.config)?, args)
+            commands::lint_dockerfiles::run(&Workspace::load(&cli.config)?, args)
         }
-        Command::E2e(args) => e2e::run(&Workspace::load(&cli.config)?, args),
-        Command::Ci(args) => ci::run(&Workspace::load(&cli.config)?, args),
-        Command::Doctor(args) => doctor::run(&Workspace::load(&cli.config)?, args),
-        Command::Bench(args) => bench::run(&Workspace::load(&cli.config)?, args),
+        Command::E2e(args) => commands::e2e::run(&Workspace::load(&cli.config)?, args),
+        Command::Ci(args) => commands::ci::run(&Workspace::load(&cli.config)?, args),
+        Command::Doctor(args) => commands::doctor::run(&Workspace::load(&cli.config)?, args),
+        Command::Bench(args) => commands::bench::run(&Workspace::load(&cli.config)?, args),
     }
 }
 

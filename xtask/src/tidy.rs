@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 
 use clap::CommandFactory;
 
-use crate::config::{Config, CONFIG_FILE};
+use crate::domain::config::{Config, CONFIG_FILE};
 
 fn root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))

@@ -1,0 +1,195 @@
+//! The files changed since a base ref, for `build --affected`.
+//!
+//! The base is chosen as data ([`choose_base`]): `--base`, else the pull request's target
+//! branch in GitHub Actions, else `origin/<default branch>` when the clone has it, else
+//! `HEAD~1`. The changes are everything between the merge base and the working tree:
+//! commits, staged and unstaged edits, and untracked files git does not ignore, so a
+//! contributor's local edits count. This module reads git; it never changes it.
+
+use std::collections::BTreeSet;
+use std::path::Path;
+
+use anyhow::{Context, Result};
+use xshell::{cmd, Shell};
+
+use crate::domain::env::Env;
+
+/// What the changed files were compared against.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Changes {
+    /// Files (repository-relative, `/`-separated) changed since `base`.
+    Since { base: String, files: Vec<String> },
+    /// No usable base: everything counts as changed, for the reason given.
+    Unknown { reason: String },
+}
+
+/// The ref to compare with. `origin_default` is `origin/<default branch>` when that
+/// remote-tracking branch exists in the clone.
+pub fn choose_base(flag: Option<&str>, env: &Env, origin_default: Option<&str>) -> String {
+    let pr_base = env
+        .github_actions()
+        .then(|| env.get("GITHUB_BASE_REF"))
+        .flatten()
+        .filter(|b| !b.is_empty())
+        .map(|b| format!("origin/{b}"));
+    flag.map(str::to_owned)
+        .or(pr_base)
+        .or(origin_default.map(str::to_owned))
+        .unwrap_or_else(|| "HEAD~1".into())
+}
+
+/// Reads the changes in the repository at `root` since the base [`choose_base`] picks.
+pub fn detect(root: &Path, env: &Env, flag: Option<&str>, default_branch: &str) -> Result<Changes> {
+    let sh = Shell::new()?;
+    sh.change_dir(root);
+    let verify = |r: &str| {
+        let spec = format!("{r}^{{commit}}");
+        cmd!(sh, "git rev-parse --verify --quiet {spec}")
+            .quiet()
+            .ignore_stderr()
+            .read()
+            .ok()
+    };
+    let origin_default = format!("origin/{default_branch}");
+    let has_origin_default = verify(&origin_default).is_some();
+    let base = choose_base(
+        flag,
+        env,
+        has_origin_default.then_some(origin_default.as_str()),
+    );
+    let Some(base_sha) = verify(&base) else {
+        return Ok(Changes::Unknown {
+            reason: format!(
+                "base `{base}` is not in this clone (a shallow clone? fetch it, or pass --base)"
+            ),
+        });
+    };
+    let Ok(merge_base) = cmd!(sh, "git merge-base {base_sha} HEAD")
+        .quiet()
+        .ignore_stderr()
+        .read()
+    else {
+        return Ok(Changes::Unknown {
+            reason: format!(
+                "no merge base of `{base}` and HEAD in this clone (a shallow clone? fetch more history)"
+            ),
+        });
+    };
+    let merge_base = merge_base.trim();
+    // Against the working tree, so commits, staged and unstaged edits all count; without
+    // rename detection, so a move counts for both the old and the new path.
+    let tracked = cmd!(sh, "git diff --name-only --no-renames -z {merge_base}")
+        .quiet()
+        .read()
+        .context("git diff failed")?;
+    let untracked = cmd!(sh, "git ls-files --others --exclude-standard -z")
+        .quiet()
+        .read()
+        .context("git ls-files failed")?;
+    let files: BTreeSet<String> = tracked
+        .split('\0')
+        .chain(untracked.split('\0'))
+        .filter(|f| !f.is_empty())
+        .map(str::to_owned)
+        .collect();
+    Ok(Changes::Since {
+        base,
+        files: files.into_iter().collect(),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn env(vars: &[(&str, &str)]) -> Env {
+        vars.iter().copied().collect()
+    }
+
+    #[test]
+    fn base_precedence() {
+        let pr = env(&[("GITHUB_ACTIONS", "true"), ("GITHUB_BASE_REF", "trunk")]);
+        assert_eq!(
+            choose_base(Some("v1.0.0"), &pr, Some("origin/main")),
+            "v1.0.0"
+        );
+        assert_eq!(choose_base(None, &pr, Some("origin/main")), "origin/trunk");
+        assert_eq!(
+            choose_base(None, &env(&[]), Some("origin/main")),
+            "origin/main"
+        );
+        assert_eq!(choose_base(None, &env(&[]), None), "HEAD~1");
+    }
+
+    #[test]
+    fn a_push_in_actions_has_no_pr_base() {
+        let push = env(&[("GITHUB_ACTIONS", "true"), ("GITHUB_BASE_REF", "")]);
+        assert_eq!(choose_base(None, &push, None), "HEAD~1");
+        // Outside Actions a leftover GITHUB_BASE_REF means nothing.
+        let local = env(&[("GITHUB_BASE_REF", "trunk")]);
+        assert_eq!(choose_base(None, &local, None), "HEAD~1");
+    }
+
+    fn git(dir: &Path, args: &[&str]) {
+        let out = std::process::Command::new("git")
+            .args(["-c", "user.name=t", "-c", "user.email=t@example.com"])
+            .args(args)
+            .current_dir(dir)
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "git {args:?}: {out:?}");
+    }
+
+    #[test]
+    fn commits_edits_and_untracked_files_count() {
+        let dir = tempfile::tempdir().unwrap();
+        let d = dir.path();
+        git(d, &["init", "-q", "-b", "main"]);
+        std::fs::write(d.join(".gitignore"), "ignored/\n").unwrap();
+        for f in ["a.txt", "b.txt", "c.txt"] {
+            std::fs::write(d.join(f), "1").unwrap();
+        }
+        git(d, &["add", "."]);
+        git(d, &["commit", "-q", "-m", "one"]);
+        git(d, &["tag", "base"]);
+        std::fs::write(d.join("a.txt"), "2").unwrap();
+        git(d, &["commit", "-q", "-am", "two"]);
+        std::fs::write(d.join("b.txt"), "2").unwrap();
+        git(d, &["mv", "c.txt", "moved.txt"]);
+        std::fs::create_dir(d.join("ignored")).unwrap();
+        std::fs::write(d.join("ignored/x"), "").unwrap();
+        std::fs::write(d.join("new.txt"), "").unwrap();
+        let changes = detect(d, &Env::default(), Some("base"), "main").unwrap();
+        assert_eq!(
+            changes,
+            Changes::Since {
+                base: "base".into(),
+                files: ["a.txt", "b.txt", "c.txt", "moved.txt", "new.txt"]
+                    .map(String::from)
+                    .into(),
+            }
+        );
+        // No origin/main here and HEAD~1 exists: the last commit is the base.
+        let Changes::Since { base, files } = detect(d, &Env::default(), None, "main").unwrap()
+        else {
+            panic!("HEAD~1 resolves");
+        };
+        assert_eq!(base, "HEAD~1");
+        assert!(files.contains(&"a.txt".to_owned()), "{files:?}");
+    }
+
+    #[test]
+    fn an_unknown_base_means_everything_changed() {
+        let dir = tempfile::tempdir().unwrap();
+        let d = dir.path();
+        git(d, &["init", "-q", "-b", "main"]);
+        std::fs::write(d.join("a.txt"), "1").unwrap();
+        git(d, &["add", "."]);
+        git(d, &["commit", "-q", "-m", "one"]);
+        // One commit: HEAD~1 does not exist, as in a clone of depth 1.
+        let Changes::Unknown { reason } = detect(d, &Env::default(), None, "main").unwrap() else {
+            panic!("HEAD~1 cannot resolve");
+        };
+        assert!(reason.contains("`HEAD~1` is not in this clone"), "{reason}");
+    }
+}

@@ -1,0 +1,612 @@
+//! The git context a build is tagged and labelled from.
+//!
+//! In GitHub Actions (`GITHUB_ACTIONS=true`) it comes from the `GITHUB_*` variables and the
+//! event payload, exactly as docker/metadata-action sees it; elsewhere from the local
+//! repository. Shallow clones, a detached HEAD and a dirty tree all give a usable context:
+//! only the commit itself must be present. This module reads git; it never changes it.
+
+use std::path::Path;
+
+use anyhow::{bail, Context, Result};
+use serde::Serialize;
+use time::OffsetDateTime;
+use xshell::{cmd, Shell};
+
+use crate::adapters::exec::UsageError;
+use crate::domain::env::Env;
+
+#[derive(Debug, Clone, Serialize)]
+pub struct GitContext {
+    /// The triggering event: `push`, `pull_request`, `schedule`, ... (`push` locally).
+    pub event: String,
+    /// `refs/heads/<branch>`, `refs/tags/<tag>`, `refs/pull/<n>/merge`; `None` on a detached
+    /// HEAD that no tag points at.
+    pub git_ref: Option<String>,
+    /// Full commit id.
+    pub sha: String,
+    #[serde(with = "time::serde::rfc3339")]
+    pub commit_time: OffsetDateTime,
+    pub default_branch: String,
+    /// `owner/name`, when known.
+    pub repository: Option<String>,
+    /// A browsable URL of the repository, when known.
+    pub source_url: Option<String>,
+    /// Pull requests: the branch the PR targets and the branch it comes from.
+    pub base_ref: Option<String>,
+    pub head_ref: Option<String>,
+    /// Uncommitted changes to tracked files (local builds only).
+    pub dirty: bool,
+}
+
+impl GitContext {
+    pub fn branch(&self) -> Option<&str> {
+        self.git_ref.as_deref()?.strip_prefix("refs/heads/")
+    }
+
+    pub fn tag(&self) -> Option<&str> {
+        self.git_ref.as_deref()?.strip_prefix("refs/tags/")
+    }
+
+    /// The pull request number of a `refs/pull/<n>/merge` ref.
+    pub fn pull_request(&self) -> Option<&str> {
+        let rest = self.git_ref.as_deref()?.strip_prefix("refs/pull/")?;
+        Some(
+            rest.strip_suffix("/merge")
+                .or_else(|| rest.strip_suffix("/head"))
+                .unwrap_or(rest),
+        )
+    }
+
+    /// Short description for progress output: `branch main`, `tag v1.2.3`, ...
+    pub fn describe(&self) -> String {
+        let short = &self.sha[..self.sha.len().min(7)];
+        let what = match (self.branch(), self.tag(), self.pull_request()) {
+            (Some(b), _, _) => format!("branch {b}"),
+            (_, Some(t), _) => format!("tag {t}"),
+            (_, _, Some(n)) => format!("pull request #{n}"),
+            _ => "detached HEAD".to_owned(),
+        };
+        let dirty = if self.dirty {
+            ", uncommitted changes"
+        } else {
+            ""
+        };
+        format!("{what} at {short}{dirty}")
+    }
+
+    /// Reads the context for the repository at `root`. The default branch is taken from
+    /// GitHub's event payload, else `default_branch` (the configured one), else the clone's
+    /// `origin/HEAD`, else `main`.
+    pub fn detect(root: &Path, env: &Env, default_branch: Option<&str>) -> Result<GitContext> {
+        let sh = Shell::new()?;
+        sh.change_dir(root);
+        let git = Git(&sh);
+        if env.github_actions() {
+            from_github(env, &git, default_branch)
+        } else {
+            from_local(env, &git, default_branch)
+        }
+    }
+}
+
+struct Git<'a>(&'a Shell);
+
+impl Git<'_> {
+    fn read(&self, args: &[&str]) -> Option<String> {
+        let out = cmd!(self.0, "git {args...}")
+            .quiet()
+            .ignore_stderr()
+            .read()
+            .ok()?;
+        Some(out.trim().to_owned()).filter(|s| !s.is_empty())
+    }
+
+    fn commit_time(&self, sha: &str) -> Result<OffsetDateTime> {
+        let secs = self
+            .read(&["show", "-s", "--format=%ct", "--end-of-options", sha])
+            .with_context(|| format!("commit {sha} is not in this clone; fetch it (a shallow clone of depth 1 is enough)"))?;
+        let secs: i64 = secs
+            .parse()
+            .context("git printed a commit time that is not a number")?;
+        Ok(OffsetDateTime::from_unix_timestamp(secs)?)
+    }
+
+    fn origin(&self) -> Option<(String, String)> {
+        let url = self.read(&["remote", "get-url", "origin"])?;
+        parse_remote(&url)
+    }
+}
+
+fn from_local(env: &Env, git: &Git, default_branch: Option<&str>) -> Result<GitContext> {
+    let Some(sha) = git.read(&["rev-parse", "--verify", "HEAD^{commit}"]) else {
+        bail!("no commit to build from: run inside a git repository with at least one commit");
+    };
+    // XTASK_GIT_REF lets a contributor preview a release (`refs/tags/v1.2.3`) or a PR locally.
+    let git_ref = match env.get("XTASK_GIT_REF") {
+        Some(r) => Some(r.to_owned()),
+        None => git.read(&["symbolic-ref", "-q", "HEAD"]).or_else(|| {
+            git.read(&["tag", "--points-at", "HEAD", "--sort=-v:refname"])
+                .map(|tags| format!("refs/tags/{}", tags.lines().next().unwrap_or_default()))
+        }),
+    };
+    let origin = git.origin();
+    let origin_head = git
+        .read(&["symbolic-ref", "-q", "--short", "refs/remotes/origin/HEAD"])
+        .and_then(|r| r.strip_prefix("origin/").map(str::to_owned));
+    Ok(GitContext {
+        event: "push".into(),
+        git_ref,
+        commit_time: git.commit_time(&sha)?,
+        sha,
+        default_branch: default_branch
+            .map(str::to_owned)
+            .or(origin_head)
+            .unwrap_or_else(|| "main".into()),
+        repository: origin.as_ref().map(|(repo, _)| repo.clone()),
+        source_url: origin.map(|(_, url)| url),
+        base_ref: None,
+        head_ref: None,
+        dirty: git
+            .read(&["status", "--porcelain", "--untracked-files=no"])
+            .is_some(),
+    })
+}
+
+/// A commit id as git names one: 40 hex digits (SHA-1) or 64 (SHA-256), lowercase. Anything
+/// else (an option such as `--output=x`, a short or non-ASCII id) is refused before it
+/// reaches git or a tag.
+pub fn is_commit_id(sha: &str) -> bool {
+    matches!(sha.len(), 40 | 64) && sha.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
+}
+
+/// The events whose tags and push decision depend on a pull request number.
+const PULL_REQUEST_EVENTS: [&str; 2] = ["pull_request", "pull_request_target"];
+
+/// Reads the GitHub Actions context. A broken environment (a variable missing, an event file
+/// that cannot be read, a pull request event without its number) is bad input, exit 2: a
+/// context the tool cannot classify must never be taken for a push to the default branch.
+fn from_github(env: &Env, git: &Git, default_branch: Option<&str>) -> Result<GitContext> {
+    let required = |key: &str| {
+        env.get(key)
+            .map(str::to_owned)
+            .ok_or_else(|| UsageError::new(format!("GITHUB_ACTIONS=true but {key} is not set")))
+    };
+    let sha = required("GITHUB_SHA")?;
+    if !is_commit_id(&sha) {
+        return Err(UsageError::new(format!(
+            "GITHUB_SHA={sha:?} is not a commit id (40 or 64 lowercase hex digits)"
+        )));
+    }
+    let event = required("GITHUB_EVENT_NAME")?;
+    let payload: serde_json::Value = match env.get("GITHUB_EVENT_PATH") {
+        Some(path) => {
+            let text = std::fs::read_to_string(path).map_err(|e| {
+                UsageError::new(format!("GITHUB_EVENT_PATH {path} cannot be read: {e}"))
+            })?;
+            serde_json::from_str(&text).map_err(|e| {
+                UsageError::new(format!("GITHUB_EVENT_PATH {path} is not JSON: {e}"))
+            })?
+        }
+        None => serde_json::Value::Null,
+    };
+    let pr_number = payload
+        .pointer("/pull_request/number")
+        .and_then(|n| n.as_u64());
+    if PULL_REQUEST_EVENTS.contains(&event.as_str()) && pr_number.is_none() {
+        return Err(UsageError::new(format!(
+            "GITHUB_EVENT_NAME={event} but the event payload (GITHUB_EVENT_PATH) has no numeric \
+             pull_request.number: refusing to guess what this run is"
+        )));
+    }
+    // pull_request_target runs on the base branch's ref; tag it as the PR it is for.
+    let git_ref = match (event.as_str(), pr_number) {
+        ("pull_request_target", Some(n)) => Some(format!("refs/pull/{n}/merge")),
+        _ => env.get("GITHUB_REF").map(str::to_owned),
+    };
+    let commit_time = match git.commit_time(&sha) {
+        Ok(t) => t,
+        Err(e) => payload_time(&payload).ok_or(e)?,
+    };
+    let repository = env.get("GITHUB_REPOSITORY").map(str::to_owned);
+    let server = env.get("GITHUB_SERVER_URL").unwrap_or("https://github.com");
+    Ok(GitContext {
+        event,
+        git_ref,
+        sha,
+        commit_time,
+        default_branch: payload
+            .pointer("/repository/default_branch")
+            .and_then(|b| b.as_str())
+            .or(default_branch)
+            .unwrap_or("main")
+            .to_owned(),
+        source_url: repository.as_ref().map(|r| format!("{server}/{r}")),
+        repository,
+        base_ref: env.get("GITHUB_BASE_REF").map(str::to_owned),
+        head_ref: env.get("GITHUB_HEAD_REF").map(str::to_owned),
+        dirty: false,
+    })
+}
+
+fn payload_time(payload: &serde_json::Value) -> Option<OffsetDateTime> {
+    let ts = payload.pointer("/head_commit/timestamp")?.as_str()?;
+    OffsetDateTime::parse(ts, &time::format_description::well_known::Rfc3339).ok()
+}
+
+/// `git@github.com:acme/shop.git` or `https://github.com/acme/shop.git` →
+/// (`acme/shop`, `https://github.com/acme/shop`). Credentials in URLs are dropped.
+pub fn parse_remote(url: &str) -> Option<(String, String)> {
+    let url = url.trim().trim_end_matches('/').trim_end_matches(".git");
+    let (host, path) = if let Some(rest) = url.strip_prefix("git@") {
+        rest.split_once(':')?
+    } else {
+        let rest = url.split_once("://")?.1;
+        let rest = rest.rsplit_once('@').map_or(rest, |(_, r)| r);
+        let (host, path) = rest.split_once('/')?;
+        (host.trim_start_matches("ssh."), path)
+    };
+    let host = host.split(':').next()?;
+    let path = path.trim_start_matches('/');
+    (path.contains('/') && !host.is_empty())
+        .then(|| (path.to_owned(), format!("https://{host}/{path}")))
+}
+
+/// A fixed context for tests: commit 860c190 of acme/shop at 2026-11-20 09:05:07 UTC, on
+/// `git_ref` (empty: detached), triggered by `event`.
+#[cfg(test)]
+pub fn fixture(event: &str, git_ref: &str) -> GitContext {
+    GitContext {
+        event: event.into(),
+        git_ref: Some(git_ref.to_owned()).filter(|r| !r.is_empty()),
+        sha: "860c1904a1ce19322e91ac35af1ab07466440c37".into(),
+        commit_time: time::macros::datetime!(2026-11-20 09:05:07 UTC),
+        default_branch: "main".into(),
+        repository: Some("acme/shop".into()),
+        source_url: Some("https://github.com/acme/shop".into()),
+        base_ref: None,
+        head_ref: None,
+        dirty: false,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ctx(git_ref: &str) -> GitContext {
+        fixture("push", git_ref)
+    }
+
+    #[test]
+    fn ref_kinds_are_recognised() {
+        assert_eq!(ctx("refs/heads/feature/x").branch(), Some("feature/x"));
+        assert_eq!(ctx("refs/tags/v1.2.3").tag(), Some("v1.2.3"));
+        assert_eq!(ctx("refs/pull/15/merge").pull_request(), Some("15"));
+        assert_eq!(ctx("refs/tags/v1").branch(), None);
+    }
+
+    /// A throwaway repository with one commit at a fixed time, on branch `main`.
+    struct Repo(tempfile::TempDir);
+
+    impl Repo {
+        fn new() -> Repo {
+            let repo = Repo(tempfile::tempdir().unwrap());
+            repo.git(&["init", "-q", "-b", "main"]);
+            std::fs::write(repo.path().join("a.txt"), "one").unwrap();
+            repo.git(&["add", "a.txt"]);
+            repo.git(&[
+                "-c",
+                "user.name=t",
+                "-c",
+                "user.email=t@example.com",
+                "commit",
+                "-q",
+                "-m",
+                "one",
+            ]);
+            repo
+        }
+
+        fn path(&self) -> &Path {
+            self.0.path()
+        }
+
+        fn git(&self, args: &[&str]) -> String {
+            let out = std::process::Command::new("git")
+                .args(args)
+                .current_dir(self.path())
+                .env("GIT_COMMITTER_DATE", "2026-11-20T09:05:07Z")
+                .env("GIT_AUTHOR_DATE", "2026-11-20T09:05:07Z")
+                .output()
+                .unwrap();
+            assert!(
+                out.status.success(),
+                "git {args:?}: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+            String::from_utf8_lossy(&out.stdout).trim().to_owned()
+        }
+
+        fn detect(&self, env: &[(&str, &str)]) -> GitContext {
+            GitContext::detect(self.path(), &env.iter().copied().collect(), None).unwrap()
+        }
+
+        /// The error `detect` gives for `env`, with the exit code it maps to.
+        fn refused(&self, env: &[(&str, &str)]) -> (u8, String) {
+            let err = GitContext::detect(self.path(), &env.iter().copied().collect(), None)
+                .expect_err("the context should be refused");
+            (crate::adapters::exec::exit_code(&err), format!("{err:#}"))
+        }
+    }
+
+    #[test]
+    fn commit_ids_are_hex_of_git_length() {
+        assert!(is_commit_id("860c1904a1ce19322e91ac35af1ab07466440c37"));
+        assert!(is_commit_id(&"ab".repeat(32)));
+        for bad in [
+            "",
+            "860c190",
+            "--output=/tmp/x",
+            "860C1904A1CE19322E91AC35AF1AB07466440C37",
+            "860c1904a1ce19322e91ac35af1ab07466440c3g",
+            "日本語日本語日本語日本語日本語日本語日本語日本語日本語日本語日本語日本語日本語a",
+        ] {
+            assert!(!is_commit_id(bad), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn a_broken_github_environment_is_bad_input() {
+        let repo = Repo::new();
+        let sha = repo.git(&["rev-parse", "HEAD"]);
+        let dir = repo.path().to_str().unwrap().to_owned();
+        let not_json = repo.path().join("event.txt");
+        std::fs::write(&not_json, "not json").unwrap();
+        let string_number = repo.path().join("string-number.json");
+        std::fs::write(&string_number, r#"{"pull_request": {"number": "7"}}"#).unwrap();
+        let cases: Vec<(Vec<(&str, &str)>, &str)> = vec![
+            (vec![("GITHUB_EVENT_NAME", "push")], "GITHUB_SHA is not set"),
+            (vec![("GITHUB_SHA", &sha)], "GITHUB_EVENT_NAME is not set"),
+            (
+                vec![
+                    ("GITHUB_SHA", "--output=/tmp/x"),
+                    ("GITHUB_EVENT_NAME", "push"),
+                ],
+                "not a commit id",
+            ),
+            (
+                vec![("GITHUB_SHA", "日本語"), ("GITHUB_EVENT_NAME", "push")],
+                "not a commit id",
+            ),
+            (
+                vec![
+                    ("GITHUB_SHA", &sha),
+                    ("GITHUB_EVENT_NAME", "push"),
+                    ("GITHUB_EVENT_PATH", "/nonexistent/event.json"),
+                ],
+                "cannot be read",
+            ),
+            (
+                vec![
+                    ("GITHUB_SHA", &sha),
+                    ("GITHUB_EVENT_NAME", "push"),
+                    ("GITHUB_EVENT_PATH", &dir),
+                ],
+                "cannot be read",
+            ),
+            (
+                vec![
+                    ("GITHUB_SHA", &sha),
+                    ("GITHUB_EVENT_NAME", "push"),
+                    ("GITHUB_EVENT_PATH", not_json.to_str().unwrap()),
+                ],
+                "is not JSON",
+            ),
+            (
+                vec![
+                    ("GITHUB_SHA", &sha),
+                    ("GITHUB_EVENT_NAME", "pull_request_target"),
+                    ("GITHUB_REF", "refs/heads/main"),
+                ],
+                "no numeric pull_request.number",
+            ),
+            (
+                vec![
+                    ("GITHUB_SHA", &sha),
+                    ("GITHUB_EVENT_NAME", "pull_request"),
+                    ("GITHUB_REF", "refs/pull/7/merge"),
+                    ("GITHUB_EVENT_PATH", string_number.to_str().unwrap()),
+                ],
+                "no numeric pull_request.number",
+            ),
+        ];
+        for (mut env, expected) in cases {
+            env.push(("GITHUB_ACTIONS", "true"));
+            let (code, message) = repo.refused(&env);
+            assert_eq!(code, 2, "{env:?}: {message}");
+            assert!(message.contains(expected), "{env:?}: {message}");
+        }
+    }
+
+    #[test]
+    fn local_branch_context() {
+        let repo = Repo::new();
+        let ctx = repo.detect(&[]);
+        assert_eq!(ctx.git_ref.as_deref(), Some("refs/heads/main"));
+        assert_eq!(ctx.sha, repo.git(&["rev-parse", "HEAD"]));
+        assert_eq!(
+            ctx.commit_time,
+            time::macros::datetime!(2026-11-20 09:05:07 UTC)
+        );
+        assert_eq!(ctx.event, "push");
+        assert!(!ctx.dirty);
+    }
+
+    #[test]
+    fn dirty_tree_is_detected() {
+        let repo = Repo::new();
+        std::fs::write(repo.path().join("a.txt"), "changed").unwrap();
+        assert!(repo.detect(&[]).dirty);
+    }
+
+    #[test]
+    fn detached_head_on_a_tag_is_that_tag() {
+        let repo = Repo::new();
+        repo.git(&["tag", "v1.2.3"]);
+        repo.git(&["checkout", "-q", "--detach"]);
+        assert_eq!(
+            repo.detect(&[]).git_ref.as_deref(),
+            Some("refs/tags/v1.2.3")
+        );
+    }
+
+    #[test]
+    fn detached_head_without_tag_has_no_ref() {
+        let repo = Repo::new();
+        repo.git(&["checkout", "-q", "--detach"]);
+        let ctx = repo.detect(&[]);
+        assert_eq!(ctx.git_ref, None);
+        assert!(ctx.describe().starts_with("detached HEAD at "));
+    }
+
+    #[test]
+    fn shallow_clone_works() {
+        let repo = Repo::new();
+        std::fs::write(repo.path().join("b.txt"), "two").unwrap();
+        repo.git(&["add", "b.txt"]);
+        repo.git(&[
+            "-c",
+            "user.name=t",
+            "-c",
+            "user.email=t@example.com",
+            "commit",
+            "-q",
+            "-m",
+            "two",
+        ]);
+        let clone = tempfile::tempdir().unwrap();
+        let url = format!("file://{}", repo.path().display());
+        let status = std::process::Command::new("git")
+            .args([
+                "clone",
+                "-q",
+                "--depth",
+                "1",
+                &url,
+                clone.path().to_str().unwrap(),
+            ])
+            .status()
+            .unwrap();
+        assert!(status.success());
+        let ctx = GitContext::detect(clone.path(), &Env::default(), None).unwrap();
+        assert_eq!(ctx.sha, repo.git(&["rev-parse", "HEAD"]));
+        assert_eq!(ctx.branch(), Some("main"));
+    }
+
+    #[test]
+    fn xtask_git_ref_previews_a_release() {
+        let repo = Repo::new();
+        let ctx = repo.detect(&[("XTASK_GIT_REF", "refs/tags/v2.0.0")]);
+        assert_eq!(ctx.tag(), Some("v2.0.0"));
+    }
+
+    #[test]
+    fn github_actions_context_comes_from_the_environment() {
+        let repo = Repo::new();
+        let sha = repo.git(&["rev-parse", "HEAD"]);
+        let event = repo.path().join("event.json");
+        std::fs::write(
+            &event,
+            r#"{"pull_request": {"number": 7}, "repository": {"default_branch": "trunk"}}"#,
+        )
+        .unwrap();
+        let ctx = repo.detect(&[
+            ("GITHUB_ACTIONS", "true"),
+            ("GITHUB_EVENT_NAME", "pull_request"),
+            ("GITHUB_REF", "refs/pull/7/merge"),
+            ("GITHUB_SHA", &sha),
+            ("GITHUB_HEAD_REF", "feature/x"),
+            ("GITHUB_BASE_REF", "trunk"),
+            ("GITHUB_REPOSITORY", "acme/shop"),
+            ("GITHUB_EVENT_PATH", event.to_str().unwrap()),
+        ]);
+        assert_eq!(ctx.event, "pull_request");
+        assert_eq!(ctx.pull_request(), Some("7"));
+        assert_eq!(ctx.default_branch, "trunk");
+        assert_eq!(ctx.head_ref.as_deref(), Some("feature/x"));
+        assert_eq!(
+            ctx.source_url.as_deref(),
+            Some("https://github.com/acme/shop")
+        );
+        assert_eq!(
+            ctx.commit_time,
+            time::macros::datetime!(2026-11-20 09:05:07 UTC)
+        );
+    }
+
+    #[test]
+    fn pull_request_target_is_tagged_as_its_pull_request() {
+        let repo = Repo::new();
+        let sha = repo.git(&["rev-parse", "HEAD"]);
+        let event = repo.path().join("event.json");
+        std::fs::write(&event, r#"{"pull_request": {"number": 12}}"#).unwrap();
+        let ctx = repo.detect(&[
+            ("GITHUB_ACTIONS", "true"),
+            ("GITHUB_EVENT_NAME", "pull_request_target"),
+            ("GITHUB_REF", "refs/heads/main"),
+            ("GITHUB_SHA", &sha),
+            ("GITHUB_EVENT_PATH", event.to_str().unwrap()),
+        ]);
+        assert_eq!(ctx.pull_request(), Some("12"));
+    }
+
+    #[test]
+    fn github_commit_missing_from_clone_falls_back_to_the_payload() {
+        let repo = Repo::new();
+        let event = repo.path().join("event.json");
+        std::fs::write(
+            &event,
+            r#"{"head_commit": {"timestamp": "2026-11-21T10:00:00+01:00"}}"#,
+        )
+        .unwrap();
+        let ctx = repo.detect(&[
+            ("GITHUB_ACTIONS", "true"),
+            ("GITHUB_EVENT_NAME", "push"),
+            ("GITHUB_REF", "refs/heads/main"),
+            ("GITHUB_SHA", "0123456789abcdef0123456789abcdef01234567"),
+            ("GITHUB_EVENT_PATH", event.to_str().unwrap()),
+        ]);
+        assert_eq!(
+            ctx.commit_time,
+            time::macros::datetime!(2026-11-21 09:00:00 UTC)
+        );
+    }
+
+    #[test]
+    fn outside_a_repository_is_a_clear_error() {
+        let dir = tempfile::tempdir().unwrap();
+        let err = GitContext::detect(dir.path(), &Env::default(), None)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("git repository"), "{err}");
+    }
+
+    #[test]
+    fn remotes_become_browsable_urls() {
+        let expect = Some((
+            "acme/shop".to_owned(),
+            "https://github.com/acme/shop".to_owned(),
+        ));
+        assert_eq!(parse_remote("git@github.com:acme/shop.git"), expect);
+        assert_eq!(parse_remote("https://github.com/acme/shop.git"), expect);
+        assert_eq!(
+            parse_remote("https://x-access-token:secret@github.com/acme/shop"),
+            expect
+        );
+        assert_eq!(
+            parse_remote("ssh://git@github.com:22/acme/shop.git"),
+            expect
+        );
+        assert_eq!(parse_remote("/srv/git/shop"), None);
+    }
+}

@@ -1,0 +1,13 @@
+//! The outside world: git, docker and buildx, the registry, trivy, cosign and cargo, all
+//! reached through [`exec`], the only module that starts processes.
+
+pub mod builder;
+pub mod changes;
+pub mod container;
+pub mod exec;
+pub mod git;
+pub mod image;
+pub mod publish;
+pub mod registry;
+pub mod trivy;
+pub mod workspace;

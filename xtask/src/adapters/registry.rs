@@ -1,0 +1,576 @@
+//! Talking to a registry: where it is, how to log in, and how to run docker against it.
+//!
+//! Credentials come from the environment and reach docker only through stdin, into a
+//! temporary `DOCKER_CONFIG` that every command of the run shares and that is deleted when
+//! the [`Session`] ends, so the user's `~/.docker/config.json` is never touched. Every line
+//! a child prints passes through a [`Redactor`] before it is shown or kept. Transient
+//! failures are retried with exponential backoff; refused credentials never are.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use anyhow::{bail, Context, Result};
+use serde::Serialize;
+
+use crate::adapters::exec::{self, UsageError};
+use crate::domain::env::Env;
+
+/// The registry host of a namespace such as `ghcr.io/acme` or `127.0.0.1:5000/acme`; `None`
+/// for a bare name like `shipyard`, which only names local images.
+pub fn host(namespace: &str) -> Option<&str> {
+    let (first, _) = namespace.split_once('/')?;
+    (first.contains(['.', ':']) || first == "localhost").then_some(first)
+}
+
+/// The registry a push goes to, or a usage error saying how to name one.
+pub fn require_host(namespace: &str) -> Result<String> {
+    host(namespace).map(str::to_owned).ok_or_else(|| {
+        UsageError::new(format!(
+            "`{namespace}` names local images only: set the registry with --registry, \
+             XTASK_REGISTRY or [registry] namespace, e.g. `ghcr.io/acme` or `127.0.0.1:5000/acme`"
+        ))
+    })
+}
+
+#[derive(Clone, PartialEq, Eq)]
+pub struct Credentials {
+    pub username: String,
+    pub password: String,
+    /// Where they came from, for messages (never the values).
+    pub source: &'static str,
+}
+
+impl std::fmt::Debug for Credentials {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Credentials({}, {})", self.username, self.source)
+    }
+}
+
+/// `REGISTRY_USERNAME` + `REGISTRY_PASSWORD`, else `GITHUB_ACTOR` + `GITHUB_TOKEN` for
+/// ghcr.io, else none (docker's own configuration is used as it is).
+pub fn credentials(env: &Env, host: &str) -> Result<Option<Credentials>> {
+    match (env.get("REGISTRY_USERNAME"), env.get("REGISTRY_PASSWORD")) {
+        (Some(u), Some(p)) => {
+            return Ok(Some(Credentials {
+                username: u.to_owned(),
+                password: p.to_owned(),
+                source: "REGISTRY_USERNAME/REGISTRY_PASSWORD",
+            }))
+        }
+        (Some(_), None) | (None, Some(_)) => {
+            return Err(UsageError::new(
+                "set both REGISTRY_USERNAME and REGISTRY_PASSWORD, or neither",
+            ))
+        }
+        (None, None) => {}
+    }
+    match (
+        host == "ghcr.io",
+        env.get("GITHUB_TOKEN"),
+        env.get("GITHUB_ACTOR"),
+    ) {
+        (true, Some(token), Some(actor)) => Ok(Some(Credentials {
+            username: actor.to_owned(),
+            password: token.to_owned(),
+            source: "GITHUB_ACTOR/GITHUB_TOKEN",
+        })),
+        (true, Some(_), None) => Err(UsageError::new(
+            "GITHUB_TOKEN is set but GITHUB_ACTOR is not: ghcr.io needs the user name too",
+        )),
+        _ => Ok(None),
+    }
+}
+
+/// Replaces every secret in a line with `***`.
+#[derive(Debug, Clone, Default)]
+pub struct Redactor(Vec<String>);
+
+impl Redactor {
+    pub fn new(secrets: impl IntoIterator<Item = String>) -> Redactor {
+        // Longest first, so a secret containing another is replaced whole.
+        let mut secrets: Vec<String> = secrets.into_iter().filter(|s| !s.is_empty()).collect();
+        secrets.sort_by_key(|s| std::cmp::Reverse(s.len()));
+        Redactor(secrets)
+    }
+
+    pub fn redact(&self, line: &str) -> String {
+        self.0
+            .iter()
+            .fold(line.to_owned(), |l, s| l.replace(s.as_str(), "***"))
+    }
+}
+
+/// How a failed registry command failed, from what it printed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Failure {
+    /// Credentials missing or refused: retrying cannot help.
+    Auth,
+    /// The network or the registry had a moment: worth another try.
+    Transient,
+    Other,
+}
+
+pub fn classify(output: &str) -> Failure {
+    let text = output.to_lowercase();
+    const AUTH: &[&str] = &[
+        "unauthorized",
+        "denied",
+        "forbidden",
+        "authentication required",
+        "no basic auth credentials",
+        "incorrect username or password",
+    ];
+    const TRANSIENT: &[&str] = &[
+        "connection refused",
+        "connection reset",
+        "broken pipe",
+        "timeout",
+        "timed out",
+        "toomanyrequests",
+        "too many requests",
+        "internal server error",
+        "bad gateway",
+        "service unavailable",
+        "unexpected eof",
+    ];
+    if AUTH.iter().any(|p| text.contains(p)) {
+        Failure::Auth
+    } else if TRANSIENT.iter().any(|p| text.contains(p)) {
+        Failure::Transient
+    } else {
+        Failure::Other
+    }
+}
+
+/// Exponential backoff: `attempts` tries, waiting `base`, `2 * base`, `4 * base`, ... between
+/// them. `XTASK_RETRY_BASE_MS` sets `base` (tests make it tiny).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Retry {
+    pub attempts: u32,
+    pub base: Duration,
+}
+
+impl Retry {
+    pub fn from_env(env: &Env) -> Retry {
+        let base = env
+            .get("XTASK_RETRY_BASE_MS")
+            .and_then(|ms| ms.parse().ok())
+            .map_or(Duration::from_secs(1), Duration::from_millis);
+        Retry { attempts: 4, base }
+    }
+
+    /// The wait before attempt `n + 1` (n counts from 1).
+    pub fn delay(&self, n: u32) -> Duration {
+        self.base * 2u32.saturating_pow(n - 1)
+    }
+}
+
+/// What one docker command printed (already redacted) and how it ended.
+#[derive(Debug, Clone)]
+pub struct Attempt {
+    pub ok: bool,
+    pub lines: Vec<String>,
+}
+
+/// A command that failed for good.
+#[derive(Debug)]
+pub struct CommandFailed {
+    pub failure: Failure,
+    pub message: String,
+}
+
+impl std::fmt::Display for CommandFailed {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+impl std::error::Error for CommandFailed {}
+
+/// Runs `attempt` until it succeeds, fails for a reason retrying cannot fix, or has been
+/// tried `retry.attempts` times; `sleep` waits between tries.
+pub fn with_retry(
+    retry: Retry,
+    what: &str,
+    mut sleep: impl FnMut(Duration),
+    mut attempt: impl FnMut(u32) -> Result<Attempt>,
+) -> Result<Attempt> {
+    let mut n = 1;
+    loop {
+        let a = attempt(n)?;
+        if a.ok {
+            return Ok(a);
+        }
+        let tail: Vec<&str> = a
+            .lines
+            .iter()
+            .rev()
+            .take(5)
+            .rev()
+            .map(|s| s.as_str())
+            .collect();
+        let failure = classify(&a.lines.join("\n"));
+        if failure == Failure::Transient && n < retry.attempts {
+            let wait = retry.delay(n);
+            eprintln!(
+                "note: `{what}` failed ({}); retrying in {:?} (attempt {}/{})",
+                tail.last().unwrap_or(&"no output"),
+                wait,
+                n + 1,
+                retry.attempts
+            );
+            sleep(wait);
+            n += 1;
+            continue;
+        }
+        let hint = match failure {
+            Failure::Auth => {
+                "the registry refused the credentials or the access; retrying cannot help"
+            }
+            Failure::Transient => "the registry could not be reached; nothing more was tried",
+            Failure::Other => "see the output above",
+        };
+        return Err(CommandFailed {
+            failure,
+            message: format!(
+                "`{what}` failed after {n} attempt(s): {}\n({hint})",
+                tail.join("\n")
+            ),
+        }
+        .into());
+    }
+}
+
+/// The failure class of an error from [`with_retry`], if it came from there.
+pub fn failure_of(error: &anyhow::Error) -> Option<Failure> {
+    error
+        .chain()
+        .find_map(|c| c.downcast_ref::<CommandFailed>())
+        .map(|c| c.failure)
+}
+
+/// One run's docker configuration: a temporary `DOCKER_CONFIG` holding the login when
+/// credentials were given (deleted on drop), the redactor and the retry policy.
+pub struct Session {
+    config_dir: Option<tempfile::TempDir>,
+    pub redactor: Redactor,
+    pub retry: Retry,
+}
+
+impl Session {
+    /// Logs in to `host` when `credentials` are given; otherwise uses docker as configured.
+    pub fn open(
+        env: &Env,
+        host: &str,
+        credentials: Option<Credentials>,
+        retry: Retry,
+    ) -> Result<Session> {
+        let Some(creds) = credentials else {
+            return Ok(Session {
+                config_dir: None,
+                redactor: Redactor::default(),
+                retry,
+            });
+        };
+        let dir = tempfile::Builder::new()
+            .prefix("xtask-docker-config-")
+            .tempdir()
+            .context("creating a temporary DOCKER_CONFIG")?;
+        link_cli_plugins(env, dir.path());
+        let session = Session {
+            config_dir: Some(dir),
+            redactor: Redactor::new([creds.password.clone()]),
+            retry,
+        };
+        let argv = login_argv(&creds.username, host);
+        eprintln!(
+            "logging in to {host} as {} ({}, password on stdin)",
+            creds.username, creds.source
+        );
+        session
+            .run(&argv, Some(creds.password.as_bytes()), |_| {})
+            .with_context(|| {
+                format!(
+                    "cannot log in to {host} as {} (from {})",
+                    creds.username, creds.source
+                )
+            })?;
+        Ok(session)
+    }
+
+    /// Runs a docker command with this session's config, retrying transient failures.
+    /// `on_line` sees every (redacted) output line of every attempt.
+    pub fn run(
+        &self,
+        argv: &[String],
+        stdin: Option<&[u8]>,
+        mut on_line: impl FnMut(&str),
+    ) -> Result<Attempt> {
+        let what = argv.get(..3.min(argv.len())).unwrap_or_default().join(" ");
+        with_retry(self.retry, &what, std::thread::sleep, |_| {
+            let (program, args) = argv.split_first().context("empty command")?;
+            let mut expr = duct::cmd(program, args);
+            if let Some(dir) = &self.config_dir {
+                expr = expr.env("DOCKER_CONFIG", dir.path());
+            }
+            expr = match stdin {
+                Some(bytes) => expr.stdin_bytes(bytes.to_vec()),
+                None => expr.stdin_null(),
+            };
+            let mut lines = Vec::new();
+            let ok = exec::stream_expression(expr, program, |line| {
+                let line = self.redactor.redact(line);
+                on_line(&line);
+                lines.push(line);
+            })?;
+            Ok(Attempt { ok, lines })
+        })
+    }
+}
+
+pub fn login_argv(username: &str, host: &str) -> Vec<String> {
+    [
+        "docker",
+        "login",
+        "--username",
+        username,
+        "--password-stdin",
+        host,
+    ]
+    .map(String::from)
+    .into()
+}
+
+/// Keeps CLI plugins (buildx) that live in the user's docker config dir usable.
+fn link_cli_plugins(env: &Env, temp: &Path) {
+    let user_dir = env
+        .get("DOCKER_CONFIG")
+        .map(PathBuf::from)
+        .or_else(|| env.get("HOME").map(|h| Path::new(h).join(".docker")));
+    if let Some(plugins) = user_dir
+        .map(|d| d.join("cli-plugins"))
+        .filter(|p| p.is_dir())
+    {
+        #[cfg(unix)]
+        let _ = std::os::unix::fs::symlink(plugins, temp.join("cli-plugins"));
+    }
+}
+
+/// `digest: sha256:...` from `docker push` output.
+pub fn pushed_digest(lines: &[String]) -> Option<String> {
+    lines.iter().rev().find_map(|l| {
+        let rest = &l[l.find("digest: sha256:")? + "digest: ".len()..];
+        let digest: String = rest
+            .chars()
+            .take_while(|c| c.is_ascii_hexdigit() || *c == ':' || *c == 's' || *c == 'h')
+            .collect();
+        (digest.len() == "sha256:".len() + 64).then_some(digest)
+    })
+}
+
+/// The digest in `docker buildx imagetools inspect --format '{{json .Manifest}}'` output.
+pub fn manifest_digest(lines: &[String]) -> Result<String> {
+    let text = lines.join("\n");
+    let start = text
+        .find('{')
+        .context("imagetools inspect printed no JSON")?;
+    let value: serde_json::Value = serde_json::Deserializer::from_str(&text[start..])
+        .into_iter()
+        .next()
+        .context("imagetools inspect printed no JSON")??;
+    match value["digest"].as_str() {
+        Some(d) if d.starts_with("sha256:") => Ok(d.to_owned()),
+        _ => bail!("imagetools inspect printed no digest: {text}"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::cell::RefCell;
+
+    fn env(vars: &[(&str, &str)]) -> Env {
+        vars.iter().copied().collect()
+    }
+
+    #[test]
+    fn host_is_the_first_component_when_it_looks_like_one() {
+        assert_eq!(host("ghcr.io/acme"), Some("ghcr.io"));
+        assert_eq!(host("127.0.0.1:5000/acme"), Some("127.0.0.1:5000"));
+        assert_eq!(host("localhost/acme"), Some("localhost"));
+        assert_eq!(host("shipyard"), None);
+        assert_eq!(host("acme/team"), None);
+        assert!(require_host("shipyard")
+            .unwrap_err()
+            .to_string()
+            .contains("--registry"));
+    }
+
+    #[test]
+    fn registry_credentials_win_over_github_token() {
+        let c = credentials(
+            &env(&[
+                ("REGISTRY_USERNAME", "alice"),
+                ("REGISTRY_PASSWORD", "s3cret"),
+                ("GITHUB_TOKEN", "ghs_x"),
+                ("GITHUB_ACTOR", "bot"),
+            ]),
+            "ghcr.io",
+        )
+        .unwrap()
+        .unwrap();
+        assert_eq!(
+            (c.username.as_str(), c.password.as_str()),
+            ("alice", "s3cret")
+        );
+        assert!(!format!("{c:?}").contains("s3cret"));
+    }
+
+    #[test]
+    fn github_token_only_logs_in_to_ghcr() {
+        let vars = [("GITHUB_TOKEN", "ghs_x"), ("GITHUB_ACTOR", "Bot")];
+        let c = credentials(&env(&vars), "ghcr.io").unwrap().unwrap();
+        assert_eq!(c.username, "Bot");
+        assert!(credentials(&env(&vars), "127.0.0.1:5000")
+            .unwrap()
+            .is_none());
+        assert!(credentials(&env(&[]), "ghcr.io").unwrap().is_none());
+    }
+
+    #[test]
+    fn half_a_credential_is_a_usage_error() {
+        let e = credentials(&env(&[("REGISTRY_USERNAME", "alice")]), "x.io").unwrap_err();
+        assert_eq!(exec::exit_code(&e), 2);
+    }
+
+    #[test]
+    fn redactor_hides_every_occurrence() {
+        let r = Redactor::new(["hunter2".to_owned(), String::new()]);
+        assert_eq!(
+            r.redact("login hunter2 failed: hunter2"),
+            "login *** failed: ***"
+        );
+        assert_eq!(Redactor::default().redact("plain"), "plain");
+    }
+
+    #[test]
+    fn failures_are_classified_from_output() {
+        assert_eq!(
+            classify("Error response from daemon: Get \"http://127.0.0.1:5100/v2/\": unauthorized: authentication required"),
+            Failure::Auth
+        );
+        assert_eq!(
+            classify("denied: requested access to the resource is denied"),
+            Failure::Auth
+        );
+        assert_eq!(
+            classify("dial tcp 127.0.0.1:5100: connect: connection refused"),
+            Failure::Transient
+        );
+        assert_eq!(classify("toomanyrequests: retry later"), Failure::Transient);
+        assert_eq!(
+            classify("received unexpected HTTP status: 503 Service Unavailable"),
+            Failure::Transient
+        );
+        assert_eq!(classify("manifest unknown"), Failure::Other);
+        // A digest that happens to contain 401 is not an auth failure.
+        assert_eq!(classify("sha256:401403 not found"), Failure::Other);
+    }
+
+    #[test]
+    fn backoff_doubles() {
+        let r = Retry::from_env(&env(&[]));
+        assert_eq!(r.attempts, 4);
+        let waits: Vec<u64> = (1..r.attempts).map(|n| r.delay(n).as_secs()).collect();
+        assert_eq!(waits, [1, 2, 4]);
+        let quick = Retry::from_env(&env(&[("XTASK_RETRY_BASE_MS", "5")]));
+        assert_eq!(quick.delay(3), Duration::from_millis(20));
+    }
+
+    fn attempt(ok: bool, line: &str) -> Attempt {
+        Attempt {
+            ok,
+            lines: vec![line.to_owned()],
+        }
+    }
+
+    #[test]
+    fn transient_failures_are_retried_until_success() {
+        let slept = RefCell::new(Vec::new());
+        let r = Retry::from_env(&env(&[]));
+        let a = with_retry(
+            r,
+            "docker push",
+            |d| slept.borrow_mut().push(d.as_secs()),
+            |n| Ok(attempt(n == 3, "connection reset by peer")),
+        )
+        .unwrap();
+        assert!(a.ok);
+        assert_eq!(*slept.borrow(), [1, 2]);
+    }
+
+    #[test]
+    fn auth_failures_are_not_retried() {
+        let mut tries = 0;
+        let e = with_retry(
+            Retry::from_env(&env(&[])),
+            "docker push",
+            |_| panic!("no wait for an auth failure"),
+            |_| {
+                tries += 1;
+                Ok(attempt(false, "unauthorized: authentication required"))
+            },
+        )
+        .unwrap_err();
+        assert_eq!(tries, 1);
+        assert_eq!(failure_of(&e), Some(Failure::Auth));
+        assert!(e.to_string().contains("retrying cannot help"), "{e}");
+    }
+
+    #[test]
+    fn transient_failures_give_up_after_the_last_attempt() {
+        let mut tries = 0;
+        let e = with_retry(
+            Retry::from_env(&env(&[])),
+            "docker push",
+            |_| {},
+            |_| {
+                tries += 1;
+                Ok(attempt(false, "connect: connection refused"))
+            },
+        )
+        .unwrap_err();
+        assert_eq!(tries, 4);
+        assert_eq!(failure_of(&e), Some(Failure::Transient));
+    }
+
+    #[test]
+    fn login_argv_never_carries_the_password() {
+        assert_eq!(
+            login_argv("alice", "127.0.0.1:5100").join(" "),
+            "docker login --username alice --password-stdin 127.0.0.1:5100"
+        );
+    }
+
+    #[test]
+    fn digests_are_read_from_push_and_inspect_output() {
+        let d = "sha256:e6357b2742daa55796337b6e40de61f64f5f2b61adcf2e00501a50745e0f116c";
+        let push = vec![
+            "7d2a303981d5: Pushed".to_owned(),
+            format!("sha-1: digest: {d} size: 527"),
+        ];
+        assert_eq!(pushed_digest(&push).as_deref(), Some(d));
+        assert_eq!(pushed_digest(&["Pushed".to_owned()]), None);
+        let inspect = vec![
+            "{".to_owned(),
+            "  \"mediaType\": \"application/vnd.docker.distribution.manifest.list.v2+json\","
+                .to_owned(),
+            format!("  \"digest\": \"{d}\","),
+            "  \"size\": 402".to_owned(),
+            "}".to_owned(),
+        ];
+        assert_eq!(manifest_digest(&inspect).unwrap(), d);
+        assert!(manifest_digest(&["not found".to_owned()]).is_err());
+    }
+}

@@ -1,0 +1,328 @@
+//! Running trivy: where it comes from, its exact argv, and one run under a timeout.
+//!
+//! trivy runs once per image with `--format json` into a report file; every other format is
+//! rendered from that file. It is `trivy` from PATH, else the pinned trivy image on Docker.
+//! It runs with the scan directory as its working directory, where no `.trivyignore` is, so
+//! trivy never filters findings itself: the ignore list is applied by the gate.
+
+use std::fs::File;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context, Result};
+
+use crate::adapters::exec::EnvironmentError;
+
+pub const INSTALL: &str = "install trivy (https://trivy.dev/latest/getting-started/installation/, e.g. \
+     `brew install trivy` or the .deb/.rpm from its releases) or start a Docker engine (`cargo xtask engine up`)";
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Runner {
+    /// A trivy binary.
+    Native(PathBuf),
+    /// `docker run` of this image, with the Docker socket and the host's cache directory
+    /// mounted, so the vulnerability DB persists and is shared with a native trivy.
+    Docker { image: String },
+}
+
+impl Runner {
+    /// `trivy` on PATH, else the trivy image when Docker answers.
+    pub fn locate(trivy_image: &str) -> Result<Runner> {
+        let docker_ready = || {
+            which::which("docker").is_ok()
+                && duct::cmd!("docker", "version", "--format", "{{.Server.Version}}")
+                    .stdout_null()
+                    .stderr_null()
+                    .unchecked()
+                    .run()
+                    .is_ok_and(|o| o.status.success())
+        };
+        Runner::choose(which::which("trivy").ok(), docker_ready, trivy_image)
+    }
+
+    fn choose(
+        on_path: Option<PathBuf>,
+        docker_ready: impl FnOnce() -> bool,
+        trivy_image: &str,
+    ) -> Result<Runner> {
+        if let Some(path) = on_path {
+            return Ok(Runner::Native(path));
+        }
+        if docker_ready() {
+            return Ok(Runner::Docker {
+                image: trivy_image.to_owned(),
+            });
+        }
+        Err(EnvironmentError::new(format!(
+            "trivy is not on PATH and no Docker engine answers to run {trivy_image}: {INSTALL}"
+        )))
+    }
+
+    pub fn describe(&self) -> String {
+        match self {
+            Runner::Native(p) => p.display().to_string(),
+            Runner::Docker { image } => format!("{image} on Docker"),
+        }
+    }
+}
+
+/// What one scan needs besides the image.
+#[derive(Debug, Clone)]
+pub struct Options {
+    pub cache_dir: PathBuf,
+    pub skip_db_update: bool,
+    /// Also no network for anything else (`--offline-scan`).
+    pub offline: bool,
+    pub db_repository: Option<String>,
+    pub timeout: Duration,
+}
+
+/// One trivy run: the argv, and the files it writes (absolute paths).
+#[derive(Debug, Clone)]
+pub struct Invocation {
+    pub argv: Vec<String>,
+    pub report: PathBuf,
+    pub log: PathBuf,
+    /// The container's name when trivy runs on Docker, to remove it on a timeout.
+    pub container: Option<String>,
+}
+
+pub fn invocation(
+    runner: &Runner,
+    image: &str,
+    report: &Path,
+    log: &Path,
+    options: &Options,
+) -> Invocation {
+    let mut argv: Vec<String> = Vec::new();
+    let mut container = None;
+    let cache_dir = match runner {
+        Runner::Native(path) => {
+            argv.push(path.display().to_string());
+            options.cache_dir.display().to_string()
+        }
+        Runner::Docker { image: trivy } => {
+            let name = format!("xtask-trivy-{}", std::process::id());
+            let dir = report
+                .parent()
+                .unwrap_or(Path::new("/"))
+                .display()
+                .to_string();
+            argv.extend(
+                [
+                    "docker",
+                    "run",
+                    "--rm",
+                    "--name",
+                    &name,
+                    "-v",
+                    "/var/run/docker.sock:/var/run/docker.sock",
+                    "-v",
+                    &format!("{}:/root/.cache/trivy", options.cache_dir.display()),
+                    "-v",
+                    &format!("{dir}:{dir}"),
+                    trivy,
+                ]
+                .map(String::from),
+            );
+            container = Some(name);
+            "/root/.cache/trivy".to_owned()
+        }
+    };
+    argv.push("image".into());
+    let mut flag = |name: &str, value: String| {
+        argv.push(name.to_owned());
+        argv.push(value);
+    };
+    flag("--scanners", "vuln,secret".into());
+    flag("--format", "json".into());
+    flag("--output", report.display().to_string());
+    flag("--cache-dir", cache_dir);
+    flag("--timeout", format!("{}s", options.timeout.as_secs()));
+    if let Some(repo) = &options.db_repository {
+        flag("--db-repository", repo.clone());
+    }
+    if options.skip_db_update || options.offline {
+        argv.extend(["--skip-db-update", "--skip-java-db-update"].map(String::from));
+    }
+    if options.offline {
+        argv.push("--offline-scan".into());
+    }
+    argv.extend(["--no-progress".into(), image.to_owned()]);
+    Invocation {
+        argv,
+        report: report.to_owned(),
+        log: log.to_owned(),
+        container,
+    }
+}
+
+/// Runs trivy once and returns its report's text. A timeout, a non-zero exit and a missing
+/// report are errors that include the end of trivy's output.
+pub fn run(inv: &Invocation, dir: &Path, timeout: Duration) -> Result<String> {
+    let _ = std::fs::remove_file(&inv.report);
+    let log = File::create(&inv.log).with_context(|| format!("creating {}", inv.log.display()))?;
+    let (program, args) = inv.argv.split_first().context("empty command")?;
+    let handle = duct::cmd(program, args)
+        .dir(dir)
+        .stdin_null()
+        .stderr_to_stdout()
+        .stdout_file(log)
+        .unchecked()
+        .start()
+        .with_context(|| format!("cannot start `{program}`"))?;
+    let started = Instant::now();
+    let status = loop {
+        if let Some(output) = handle.try_wait()? {
+            break output.status;
+        }
+        if started.elapsed() >= timeout {
+            handle.kill()?;
+            if let Some(name) = &inv.container {
+                let _ = duct::cmd!("docker", "rm", "-f", name)
+                    .stdout_null()
+                    .stderr_null()
+                    .unchecked()
+                    .run();
+            }
+            let _ = handle.wait();
+            bail!(
+                "trivy did not finish within {}s and was stopped (raise [scan] timeout_secs or \
+                 --timeout; a first run downloads the vulnerability DB){}",
+                timeout.as_secs(),
+                tail(&inv.log)
+            );
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    if !status.success() {
+        bail!("trivy exited with {status}{}", tail(&inv.log));
+    }
+    match std::fs::read_to_string(&inv.report) {
+        Ok(text) => Ok(text),
+        Err(e) => Err(e).with_context(|| {
+            format!(
+                "trivy exited successfully but wrote no report to {}{}",
+                inv.report.display(),
+                tail(&inv.log)
+            )
+        }),
+    }
+}
+
+/// The last lines trivy printed, for an error message.
+pub fn tail(log: &Path) -> String {
+    let text = std::fs::read_to_string(log).unwrap_or_default();
+    let lines: Vec<&str> = text.lines().collect();
+    if lines.is_empty() {
+        return "; trivy printed nothing".into();
+    }
+    let start = lines.len().saturating_sub(30);
+    format!(
+        "; trivy's output ({}):\n{}",
+        log.display(),
+        lines[start..].join("\n")
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn options() -> Options {
+        Options {
+            cache_dir: "/home/u/.cache/trivy".into(),
+            skip_db_update: false,
+            offline: false,
+            db_repository: None,
+            timeout: Duration::from_secs(600),
+        }
+    }
+
+    fn argv(runner: &Runner, options: &Options) -> String {
+        invocation(
+            runner,
+            "shipyard/api:sha-860c190",
+            Path::new("/repo/target/xtask/scan/api.trivy.json"),
+            Path::new("/repo/target/xtask/scan/api.trivy.log"),
+            options,
+        )
+        .argv
+        .join(" ")
+    }
+
+    #[test]
+    fn native_argv_is_exact() {
+        assert_eq!(
+            argv(&Runner::Native("/usr/bin/trivy".into()), &options()),
+            "/usr/bin/trivy image --scanners vuln,secret --format json \
+             --output /repo/target/xtask/scan/api.trivy.json --cache-dir /home/u/.cache/trivy \
+             --timeout 600s --no-progress shipyard/api:sha-860c190"
+        );
+    }
+
+    #[test]
+    fn db_mirror_and_offline_flags() {
+        let o = Options {
+            db_repository: Some("mirror.gcr.io/aquasec/trivy-db".into()),
+            offline: true,
+            ..options()
+        };
+        let a = argv(&Runner::Native("trivy".into()), &o);
+        assert!(
+            a.contains("--db-repository mirror.gcr.io/aquasec/trivy-db --skip-db-update --skip-java-db-update --offline-scan --no-progress"),
+            "{a}"
+        );
+        let o = Options {
+            skip_db_update: true,
+            ..options()
+        };
+        let a = argv(&Runner::Native("trivy".into()), &o);
+        assert!(
+            a.contains("--skip-db-update") && !a.contains("--offline-scan"),
+            "{a}"
+        );
+    }
+
+    #[test]
+    fn docker_runner_mounts_socket_cache_dir_and_report_dir() {
+        let inv = invocation(
+            &Runner::Docker {
+                image: "aquasec/trivy:0.71.2".into(),
+            },
+            "shipyard/api:sha-860c190",
+            Path::new("/repo/target/xtask/scan/api.trivy.json"),
+            Path::new("/repo/target/xtask/scan/api.trivy.log"),
+            &options(),
+        );
+        let a = inv.argv.join(" ");
+        assert!(a.starts_with("docker run --rm --name xtask-trivy-"), "{a}");
+        assert!(
+            a.contains(
+                "-v /var/run/docker.sock:/var/run/docker.sock -v /home/u/.cache/trivy:/root/.cache/trivy \
+                 -v /repo/target/xtask/scan:/repo/target/xtask/scan aquasec/trivy:0.71.2 image "
+            ),
+            "{a}"
+        );
+        assert!(a.contains("--cache-dir /root/.cache/trivy"), "{a}");
+        assert!(inv.container.is_some());
+    }
+
+    #[test]
+    fn locate_prefers_path_then_docker_then_says_how_to_install() {
+        let image = "aquasec/trivy:0.71.2";
+        assert_eq!(
+            Runner::choose(Some("/bin/trivy".into()), || unreachable!(), image).unwrap(),
+            Runner::Native("/bin/trivy".into())
+        );
+        assert_eq!(
+            Runner::choose(None, || true, image).unwrap(),
+            Runner::Docker {
+                image: image.into()
+            }
+        );
+        let err = Runner::choose(None, || false, image).unwrap_err();
+        assert_eq!(crate::adapters::exec::exit_code(&err), 3);
+        assert!(err.to_string().contains("install trivy"), "{err}");
+    }
+}

@@ -1,0 +1,607 @@
+//! `cargo xtask ci`: the whole pipeline, as CI runs it and as a contributor can run it.
+//!
+//! build → scan → verify → e2e → push → sign, each stage being the very `cargo xtask <stage>`
+//! command a person would type (run as a child with `--json`, so CI and a laptop cannot
+//! drift). The first failing stage stops the run; the summary covers every stage run so far.
+//! Push only happens where the `[ci] push_on` policy allows it: by default on the default
+//! branch and on tags, never on pull requests. What was pushed is signed when signing is
+//! configured: a key in `COSIGN_KEY`, or keyless where GitHub Actions offers an OIDC token. In GitHub Actions the summary also goes to the
+//! step summary, a failure becomes an `::error` annotation and the image refs and digests
+//! become step outputs.
+
+use std::collections::BTreeMap;
+use std::io::Write as _;
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::time::Instant;
+
+use anyhow::{Context, Result};
+use serde::Serialize;
+use serde_json::Value;
+
+use crate::adapters::exec::{EnvironmentError, UsageError};
+use crate::adapters::git::GitContext;
+use crate::adapters::workspace::Workspace;
+use crate::domain::config::PushOn;
+use crate::render::{self, Table};
+
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// Registry and namespace to name and push images under (env: XTASK_REGISTRY).
+    #[arg(long, value_name = "REGISTRY/NAMESPACE")]
+    pub registry: Option<String>,
+    /// Push even where the `[ci] push_on` policy would not (e.g. a feature branch).
+    #[arg(long, conflicts_with = "no_push")]
+    pub push: bool,
+    /// Never push, whatever the policy says.
+    #[arg(long)]
+    pub no_push: bool,
+    /// Scan with the vulnerability database as it is, without updating it.
+    #[arg(long)]
+    pub skip_db_update: bool,
+    /// Print the summary as JSON on stdout instead of tables.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Stage {
+    Build,
+    Scan,
+    Verify,
+    E2e,
+    Push,
+    Sign,
+}
+
+impl Stage {
+    pub const ALL: [Stage; 6] = [
+        Stage::Build,
+        Stage::Scan,
+        Stage::Verify,
+        Stage::E2e,
+        Stage::Push,
+        Stage::Sign,
+    ];
+
+    fn name(self) -> &'static str {
+        match self {
+            Stage::Build => "build",
+            Stage::Scan => "scan",
+            Stage::Verify => "verify",
+            Stage::E2e => "e2e",
+            Stage::Push => "push",
+            Stage::Sign => "sign",
+        }
+    }
+
+    /// The `cargo xtask` arguments of this stage.
+    pub fn args(self, args: &Args) -> Vec<String> {
+        let mut argv = vec![self.name().to_owned(), "--json".to_owned()];
+        if let (Some(r), Stage::Build | Stage::Scan | Stage::Push | Stage::Sign) =
+            (&args.registry, self)
+        {
+            argv.extend(["--registry".to_owned(), r.clone()]);
+        }
+        if args.skip_db_update && self == Stage::Scan {
+            argv.push("--skip-db-update".into());
+        }
+        argv
+    }
+}
+
+/// Whether this run pushes, and why, from the policy and the git context alone.
+pub fn push_decision(policy: &[PushOn], ctx: &GitContext) -> (bool, String) {
+    let allowed = |p: PushOn| policy.contains(&p);
+    let (ok, what) = if let Some(n) = ctx.pull_request() {
+        (allowed(PushOn::PullRequests), format!("pull request #{n}"))
+    } else if ctx.event.contains("schedule") {
+        (allowed(PushOn::Schedule), "a scheduled run".to_owned())
+    } else if let Some(t) = ctx.tag() {
+        (allowed(PushOn::Tags), format!("tag {t}"))
+    } else if let Some(b) = ctx.branch() {
+        let default = b == ctx.default_branch;
+        let ok = allowed(PushOn::Branches) || (default && allowed(PushOn::DefaultBranch));
+        (
+            ok,
+            if default {
+                format!("the default branch {b}")
+            } else {
+                format!("branch {b}")
+            },
+        )
+    } else {
+        (false, "a detached HEAD that no tag points at".to_owned())
+    };
+    let verdict = if ok { "pushes" } else { "does not push" };
+    (
+        ok,
+        format!("{what} {verdict} under [ci] push_on = {policy:?}"),
+    )
+}
+
+#[derive(Debug, Serialize)]
+pub struct StageRun {
+    pub stage: Stage,
+    /// `passed`, `failed` or `skipped`.
+    pub result: &'static str,
+    pub duration_secs: f64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    #[serde(skip)]
+    exit_code: Option<i32>,
+    #[serde(skip)]
+    report: Value,
+}
+
+pub fn run(ws: &Workspace, args: &Args) -> Result<()> {
+    let ctx = ws.git_context()?;
+    let (push, why) = match (args.push, args.no_push) {
+        (true, _) => (true, "--push".to_owned()),
+        (_, true) => (false, "--no-push".to_owned()),
+        _ => push_decision(&ws.config.ci.push_on, &ctx),
+    };
+    eprintln!(
+        "ci for {}: {}",
+        ctx.describe(),
+        if push { "will push" } else { "will not push" }
+    );
+    eprintln!("     ({why})");
+
+    let exe = std::env::current_exe().context("locating the running xtask")?;
+    let mut runs: Vec<StageRun> = Vec::new();
+    let signing = crate::commands::sign::signer(None, &ws.env).map_err(|e| format!("{e:#}"));
+    for (i, stage) in Stage::ALL.into_iter().enumerate() {
+        let skip = match (stage, &signing) {
+            (Stage::Push | Stage::Sign, _) if !push => Some(why.clone()),
+            (Stage::Sign, Err(no_key)) => Some(format!("not signing: {no_key}")),
+            _ => None,
+        };
+        if let Some(reason) = skip {
+            runs.push(StageRun {
+                stage,
+                result: "skipped",
+                duration_secs: 0.0,
+                reason: Some(reason),
+                exit_code: None,
+                report: Value::Null,
+            });
+            continue;
+        }
+        let stage_args = stage.args(args);
+        eprintln!(
+            "\n==> [{}/{}] cargo xtask {}",
+            i + 1,
+            Stage::ALL.len(),
+            stage_args.join(" ")
+        );
+        let run = run_stage(&exe, &ws.config.path, stage, &stage_args)?;
+        let failed = run.result == "failed";
+        runs.push(run);
+        if failed {
+            break;
+        }
+    }
+
+    let services = service_rows(&runs);
+    eprintln!();
+    if args.json {
+        let passed = runs.iter().all(|r| r.result != "failed");
+        render::print_json(
+            &serde_json::json!({ "passed": passed, "stages": runs, "services": services }),
+        );
+    } else {
+        print!("{}", stage_table(&runs).render());
+        if !services.is_empty() {
+            println!();
+            print!("{}", service_table(&services).render());
+        }
+    }
+    if ws.env.github_actions() {
+        report_to_github(ws, &runs, &services, !args.json)?;
+    }
+    match runs.iter().find(|r| r.result == "failed") {
+        None => Ok(()),
+        Some(failed) => {
+            let message = format!(
+                "the pipeline stopped at `cargo xtask {}`; rerun that command to see why",
+                failed.stage.name()
+            );
+            Err(match failed.exit_code {
+                Some(2) => UsageError::new(message),
+                Some(3) => EnvironmentError::new(message),
+                _ => anyhow::anyhow!(message),
+            })
+        }
+    }
+}
+
+fn run_stage(exe: &Path, config: &Path, stage: Stage, stage_args: &[String]) -> Result<StageRun> {
+    let started = Instant::now();
+    let out = Command::new(exe)
+        .arg("--config")
+        .arg(config)
+        .args(stage_args)
+        .stdin(Stdio::null())
+        .stderr(Stdio::inherit())
+        .output()
+        .with_context(|| format!("cannot run `cargo xtask {}`", stage.name()))?;
+    let report: Value = serde_json::from_slice(&out.stdout).unwrap_or(Value::Null);
+    let (result, reason) = match (out.status.success(), report.is_null()) {
+        (true, false) => ("passed", None),
+        (true, true) => ("failed", Some("printed no JSON report".to_owned())),
+        (false, _) => ("failed", Some(format!("exited with {}", out.status))),
+    };
+    Ok(StageRun {
+        stage,
+        result,
+        duration_secs: started.elapsed().as_secs_f64(),
+        reason,
+        exit_code: out.status.code(),
+        report,
+    })
+}
+
+/// One row per service, joined from the stages' JSON reports.
+#[derive(Debug, Default, Serialize)]
+pub struct ServiceRow {
+    pub name: String,
+    pub image: String,
+    pub tags: Vec<String>,
+    pub size_bytes: Option<u64>,
+    pub size_budget_mb: Option<u64>,
+    /// Vulnerability counts by severity as `fixed/unfixed`, and secrets.
+    pub vulnerabilities: Option<Value>,
+    pub verified: Option<bool>,
+    pub digest: Option<String>,
+}
+
+fn service_rows(runs: &[StageRun]) -> Vec<ServiceRow> {
+    let report = |stage: Stage| runs.iter().find(|r| r.stage == stage).map(|r| &r.report);
+    let mut rows: BTreeMap<String, ServiceRow> = BTreeMap::new();
+    let list = |stage: Stage, key: &str| -> Vec<Value> {
+        report(stage)
+            .and_then(|r| r.get(key))
+            .and_then(Value::as_array)
+            .cloned()
+            .unwrap_or_default()
+    };
+    for s in list(Stage::Build, "services") {
+        let name = s["name"].as_str().unwrap_or_default().to_owned();
+        rows.insert(
+            name.clone(),
+            ServiceRow {
+                name,
+                image: s["image"].as_str().unwrap_or_default().to_owned(),
+                tags: s["tags"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .filter_map(|t| t.as_str().map(str::to_owned))
+                    .collect(),
+                size_bytes: s["size_bytes"].as_u64(),
+                size_budget_mb: s["size_budget_mb"].as_u64(),
+                ..ServiceRow::default()
+            },
+        );
+    }
+    for s in list(Stage::Scan, "images") {
+        if let Some(row) = s["service"].as_str().and_then(|n| rows.get_mut(n)) {
+            row.vulnerabilities = Some(s["counts"].clone());
+        }
+    }
+    for s in list(Stage::Verify, "images") {
+        if let Some(row) = s["name"].as_str().and_then(|n| rows.get_mut(n)) {
+            row.verified = s["passed"].as_bool();
+        }
+    }
+    for s in list(Stage::Push, "services") {
+        if let Some(row) = s["name"].as_str().and_then(|n| rows.get_mut(n)) {
+            row.digest = s["digest"].as_str().map(str::to_owned);
+            if let Some(repo) = s["repository"].as_str() {
+                row.image = repo.to_owned();
+            }
+        }
+    }
+    rows.into_values().collect()
+}
+
+fn stage_table(runs: &[StageRun]) -> Table {
+    let mut t = Table::new(["stage", "result", "time", "note"]);
+    for r in runs {
+        t.row([
+            r.stage.name().to_owned(),
+            r.result.to_owned(),
+            render::duration(std::time::Duration::from_secs_f64(r.duration_secs)),
+            r.reason.clone().unwrap_or_default(),
+        ]);
+    }
+    t
+}
+
+/// `C 0/1 H 2/0 M 3/1 L 0/0 S 0`: counts by severity, fixed/unfixed, then secrets.
+fn vulnerability_cell(counts: &Value) -> String {
+    let pair = |k: &str| {
+        format!(
+            "{}/{}",
+            counts[k]["fixed"].as_u64().unwrap_or(0),
+            counts[k]["unfixed"].as_u64().unwrap_or(0)
+        )
+    };
+    format!(
+        "C {} H {} M {} L {} S {}",
+        pair("critical"),
+        pair("high"),
+        pair("medium"),
+        pair("low"),
+        counts["secrets"].as_u64().unwrap_or(0)
+    )
+}
+
+fn service_table(rows: &[ServiceRow]) -> Table {
+    let mut t = Table::new([
+        "service",
+        "image",
+        "size / budget",
+        "vulnerabilities (fixed/unfixed)",
+        "verified",
+        "digest",
+    ]);
+    for r in rows {
+        let size = match (r.size_bytes, r.size_budget_mb) {
+            (Some(b), Some(budget)) => format!("{} / {budget} MB", render::megabytes(b)),
+            _ => "-".into(),
+        };
+        t.row([
+            r.name.clone(),
+            r.image.clone(),
+            size,
+            r.vulnerabilities
+                .as_ref()
+                .map_or("-".into(), vulnerability_cell),
+            r.verified
+                .map_or("-".into(), |v| if v { "yes".into() } else { "NO".into() }),
+            r.digest
+                .as_deref()
+                .map_or("-".into(), |d| d.chars().take(19).collect()),
+        ]);
+    }
+    t
+}
+
+/// Step summary, annotations and outputs: what GitHub shows for the run. Annotations are
+/// workflow commands on stdout, so they are left out when stdout carries `--json`.
+fn report_to_github(
+    ws: &Workspace,
+    runs: &[StageRun],
+    services: &[ServiceRow],
+    annotate: bool,
+) -> Result<()> {
+    for r in runs.iter().filter(|_| annotate) {
+        match (r.result, &r.reason) {
+            ("failed", reason) => println!(
+                "::error title=cargo xtask {} failed::{}",
+                r.stage.name(),
+                reason.as_deref().unwrap_or("see the step log")
+            ),
+            ("skipped", Some(reason)) => {
+                println!("::notice title={} skipped::{reason}", r.stage.name())
+            }
+            _ => {}
+        }
+    }
+    if let Some(path) = ws.env.get("GITHUB_STEP_SUMMARY") {
+        let mut md = String::from("## cargo xtask ci\n\n");
+        md += &stage_table(runs).render_markdown();
+        if !services.is_empty() {
+            md += "\n";
+            md += &service_table(services).render_markdown();
+        }
+        render::append_step_summary(Path::new(path), &md)?;
+    }
+    if let Some(path) = ws.env.get("GITHUB_OUTPUT") {
+        let mut out = std::fs::OpenOptions::new()
+            .append(true)
+            .create(true)
+            .open(path)
+            .with_context(|| format!("opening GITHUB_OUTPUT {path}"))?;
+        writeln!(out, "{}", github_outputs(runs, services))?;
+    }
+    Ok(())
+}
+
+/// `key=value` lines for `GITHUB_OUTPUT`: `passed`, `images` (JSON), and per service
+/// `<service>-image` and `<service>-digest`.
+fn github_outputs(runs: &[StageRun], services: &[ServiceRow]) -> String {
+    let passed = runs.iter().all(|r| r.result != "failed");
+    let images: Vec<Value> = services
+        .iter()
+        .map(|s| {
+            serde_json::json!({
+                "service": s.name,
+                "image": s.image,
+                "tags": s.tags.iter().map(|t| format!("{}:{t}", s.image)).collect::<Vec<_>>(),
+                "digest": s.digest,
+            })
+        })
+        .collect();
+    let mut lines = vec![
+        format!("passed={passed}"),
+        format!("images={}", Value::Array(images)),
+    ];
+    for s in services {
+        lines.push(format!("{}-image={}", s.name, s.image));
+        if let Some(d) = &s.digest {
+            lines.push(format!("{}-digest={d}", s.name));
+        }
+    }
+    lines.join("\n")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::adapters::git::fixture;
+
+    const DEFAULT: &[PushOn] = &[PushOn::DefaultBranch, PushOn::Tags];
+
+    #[test]
+    fn default_policy_pushes_default_branch_and_tags_only() {
+        assert!(push_decision(DEFAULT, &fixture("push", "refs/heads/main")).0);
+        assert!(push_decision(DEFAULT, &fixture("push", "refs/tags/v1.2.3")).0);
+        assert!(!push_decision(DEFAULT, &fixture("push", "refs/heads/feature/x")).0);
+        assert!(!push_decision(DEFAULT, &fixture("schedule", "refs/heads/main")).0);
+        assert!(!push_decision(DEFAULT, &fixture("push", "")).0);
+    }
+
+    #[test]
+    fn pull_requests_never_push_unless_configured() {
+        let pr = fixture("pull_request", "refs/pull/7/merge");
+        let (push, why) = push_decision(DEFAULT, &pr);
+        assert!(!push);
+        assert!(why.starts_with("pull request #7 does not push"), "{why}");
+        assert!(push_decision(&[PushOn::PullRequests], &pr).0);
+        assert!(!push_decision(&[PushOn::Branches], &pr).0);
+    }
+
+    #[test]
+    fn branches_policy_covers_every_branch() {
+        assert!(
+            push_decision(
+                &[PushOn::Branches],
+                &fixture("push", "refs/heads/feature/x")
+            )
+            .0
+        );
+    }
+
+    fn args(registry: Option<&str>, skip_db_update: bool) -> Args {
+        Args {
+            registry: registry.map(str::to_owned),
+            push: false,
+            no_push: false,
+            skip_db_update,
+            json: false,
+        }
+    }
+
+    #[test]
+    fn stages_run_the_commands_a_person_would() {
+        let a = args(Some("127.0.0.1:5000/acme"), true);
+        let argv = |s: Stage| s.args(&a).join(" ");
+        assert_eq!(
+            argv(Stage::Build),
+            "build --json --registry 127.0.0.1:5000/acme"
+        );
+        assert_eq!(
+            argv(Stage::Scan),
+            "scan --json --registry 127.0.0.1:5000/acme --skip-db-update"
+        );
+        assert_eq!(argv(Stage::Verify), "verify --json");
+        assert_eq!(argv(Stage::E2e), "e2e --json");
+        assert_eq!(
+            argv(Stage::Push),
+            "push --json --registry 127.0.0.1:5000/acme"
+        );
+        assert_eq!(
+            argv(Stage::Sign),
+            "sign --json --registry 127.0.0.1:5000/acme"
+        );
+        assert_eq!(
+            Stage::Build.args(&args(None, false)).join(" "),
+            "build --json"
+        );
+    }
+
+    fn stage(stage: Stage, report: Value) -> StageRun {
+        StageRun {
+            stage,
+            result: "passed",
+            duration_secs: 1.0,
+            reason: None,
+            exit_code: Some(0),
+            report,
+        }
+    }
+
+    fn runs() -> Vec<StageRun> {
+        vec![
+            stage(
+                Stage::Build,
+                serde_json::json!({"services": [
+                    {"name": "api", "image": "acme/api", "tags": ["main", "sha-860c190"], "size_bytes": 83_400_000u64, "size_budget_mb": 100}
+                ]}),
+            ),
+            stage(
+                Stage::Scan,
+                serde_json::json!({"images": [{"service": "api", "counts": {
+                "critical": {"fixed": 0, "unfixed": 1}, "high": {"fixed": 2, "unfixed": 0},
+                "medium": {"fixed": 0, "unfixed": 0}, "low": {"fixed": 0, "unfixed": 3}, "secrets": 0}}]}),
+            ),
+            stage(
+                Stage::Verify,
+                serde_json::json!({"images": [{"name": "api", "passed": true}]}),
+            ),
+            stage(
+                Stage::Push,
+                serde_json::json!({"services": [
+                    {"name": "api", "repository": "127.0.0.1:5000/acme/api", "digest": "sha256:abc"}
+                ]}),
+            ),
+        ]
+    }
+
+    #[test]
+    fn service_rows_join_the_stage_reports() {
+        let rows = service_rows(&runs());
+        assert_eq!(rows.len(), 1);
+        let api = &rows[0];
+        assert_eq!(api.image, "127.0.0.1:5000/acme/api");
+        assert_eq!(api.size_bytes, Some(83_400_000));
+        assert_eq!(api.verified, Some(true));
+        assert_eq!(api.digest.as_deref(), Some("sha256:abc"));
+        assert_eq!(
+            vulnerability_cell(api.vulnerabilities.as_ref().unwrap()),
+            "C 0/1 H 2/0 M 0/0 L 0/3 S 0"
+        );
+        let table = service_table(&rows).render();
+        assert!(
+            table.contains("83.4 MB / 100 MB") && table.contains("yes"),
+            "{table}"
+        );
+    }
+
+    #[test]
+    fn github_outputs_name_images_and_digests() {
+        let out = github_outputs(&runs(), &service_rows(&runs()));
+        let lines: Vec<&str> = out.lines().collect();
+        assert_eq!(lines[0], "passed=true");
+        assert!(
+            lines[1].starts_with("images=[{")
+                && lines[1].contains("127.0.0.1:5000/acme/api:sha-860c190"),
+            "{out}"
+        );
+        assert!(lines.contains(&"api-image=127.0.0.1:5000/acme/api"));
+        assert!(lines.contains(&"api-digest=sha256:abc"));
+    }
+
+    #[test]
+    fn stage_table_shows_skips_with_their_reason() {
+        let mut runs = runs();
+        runs.push(StageRun {
+            stage: Stage::Push,
+            result: "skipped",
+            duration_secs: 0.0,
+            reason: Some("branch dev does not push".into()),
+            exit_code: None,
+            report: Value::Null,
+        });
+        let table = stage_table(&runs).render();
+        assert!(
+            table.lines().last().unwrap().contains("skipped")
+                && table.contains("branch dev does not push"),
+            "{table}"
+        );
+    }
+}

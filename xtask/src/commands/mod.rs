@@ -1,0 +1,14 @@
+//! One file per subcommand: each plans from the domain, then runs through the adapters.
+
+pub mod bench;
+pub mod build;
+pub mod ci;
+pub mod doctor;
+pub mod e2e;
+pub mod lint_dockerfiles;
+pub mod promote;
+pub mod push;
+pub mod scan;
+pub mod sign;
+pub mod tags;
+pub mod verify;

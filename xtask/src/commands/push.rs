@@ -1,0 +1,266 @@
+//! `cargo xtask push`: publish the computed tags of the images `build` produced.
+//!
+//! Decide first: every service's scan gate, its tags and the exact commands are planned
+//! before anything is sent (`--dry-run` prints that plan). Then, per service, the immutable
+//! tag (`sha-...`) is pushed, the digest read back, and every other tag is pointed at that
+//! digest with `docker buildx imagetools create`, `latest` last. A failure halfway leaves
+//! the new image reachable by its immutable tag and `latest` where it was.
+
+use anyhow::{bail, Context, Result};
+
+use crate::adapters::exec::usage;
+use crate::adapters::image;
+use crate::adapters::publish::{self, Capture, Job, Plan, Step, DIGEST, MANIFEST};
+use crate::adapters::registry;
+use crate::adapters::workspace::Workspace;
+use crate::cli::Preview;
+use crate::commands::scan::{self, Verdict};
+use crate::domain::config::Service;
+use crate::domain::plan;
+use crate::domain::tag::Tag;
+
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// Services to push (default: all in xtask/images.toml).
+    pub services: Vec<String>,
+    #[command(flatten)]
+    pub preview: Preview,
+    /// Registry and namespace to push to, e.g. `ghcr.io/acme` (env: XTASK_REGISTRY).
+    #[arg(long, value_name = "REGISTRY/NAMESPACE")]
+    pub registry: Option<String>,
+    /// Push images even when no passing scan verdict exists for them.
+    #[arg(long)]
+    pub allow_unscanned: bool,
+}
+
+/// Whether the scan lets `image_id` be pushed: `Err` says why not and what to do.
+fn gate(
+    service: &str,
+    image_id: &str,
+    verdict: Option<&Verdict>,
+    allow_unscanned: bool,
+) -> std::result::Result<(), String> {
+    let escape = "or pass --allow-unscanned";
+    match verdict {
+        _ if allow_unscanned => Ok(()),
+        None => Err(format!(
+            "`{service}` has no scan verdict: run cargo xtask scan {service} first, {escape}"
+        )),
+        Some(v) if v.image_id != image_id => Err(format!(
+            "the last scan of `{service}` was of image {}, not the one built ({image_id}): \
+             run cargo xtask scan {service} again, {escape}",
+            v.image_id
+        )),
+        Some(v) if !v.passed => Err(format!(
+            "the scan of `{service}` did not pass for image {image_id}: fix the findings \
+             (cargo xtask scan {service} lists them), {escape}"
+        )),
+        Some(_) => Ok(()),
+    }
+}
+
+/// The tag pushed first: the one naming the commit (`sha-...`), else the first that is not
+/// `latest`.
+pub fn immutable<'a>(tags: &'a [Tag], short_sha: &str) -> Option<&'a Tag> {
+    tags.iter()
+        .find(|t| t.as_str().contains(short_sha))
+        .or_else(|| tags.iter().find(|t| !t.as_str().starts_with("latest")))
+        .or(tags.first())
+}
+
+/// The steps that publish `image_id` as `repository:<tag>` for every tag.
+pub fn job(
+    name: &str,
+    repository: &str,
+    image_id: &str,
+    tags: &[Tag],
+    short_sha: &str,
+) -> Result<Job> {
+    let first = immutable(tags, short_sha).context("the tag rules give no tag to push")?;
+    let first_ref = format!("{repository}:{first}");
+    let mut steps = vec![
+        Step::new(&["docker", "tag", image_id, &first_ref]),
+        Step::new(&["docker", "push", &first_ref]).capture(Capture::Manifest),
+        // buildx wraps a single manifest in an index (deterministically), so the immutable
+        // tag is moved onto that index first; every other tag then copies it as-is and all
+        // tags share one digest.
+        Step {
+            publishes: None,
+            ..publish::retag(repository, first, &format!("{repository}@{MANIFEST}"))
+        },
+        publish::resolve(&first_ref).publishes(first),
+    ];
+    let mut rest: Vec<Tag> = tags.iter().filter(|t| *t != first).cloned().collect();
+    publish::latest_last(&mut rest);
+    for t in &rest {
+        steps.push(publish::retag(
+            repository,
+            t,
+            &format!("{repository}@{DIGEST}"),
+        ));
+    }
+    Ok(Job {
+        name: name.to_owned(),
+        repository: repository.to_owned(),
+        steps,
+    })
+}
+
+pub fn run(ws: &Workspace, args: &Args) -> Result<()> {
+    let services = ws.config.select(&args.services).map_err(usage)?;
+    let namespace = plan::resolve_namespace(args.registry.as_deref(), &ws.env, &ws.config)?;
+    let host = registry::require_host(&namespace)?;
+    let credentials = registry::credentials(&ws.env, &host)?;
+    let ctx = ws.git_context()?;
+    let tags = ws.tags(&ctx)?;
+    let short_sha = &ctx.sha[..ctx.sha.len().min(7)];
+
+    let mut notes = Vec::new();
+    let mut refused = Vec::new();
+    let mut jobs = Vec::new();
+    for service in &services {
+        let image_id = match image::built(&ws.root, service) {
+            Ok(i) => i.id,
+            Err(e) if args.preview.dry_run => {
+                notes.push(format!("{e:#}"));
+                format!("<image built for {}>", service.name)
+            }
+            Err(e) => return Err(e),
+        };
+        let verdict = scan::verdict_for(&ws.root, &service.name)?;
+        if let Err(why) = gate(
+            &service.name,
+            &image_id,
+            verdict.as_ref(),
+            args.allow_unscanned,
+        ) {
+            refused.push(why);
+        }
+        jobs.push(job(
+            &service.name,
+            &repository(&namespace, service),
+            &image_id,
+            &tags,
+            short_sha,
+        )?);
+    }
+    if args.allow_unscanned {
+        notes.push("--allow-unscanned: pushing without checking scan verdicts".into());
+    }
+    let plan = Plan {
+        registry: host.clone(),
+        login: credentials
+            .as_ref()
+            .map(|c| registry::login_argv(&c.username, &host)),
+        services: jobs,
+        notes,
+    };
+    if args.preview.dry_run {
+        plan.notes
+            .iter()
+            .chain(&refused)
+            .for_each(|n| eprintln!("note: {n}"));
+        publish::print_plan(&plan, args.preview.json);
+        return Ok(());
+    }
+    for n in &plan.notes {
+        eprintln!("note: {n}");
+    }
+    if !refused.is_empty() {
+        bail!("nothing was pushed:\n  {}", refused.join("\n  "));
+    }
+    let outcomes = publish::run(&ws.env, &host, credentials, &plan.services)?;
+    publish::report(&outcomes, args.preview.json, "push")
+}
+
+pub fn repository(namespace: &str, service: &Service) -> String {
+    format!("{namespace}/{}", service.image_name())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn tags(names: &[&str]) -> Vec<Tag> {
+        names.iter().map(|t| Tag::parse(t).unwrap()).collect()
+    }
+
+    #[test]
+    fn immutable_tag_is_pushed_first_and_latest_last() {
+        let job = job(
+            "api",
+            "127.0.0.1:5000/acme/api",
+            "sha256:abc",
+            &tags(&["main", "main-20261120-090507", "latest", "sha-860c190"]),
+            "860c190",
+        )
+        .unwrap();
+        let lines: Vec<String> = job.steps.iter().map(|s| s.argv.join(" ")).collect();
+        assert_eq!(
+            lines,
+            [
+                "docker tag sha256:abc 127.0.0.1:5000/acme/api:sha-860c190",
+                "docker push 127.0.0.1:5000/acme/api:sha-860c190",
+                "docker buildx imagetools create --tag 127.0.0.1:5000/acme/api:sha-860c190 127.0.0.1:5000/acme/api@{manifest}",
+                "docker buildx imagetools inspect --format {{json .Manifest}} 127.0.0.1:5000/acme/api:sha-860c190",
+                "docker buildx imagetools create --tag 127.0.0.1:5000/acme/api:main 127.0.0.1:5000/acme/api@{digest}",
+                "docker buildx imagetools create --tag 127.0.0.1:5000/acme/api:main-20261120-090507 127.0.0.1:5000/acme/api@{digest}",
+                "docker buildx imagetools create --tag 127.0.0.1:5000/acme/api:latest 127.0.0.1:5000/acme/api@{digest}",
+            ]
+        );
+        let published: Vec<&str> = job
+            .steps
+            .iter()
+            .filter_map(|s| s.publishes.as_ref().map(Tag::as_str))
+            .collect();
+        assert_eq!(
+            published,
+            ["sha-860c190", "main", "main-20261120-090507", "latest"]
+        );
+    }
+
+    #[test]
+    fn without_a_sha_tag_the_first_non_latest_goes_first() {
+        let t = tags(&["latest", "v1.2.3", "1.2"]);
+        assert_eq!(immutable(&t, "860c190").unwrap().as_str(), "v1.2.3");
+        assert_eq!(
+            immutable(&tags(&["latest"]), "860c190").unwrap().as_str(),
+            "latest"
+        );
+        assert!(job("api", "r/api", "id", &[], "860c190").is_err());
+    }
+
+    fn verdict(id: &str, passed: bool) -> Verdict {
+        Verdict {
+            service: "api".into(),
+            image: "acme/api:sha-860c190".into(),
+            image_id: id.into(),
+            passed,
+            counts: Default::default(),
+            scanned_at: "2026-11-23T00:00:00Z".into(),
+        }
+    }
+
+    #[test]
+    fn gate_needs_a_passing_scan_of_this_image() {
+        assert!(gate("api", "sha256:a", Some(&verdict("sha256:a", true)), false).is_ok());
+        let missing = gate("api", "sha256:a", None, false).unwrap_err();
+        assert!(
+            missing.contains("run cargo xtask scan api first, or pass --allow-unscanned"),
+            "{missing}"
+        );
+        let other = gate("api", "sha256:a", Some(&verdict("sha256:b", true)), false).unwrap_err();
+        assert!(
+            other.contains("sha256:b") && other.contains("again"),
+            "{other}"
+        );
+        let failed = gate("api", "sha256:a", Some(&verdict("sha256:a", false)), false).unwrap_err();
+        assert!(failed.contains("did not pass"), "{failed}");
+    }
+
+    #[test]
+    fn allow_unscanned_opens_the_gate() {
+        assert!(gate("api", "sha256:a", None, true).is_ok());
+        assert!(gate("api", "sha256:a", Some(&verdict("sha256:a", false)), true).is_ok());
+    }
+}

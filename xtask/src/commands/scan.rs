@@ -1,0 +1,735 @@
+//! `cargo xtask scan`: scan images with trivy, gate them, and render the results.
+//!
+//! trivy runs once per image into `target/xtask/scan/<name>.trivy.json`; the table, `--json`,
+//! SARIF and the GitHub step summary are all rendered from that report. A service's image is
+//! the one `build` recorded for it; its verdict is kept per image id in
+//! `<service>.verdict.json`, and `push` refuses an image whose verdict is missing or failed.
+//! An image trivy could not scan is an error, never a pass.
+
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use anyhow::{bail, Context, Result};
+use serde::{Deserialize, Serialize};
+use time::OffsetDateTime;
+use xshell::{cmd, Shell};
+
+use crate::adapters::exec::usage;
+use crate::adapters::trivy::{self, Runner};
+use crate::adapters::workspace::Workspace;
+use crate::domain::env::Env;
+use crate::domain::gate::{assess, Assessment, Counts, Gate, Status};
+use crate::domain::ignore::IgnoreList;
+use crate::domain::plan::{self, TARGET_DIR};
+use crate::domain::report::{Kind, Report, Severity};
+use crate::render::sarif::{self, ImageResults};
+use crate::render::{self, Table};
+
+pub const SCAN_DIR: &str = "target/xtask/scan";
+const DOCS: &str = "docs/scanning.md";
+
+#[derive(Debug, clap::Args)]
+#[command(after_help = "\
+The gate fails (exit 1) on a HIGH or CRITICAL vulnerability that has a fixed version and on any
+secret, unless .trivyignore.yaml accepts it with a statement; [scan] in xtask/images.toml sets
+the policy. A service's image is the one `cargo xtask build` last built for it. trivy runs once
+per image; its JSON report, the SARIF file and the verdicts are under target/xtask/scan/.
+Exit codes: 0 passed, 1 the gate failed or trivy could not scan an image, 2 bad input,
+3 neither trivy nor Docker available. See docs/scanning.md.")]
+pub struct Args {
+    /// Services whose built image to scan (default: all, unless --image is given).
+    pub services: Vec<String>,
+    /// Scan this image reference as well; repeat for more. Needs no build and no Docker.
+    #[arg(long = "image", value_name = "REF")]
+    pub images: Vec<String>,
+    /// Print JSON on stdout instead of a table.
+    #[arg(long)]
+    pub json: bool,
+    /// Write SARIF for GitHub code scanning here (default: target/xtask/scan/trivy.sarif).
+    #[arg(long, value_name = "PATH")]
+    pub sarif: Option<PathBuf>,
+    /// Use the cached vulnerability DB as it is; do not download an update.
+    #[arg(long)]
+    pub skip_db_update: bool,
+    /// No network at all: the cached DB, and no lookups of language packages.
+    #[arg(long)]
+    pub offline: bool,
+    /// Pull the vulnerability DB from this OCI repository, e.g. a mirror
+    /// (default: [scan] db_repository, else trivy's own).
+    #[arg(long, value_name = "REPOSITORY")]
+    pub db_repository: Option<String>,
+    /// Stop trivy when one image takes longer (default: [scan] timeout_secs).
+    #[arg(long, value_name = "SECONDS")]
+    pub timeout: Option<u64>,
+    /// Registry and namespace the services' images are named under (env: XTASK_REGISTRY).
+    #[arg(long, value_name = "REGISTRY/NAMESPACE")]
+    pub registry: Option<String>,
+}
+
+/// One image to scan.
+#[derive(Debug, Clone)]
+pub struct Target {
+    /// The service, or the reference for `--image`; names the files under the scan dir.
+    pub name: String,
+    pub service: Option<String>,
+    pub reference: String,
+    pub image_id: Option<String>,
+    /// Where SARIF results point: the service's Dockerfile, else the reference.
+    pub location: String,
+}
+
+/// The scan result `push` checks: recorded per service for one image id.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Verdict {
+    /// What the gate needs: the scanned image and whether it passed. The rest describes the
+    /// scan for people and may be missing from a hand-written file.
+    pub image_id: String,
+    pub passed: bool,
+    #[serde(default)]
+    pub service: String,
+    #[serde(default)]
+    pub image: String,
+    #[serde(default)]
+    pub counts: Counts,
+    #[serde(default)]
+    pub scanned_at: String,
+}
+
+/// The recorded verdict of `service`'s last scan: `None` when it was never scanned, an
+/// error when the file is there but unreadable. `push` compares its `image_id` with the
+/// image it is about to push.
+pub fn verdict_for(root: &Path, service: &str) -> Result<Option<Verdict>> {
+    let path = verdict_path(root, service);
+    match fs::read_to_string(&path) {
+        Ok(text) => serde_json::from_str(&text)
+            .with_context(|| format!("{} is not a scan verdict", path.display()))
+            .map(Some),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(e).with_context(|| format!("cannot read {}", path.display())),
+    }
+}
+
+fn verdict_path(root: &Path, service: &str) -> PathBuf {
+    root.join(SCAN_DIR).join(format!("{service}.verdict.json"))
+}
+
+#[derive(Debug)]
+struct Outcome {
+    name: String,
+    service: Option<String>,
+    image: String,
+    image_id: Option<String>,
+    report: String,
+    passed: bool,
+    error: Option<String>,
+    location: String,
+    trivy_version: Option<String>,
+    assessment: Option<Assessment>,
+}
+
+impl Outcome {
+    /// One image in `--json`: `counts` and `findings` are `null`/empty when it could not be
+    /// scanned, and `error` says why.
+    fn json(&self) -> serde_json::Value {
+        serde_json::json!({
+            "name": self.name,
+            "service": self.service,
+            "image": self.image,
+            "image_id": self.image_id,
+            "report": self.report,
+            "passed": self.passed,
+            "error": self.error,
+            "counts": self.assessment.as_ref().map(|a| &a.counts),
+            "findings": self.assessment.as_ref().map_or(&[][..], |a| &a.findings[..]),
+        })
+    }
+}
+
+pub fn run(ws: &Workspace, args: &Args) -> Result<()> {
+    let config = &ws.config.scan;
+    let gate = Gate::from_config(config);
+    let ignores = IgnoreList::load(&ws.root, &config.ignore_file).map_err(usage)?;
+    let targets = targets(ws, args)?;
+    let timeout = Duration::from_secs(args.timeout.unwrap_or(config.timeout_secs).max(1));
+    let options = trivy::Options {
+        cache_dir: cache_dir(&ws.root, config.cache_dir.as_deref(), &ws.env),
+        skip_db_update: args.skip_db_update,
+        offline: args.offline,
+        db_repository: args
+            .db_repository
+            .clone()
+            .or_else(|| config.db_repository.clone()),
+        timeout,
+    };
+    let runner = Runner::locate(&config.trivy_image)?;
+    let dir = ws.root.join(SCAN_DIR);
+    fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
+    let today = OffsetDateTime::now_utc().date();
+
+    let mut outcomes = Vec::new();
+    for target in &targets {
+        if let Some(service) = &target.service {
+            let _ = fs::remove_file(verdict_path(&ws.root, service));
+        }
+        eprintln!("scanning {} with {}", target.reference, runner.describe());
+        let report_path = dir.join(format!("{}.trivy.json", target.name));
+        let inv = trivy::invocation(
+            &runner,
+            &target.reference,
+            &report_path,
+            &dir.join(format!("{}.trivy.log", target.name)),
+            &options,
+        );
+        let scanned = trivy::run(&inv, &dir, timeout).and_then(|text| {
+            Report::parse(&text).map_err(|e| {
+                anyhow::anyhow!(
+                    "{} is not a usable trivy report: {e:#}{}",
+                    relative(&ws.root, &report_path),
+                    trivy::tail(&inv.log)
+                )
+            })
+        });
+        let mut outcome = Outcome {
+            name: target.name.clone(),
+            service: target.service.clone(),
+            image: target.reference.clone(),
+            image_id: target.image_id.clone(),
+            report: relative(&ws.root, &report_path),
+            passed: false,
+            error: None,
+            location: target.location.clone(),
+            trivy_version: None,
+            assessment: None,
+        };
+        match scanned {
+            Ok(report) => {
+                let a = assess(&report, &gate, &ignores, today);
+                outcome.passed = a.passed;
+                outcome.trivy_version = report.trivy_version;
+                if let (Some(service), Some(id)) = (&target.service, &target.image_id) {
+                    write_verdict(&ws.root, service, &target.reference, id, &a)?;
+                }
+                outcome.assessment = Some(a);
+            }
+            Err(e) => {
+                eprintln!(
+                    "{}: could not be scanned (details at the end)",
+                    target.reference
+                );
+                outcome.error = Some(format!("{e:#}"));
+            }
+        }
+        outcomes.push(outcome);
+    }
+
+    let sarif_path = args
+        .sarif
+        .clone()
+        .unwrap_or_else(|| ws.root.join(SCAN_DIR).join("trivy.sarif"));
+    let images: Vec<ImageResults> = outcomes
+        .iter()
+        .filter_map(|o| {
+            Some(ImageResults {
+                image: &o.image,
+                location: &o.location,
+                trivy_version: o.trivy_version.as_deref(),
+                assessment: o.assessment.as_ref()?,
+            })
+        })
+        .collect();
+    fs::write(&sarif_path, sarif::render(&images))
+        .with_context(|| format!("writing {}", sarif_path.display()))?;
+    if let Some(summary) = ws.env.get("GITHUB_STEP_SUMMARY") {
+        render::append_step_summary(Path::new(summary), &markdown(&outcomes, &ignores))?;
+    }
+    if args.json {
+        render::print_json(&serde_json::json!({
+            "passed": outcomes.iter().all(|o| o.passed),
+            "sarif": relative(&ws.root, &sarif_path),
+            "images": outcomes.iter().map(Outcome::json).collect::<Vec<_>>(),
+        }));
+    } else {
+        print!("{}", human(&outcomes, &ignores));
+        eprintln!("SARIF: {}", relative(&ws.root, &sarif_path));
+    }
+    conclusion(&outcomes)
+}
+
+fn conclusion(outcomes: &[Outcome]) -> Result<()> {
+    let names = |pick: &dyn Fn(&Outcome) -> bool| {
+        outcomes
+            .iter()
+            .filter(|o| pick(o))
+            .map(|o| o.image.as_str())
+            .collect::<Vec<_>>()
+    };
+    let errors: Vec<String> = outcomes
+        .iter()
+        .filter_map(|o| Some(format!("{}: {}", o.image, o.error.as_ref()?)))
+        .collect();
+    let failed = names(&|o| o.error.is_none() && !o.passed);
+    match (errors.is_empty(), failed.is_empty()) {
+        (true, true) => Ok(()),
+        (true, false) => bail!(
+            "scan gate failed for {}: fix or accept the findings listed above ({DOCS})",
+            failed.join(", ")
+        ),
+        (false, _) => {
+            let gate = if failed.is_empty() {
+                String::new()
+            } else {
+                format!("scan gate failed for {}; ", failed.join(", "))
+            };
+            bail!(
+                "{gate}could not scan {} ({DOCS}):\n{}",
+                names(&|o| o.error.is_some()).join(", "),
+                errors.join("\n")
+            )
+        }
+    }
+}
+
+/// The services' built images, then the `--image` references.
+fn targets(ws: &Workspace, args: &Args) -> Result<Vec<Target>> {
+    let mut targets = Vec::new();
+    if !args.services.is_empty() || args.images.is_empty() {
+        let services = ws.config.select(&args.services).map_err(usage)?;
+        let namespace = plan::resolve_namespace(args.registry.as_deref(), &ws.env, &ws.config)?;
+        let ctx = ws.git_context()?;
+        let tag = format!("sha-{}", &ctx.sha[..7.min(ctx.sha.len())]);
+        let mut missing = Vec::new();
+        for service in services {
+            let expected = format!("{namespace}/{}:{tag}", service.image_name());
+            match built_image(&ws.root, &service.name, &expected) {
+                Ok(id) => targets.push(Target {
+                    name: service.name.clone(),
+                    service: Some(service.name.clone()),
+                    reference: expected,
+                    image_id: Some(id),
+                    location: service.dockerfile.display().to_string(),
+                }),
+                Err(e) => missing.push(format!("{}: {e:#}", service.name)),
+            }
+        }
+        if !missing.is_empty() {
+            bail!("{}", missing.join("\n"));
+        }
+    }
+    for reference in &args.images {
+        targets.push(Target {
+            name: file_name(reference),
+            service: None,
+            reference: reference.clone(),
+            image_id: None,
+            location: reference.clone(),
+        });
+    }
+    Ok(targets)
+}
+
+/// The id of the image `build` recorded for `service`, which must still exist and carry
+/// `expected` (the tag of the current commit).
+fn built_image(root: &Path, service: &str, expected: &str) -> Result<String> {
+    let build_first = format!("build it first: cargo xtask build {service}");
+    let iidfile = root
+        .join(TARGET_DIR)
+        .join("build")
+        .join(format!("{service}.iid"));
+    let Ok(id) = fs::read_to_string(&iidfile) else {
+        bail!(
+            "no image was built for it ({} is missing); {build_first}",
+            relative(root, &iidfile)
+        );
+    };
+    let id = id.trim();
+    let sh = Shell::new()?;
+    let format = "{{json .RepoTags}}";
+    let tags = cmd!(sh, "docker image inspect --format {format} {id}")
+        .quiet()
+        .ignore_stderr()
+        .read()
+        .map_err(|_| anyhow::anyhow!("image {id} built for it no longer exists (or Docker does not answer); {build_first}"))?;
+    choose_image(id, &tags, expected).map_err(|e| anyhow::anyhow!("{e:#}; {build_first}"))
+}
+
+fn choose_image(id: &str, repo_tags_json: &str, expected: &str) -> Result<String> {
+    let tags: Vec<String> = serde_json::from_str::<Option<Vec<String>>>(repo_tags_json.trim())
+        .context("unexpected `docker image inspect` output")?
+        .unwrap_or_default();
+    if !tags.iter().any(|t| t == expected) {
+        bail!(
+            "the last image built ({id}) is not tagged {expected}: it was built from another commit or namespace (tags: {})",
+            if tags.is_empty() { "none".into() } else { tags.join(", ") }
+        );
+    }
+    Ok(id.to_owned())
+}
+
+/// `--image` references name their files: `ghcr.io/a/b:1` -> `ghcr.io_a_b_1`.
+fn file_name(reference: &str) -> String {
+    reference
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || "._-".contains(c) {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect()
+}
+
+/// `[scan] cache_dir` (relative to the root) > trivy's own default, so the DB is shared with
+/// any other trivy use on the machine.
+fn cache_dir(root: &Path, configured: Option<&Path>, env: &Env) -> PathBuf {
+    if let Some(dir) = configured {
+        return root.join(dir);
+    }
+    env.get("XDG_CACHE_HOME")
+        .map(PathBuf::from)
+        .or_else(|| env.get("HOME").map(|h| Path::new(h).join(".cache")))
+        .map(|d| d.join("trivy"))
+        .unwrap_or_else(|| root.join(TARGET_DIR).join("trivy-cache"))
+}
+
+fn write_verdict(root: &Path, service: &str, image: &str, id: &str, a: &Assessment) -> Result<()> {
+    let now = OffsetDateTime::now_utc()
+        .format(&time::format_description::well_known::Rfc3339)
+        .expect("a UTC time formats");
+    let verdict = Verdict {
+        service: service.to_owned(),
+        image: image.to_owned(),
+        image_id: id.to_owned(),
+        passed: a.passed,
+        counts: a.counts.clone(),
+        scanned_at: now,
+    };
+    let path = verdict_path(root, service);
+    let text = serde_json::to_string_pretty(&verdict).expect("plain data serializes");
+    fs::write(&path, text + "\n").with_context(|| format!("writing {}", path.display()))
+}
+
+fn relative(root: &Path, path: &Path) -> String {
+    path.strip_prefix(root)
+        .unwrap_or(path)
+        .display()
+        .to_string()
+}
+
+const SEVERITY_COLUMNS: [Severity; 4] = [
+    Severity::Critical,
+    Severity::High,
+    Severity::Medium,
+    Severity::Low,
+];
+
+fn result_word(o: &Outcome) -> &'static str {
+    match (&o.error, o.passed) {
+        (Some(_), _) => "ERROR",
+        (None, true) => "passed",
+        (None, false) => "FAILED",
+    }
+}
+
+fn summary_rows(outcomes: &[Outcome]) -> Table {
+    let mut table = Table::new([
+        "image", "critical", "high", "medium", "low", "secrets", "ignored", "result",
+    ]);
+    for o in outcomes {
+        let mut row = vec![o.image.clone()];
+        match &o.assessment {
+            Some(a) => {
+                for s in SEVERITY_COLUMNS {
+                    let c = a.counts.severity(s);
+                    row.push(format!("{}/{}", c.fixed, c.unfixed));
+                }
+                row.push(a.counts.secrets.to_string());
+                row.push(a.counts.ignored.to_string());
+            }
+            None => row.extend(std::iter::repeat_n("-".to_owned(), 6)),
+        }
+        row.push(result_word(o).to_owned());
+        table.row(row);
+    }
+    table
+}
+
+/// What fails, so a person knows what to fix: id, package, installed -> fixed, title.
+fn failing_rows(outcomes: &[Outcome]) -> Table {
+    let mut table = Table::new([
+        "image",
+        "severity",
+        "id",
+        "package",
+        "installed -> fixed",
+        "title",
+    ]);
+    for o in outcomes {
+        for a in o.assessment.iter().flat_map(|a| a.failing()) {
+            let f = &a.finding;
+            let (package, versions) = match f.kind {
+                Kind::Vulnerability => (
+                    f.package.clone().unwrap_or_default(),
+                    format!(
+                        "{} -> {}",
+                        f.installed.as_deref().unwrap_or("?"),
+                        f.fixed.as_deref().unwrap_or("no fix yet")
+                    ),
+                ),
+                Kind::Secret => (
+                    format!(
+                        "{}{}",
+                        f.target,
+                        f.line.map(|l| format!(":{l}")).unwrap_or_default()
+                    ),
+                    "secret".to_owned(),
+                ),
+            };
+            table.row([
+                o.image.clone(),
+                f.severity.to_string(),
+                f.id.clone(),
+                package,
+                versions,
+                f.title.clone(),
+            ]);
+        }
+    }
+    table
+}
+
+/// Why findings were ignored, and which ignore entries have expired.
+fn ignore_notes(outcomes: &[Outcome], ignores: &IgnoreList) -> Vec<String> {
+    let mut notes = Vec::new();
+    for o in outcomes {
+        for a in o.assessment.iter().flat_map(|a| &a.findings) {
+            let f = &a.finding;
+            if let Some(statement) = a.statement.as_ref().filter(|_| a.status == Status::Ignored) {
+                notes.push(format!(
+                    "{}: {} {} ignored: {statement}",
+                    o.image, f.severity, f.id
+                ));
+            }
+            if let Some(date) = &a.expired_ignore {
+                notes.push(format!(
+                    "{}: {} {} counts again: its entry in {} expired on {date}",
+                    o.image,
+                    f.severity,
+                    f.id,
+                    ignores.path.display()
+                ));
+            }
+        }
+    }
+    notes
+}
+
+fn human(outcomes: &[Outcome], ignores: &IgnoreList) -> String {
+    let mut out = summary_rows(outcomes).render();
+    out.push_str(
+        "(vulnerabilities as fixed/unfixed; ignored ones are not in the severity counts)\n",
+    );
+    let failing = failing_rows(outcomes);
+    if outcomes
+        .iter()
+        .any(|o| o.assessment.as_ref().is_some_and(|a| !a.passed))
+    {
+        out.push_str("\nfailing findings:\n");
+        out.push_str(&failing.render());
+    }
+    let notes = ignore_notes(outcomes, ignores);
+    if !notes.is_empty() {
+        out.push('\n');
+        for n in notes {
+            out.push_str(&format!("note: {n}\n"));
+        }
+    }
+    out
+}
+
+/// The GitHub step summary: the same table and failing findings, as markdown.
+fn markdown(outcomes: &[Outcome], ignores: &IgnoreList) -> String {
+    let mut out = String::from("## Image scan\n\n");
+    out.push_str(&summary_rows(outcomes).render_markdown());
+    out.push_str(
+        "\nVulnerabilities as fixed/unfixed; ignored findings are not in the severity counts.\n",
+    );
+    if outcomes
+        .iter()
+        .any(|o| o.assessment.as_ref().is_some_and(|a| !a.passed))
+    {
+        out.push_str("\n### Failing findings\n\n");
+        out.push_str(&failing_rows(outcomes).render_markdown());
+    }
+    let notes = ignore_notes(outcomes, ignores);
+    if !notes.is_empty() {
+        out.push_str("\n### Ignored\n\n");
+        for n in notes {
+            out.push_str(&format!("- {n}\n"));
+        }
+    }
+    for o in outcomes {
+        if let Some(e) = &o.error {
+            out.push_str(&format!(
+                "\n**{} could not be scanned:**\n\n```\n{e}\n```\n",
+                o.image
+            ));
+        }
+    }
+    out.push_str(&format!("\nPolicy and remediation: `{DOCS}`.\n"));
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::config::ScanConfig;
+    use crate::domain::report::tests::fixture;
+    use time::macros::date;
+
+    fn outcome(report: &str, ignores: &IgnoreList) -> Outcome {
+        let r = fixture(report);
+        let a = assess(
+            &r,
+            &Gate::from_config(&ScanConfig::default()),
+            ignores,
+            date!(2026 - 06 - 15),
+        );
+        Outcome {
+            name: report.into(),
+            service: None,
+            image: report.into(),
+            image_id: None,
+            report: String::new(),
+            passed: a.passed,
+            error: None,
+            location: String::new(),
+            trivy_version: None,
+            assessment: Some(a),
+        }
+    }
+
+    #[test]
+    fn table_counts_fixed_and_unfixed_and_lists_what_fails() {
+        let none = IgnoreList::default();
+        let text = human(
+            &[
+                outcome("debian-buster", &none),
+                outcome("mariner-1.0", &none),
+            ],
+            &none,
+        );
+        assert!(
+            text.contains("debian-buster  1/0       0/0   0/0     0/1  0        0        FAILED"),
+            "{text}"
+        );
+        assert!(
+            text.contains("mariner-1.0    0/0       0/1   0/0     1/0  0        0        passed"),
+            "{text}"
+        );
+        assert!(
+            text.contains("CRITICAL  CVE-2019-18224  libidn2-0  2.0.5-1 -> 2.0.5-1+deb10u1"),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn ignored_and_expired_are_explained() {
+        let ignores = IgnoreList::parse(
+            "vulnerabilities:\n  - id: CVE-2019-18224\n    statement: not reachable\n  - id: CVE-2019-5481\n    statement: s\n    expired_at: 2026-01-01\n",
+            Path::new(".trivyignore.yaml"),
+        )
+        .unwrap();
+        let outcomes = [
+            outcome("debian-buster", &ignores),
+            outcome("photon-30", &ignores),
+        ];
+        let text = human(&outcomes, &ignores);
+        assert!(
+            text.contains("note: debian-buster: CRITICAL CVE-2019-18224 ignored: not reachable"),
+            "{text}"
+        );
+        assert!(
+            text.contains("photon-30: CRITICAL CVE-2019-5481 counts again: its entry in .trivyignore.yaml expired on 2026-01-01"),
+            "{text}"
+        );
+        let md = markdown(&outcomes, &ignores);
+        assert!(md.contains("| image | critical |"), "{md}");
+        assert!(md.contains("### Failing findings"), "{md}");
+    }
+
+    #[test]
+    fn the_service_image_must_carry_the_commit_tag() {
+        let id = "sha256:abc";
+        assert_eq!(
+            choose_image(
+                id,
+                r#"["shipyard/api:main","shipyard/api:sha-860c190"]"#,
+                "shipyard/api:sha-860c190"
+            )
+            .unwrap(),
+            id
+        );
+        let err = choose_image(
+            id,
+            r#"["shipyard/api:sha-1111111"]"#,
+            "shipyard/api:sha-860c190",
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            err.contains("another commit") && err.contains("sha-1111111"),
+            "{err}"
+        );
+        assert!(choose_image(id, "null", "shipyard/api:sha-860c190").is_err());
+    }
+
+    #[test]
+    fn references_become_file_names() {
+        assert_eq!(file_name("ghcr.io/acme/api:1.2"), "ghcr.io_acme_api_1.2");
+        assert_eq!(file_name("alpine@sha256:ab"), "alpine_sha256_ab");
+    }
+
+    #[test]
+    fn cache_dir_defaults_to_trivys_own() {
+        let root = Path::new("/repo");
+        let env: Env = [("HOME", "/home/u")].into_iter().collect();
+        assert_eq!(
+            cache_dir(root, None, &env),
+            Path::new("/home/u/.cache/trivy")
+        );
+        let env: Env = [("HOME", "/home/u"), ("XDG_CACHE_HOME", "/c")]
+            .into_iter()
+            .collect();
+        assert_eq!(cache_dir(root, None, &env), Path::new("/c/trivy"));
+        assert_eq!(
+            cache_dir(root, Some(Path::new(".cache/trivy")), &env),
+            Path::new("/repo/.cache/trivy")
+        );
+    }
+
+    #[test]
+    fn verdicts_round_trip() {
+        let dir = tempfile::tempdir().unwrap();
+        fs::create_dir_all(dir.path().join(SCAN_DIR)).unwrap();
+        assert_eq!(verdict_for(dir.path(), "api").unwrap(), None);
+        let a = outcome("alpine-310", &IgnoreList::default())
+            .assessment
+            .unwrap();
+        write_verdict(
+            dir.path(),
+            "api",
+            "shipyard/api:sha-860c190",
+            "sha256:abc",
+            &a,
+        )
+        .unwrap();
+        let v = verdict_for(dir.path(), "api").unwrap().unwrap();
+        assert!(v.passed);
+        assert_eq!(v.image_id, "sha256:abc");
+        assert_eq!(v.counts.medium.fixed, 4);
+        fs::write(verdict_path(dir.path(), "api"), "not json").unwrap();
+        assert!(verdict_for(dir.path(), "api").is_err());
+    }
+}

@@ -1,0 +1,17 @@
+//! The toolkit's decisions as pure data: config, tag rules, plans, the report model, the
+//! gate and the policy checks. Nothing here starts a process, reads the environment or the
+//! clock.
+
+pub mod affected;
+pub mod checks;
+pub mod config;
+pub mod dockerfile;
+pub mod dockerignore;
+pub mod env;
+pub mod gate;
+pub mod ignore;
+pub mod labels;
+pub mod plan;
+pub mod report;
+pub mod tag;
+pub mod tag_rules;

@@ -1,0 +1,980 @@
+//! The build plan: config + git context + builder capabilities in, plain data out.
+//!
+//! A [`BuildPlan`] holds, per service, the image name, the full tag refs, the labels and the
+//! exact `docker buildx build` argv. Nothing here runs a process or reads the clock:
+//! `--dry-run` prints a plan, `build` executes one, and tests check them as data.
+//!
+//! The plan adapts to the builder's [`Capabilities`] and never passes a flag the builder
+//! would reject: the cache backend, the platforms, `--load` or `--push` and the attestations
+//! are chosen from what it can do, and every capability it lacks is one line in `notes`.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+use anyhow::{bail, Result};
+use serde::Serialize;
+use time::OffsetDateTime;
+
+use crate::adapters::builder::{Builder, Capabilities};
+use crate::adapters::exec::UsageError;
+use crate::adapters::git::GitContext;
+use crate::adapters::registry;
+use crate::domain::config::{Config, Service};
+use crate::domain::env::Env;
+use crate::domain::labels::oci_labels;
+use crate::domain::tag::{validate_repository, ImageRef};
+use crate::domain::tag_rules::Evaluation;
+
+/// Where the toolkit keeps its files (reports, cache, image ids), relative to the root.
+pub const TARGET_DIR: &str = "target/xtask";
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Output {
+    /// Into the local image store (`--load`).
+    Load,
+    /// Straight to the registry (`--push`): a multi-platform image cannot be loaded.
+    Push,
+}
+
+/// How build cache is kept between runs, from best to most limited.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum CacheBackend {
+    /// An `<image>:buildcache` tag in the images' registry: shared by every machine and CI
+    /// runner that builds them.
+    Registry,
+    /// GitHub Actions' cache service.
+    Gha,
+    /// A directory under the target dir.
+    Local,
+    /// The engine's own layer store, with cache metadata inlined into the image.
+    Inline,
+}
+
+pub struct PlanInput<'a> {
+    pub config: &'a Config,
+    pub ctx: &'a GitContext,
+    pub builder: &'a Builder,
+    /// `--builder` as given by the user; passed through so every command uses it.
+    pub builder_flag: Option<&'a str>,
+    pub env: &'a Env,
+    pub namespace: String,
+    /// `--load` unless the plan has to push (a multi-platform image on a builder that
+    /// cannot load one).
+    pub output: Output,
+    pub no_cache: bool,
+    pub now: OffsetDateTime,
+    /// `--platform`: overrides the services' and `[build]` platforms; empty for none.
+    pub platforms: &'a [String],
+    /// The images are named for a registry the user chose (`--registry`, `XTASK_REGISTRY`,
+    /// `[registry] namespace`), so build cache can be kept there.
+    pub registry_configured: bool,
+}
+
+#[derive(Debug, Serialize)]
+pub struct BuildPlan {
+    pub services: Vec<ServicePlan>,
+    pub cache: CacheBackend,
+    pub builder: String,
+    pub driver: String,
+    pub capabilities: Capabilities,
+    /// Why the plan is the way it is (e.g. a capability the builder lacks), for people.
+    pub notes: Vec<String>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct ServicePlan {
+    pub name: String,
+    pub image: String,
+    pub tags: Vec<ImageRef>,
+    pub labels: BTreeMap<String, String>,
+    /// Empty: the builder's own platform.
+    pub platforms: Vec<String>,
+    pub output: Output,
+    /// `--sbom=true --provenance=mode=max` are passed.
+    pub attestations: bool,
+    /// What runs against the pushed image after the build, one per platform digest.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub followups: Vec<Followup>,
+    pub argv: Vec<String>,
+    #[serde(skip)]
+    pub size_budget_mb: u64,
+    /// Written by buildx: the built image's id.
+    #[serde(skip)]
+    pub iidfile: PathBuf,
+}
+
+/// A check planned against a pushed image: `image` (a tag) is resolved to the digest of
+/// `platform`'s manifest and `check` runs against `<repository>@<digest>`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Followup {
+    pub check: &'static str,
+    pub platform: String,
+    pub image: String,
+}
+
+/// `--registry` > `XTASK_REGISTRY` > `[registry] namespace` > `ghcr.io/<owner>` in GitHub
+/// Actions > the project name (local images only).
+pub fn resolve_namespace(flag: Option<&str>, env: &Env, config: &Config) -> Result<String> {
+    let owner = env
+        .get("GITHUB_REPOSITORY")
+        .and_then(|r| r.split('/').next())
+        .map(|o| format!("ghcr.io/{}", o.to_lowercase()));
+    let ns = flag
+        .or(env.get("XTASK_REGISTRY"))
+        .map(|s| s.trim_end_matches('/').to_owned())
+        .or_else(|| config.registry.namespace.clone())
+        .or(owner.filter(|_| env.github_actions()))
+        .unwrap_or_else(|| config.project.name.clone());
+    validate_repository(&ns).map_err(|e| {
+        crate::adapters::exec::UsageError::new(format!("registry namespace: {e:#}"))
+    })?;
+    Ok(ns)
+}
+
+/// Whether the user named a registry (rather than the local default or GitHub's default).
+pub fn registry_configured(flag: Option<&str>, env: &Env, config: &Config) -> bool {
+    flag.or(env.get("XTASK_REGISTRY"))
+        .or(config.registry.namespace.as_deref())
+        .is_some_and(|ns| registry::host(ns).is_some())
+}
+
+/// Registry (a registry is configured) > GitHub Actions' cache > a local directory, when
+/// the builder can export cache; inline cache metadata otherwise.
+pub fn cache_backend(
+    builder: &Builder,
+    env: &Env,
+    registry_configured: bool,
+) -> (CacheBackend, Option<String>) {
+    let caps = builder.capabilities();
+    match (caps.cache_export, registry_configured, env.github_actions()) {
+        (true, true, _) => (
+            CacheBackend::Registry,
+            Some(
+                "build cache goes to the registry as <image>:buildcache (mode=max), so every \
+                 machine and CI runner that builds these images shares it"
+                    .into(),
+            ),
+        ),
+        (true, false, true) => (CacheBackend::Gha, None),
+        (true, false, false) => (CacheBackend::Local, None),
+        (false, ..) => (
+            CacheBackend::Inline,
+            Some(format!(
+                "builder `{}` uses the `{}` driver, which cannot export build cache: reusing the engine's \
+                 layer cache with inline cache metadata. For a cache that can be shared and survives \
+                 `docker builder prune`, use a docker-container builder (`docker buildx create --use \
+                 --driver docker-container`) or turn on the containerd image store.",
+                builder.name, builder.driver
+            )),
+        ),
+    }
+}
+
+/// What the builder is, for messages: `builder `ci` (docker-container driver)`.
+fn describe(builder: &Builder) -> String {
+    let store = match (builder.driver.as_str(), builder.containerd_store) {
+        ("docker", false) => " without the containerd image store",
+        _ => "",
+    };
+    format!(
+        "builder `{}` ({} driver{store})",
+        builder.name, builder.driver
+    )
+}
+
+/// The platforms a service is built for, or a usage error naming what the builder has.
+fn platforms_for(input: &PlanInput, service: &Service, caps: &Capabilities) -> Result<Vec<String>> {
+    let wanted: Vec<String> = if !input.platforms.is_empty() {
+        input.platforms.to_vec()
+    } else if let Some(p) = &service.platforms {
+        p.clone()
+    } else {
+        input.config.build.platforms.clone()
+    };
+    let missing: Vec<&str> = wanted
+        .iter()
+        .filter(|p| !caps.platforms.is_empty() && !caps.platforms.contains(p))
+        .map(String::as_str)
+        .collect();
+    let builder = describe(input.builder);
+    if !missing.is_empty() {
+        return Err(UsageError::new(format!(
+            "`{}` is to be built for {}, which {builder} cannot build: it has {}. Add a node \
+             for it (`docker buildx create --append --name {} ...`), install emulation \
+             (binfmt) on a node, or build fewer platforms",
+            service.name,
+            missing.join(", "),
+            caps.platforms.join(", "),
+            input.builder.name
+        )));
+    }
+    if wanted.len() > 1 && !caps.multi_platform {
+        return Err(UsageError::new(format!(
+            "`{}` is to be built for {} platforms ({}), but {builder} builds one platform at a \
+             time. Use a docker-container, kubernetes or remote builder (docs/scaling.md), or \
+             turn on the containerd image store",
+            service.name,
+            wanted.len(),
+            wanted.join(", ")
+        )));
+    }
+    Ok(wanted)
+}
+
+pub fn plan(input: &PlanInput, services: &[&Service]) -> Result<BuildPlan> {
+    let config = input.config;
+    let flavor = config.flavor();
+    let version = Evaluation {
+        ctx: input.ctx,
+        flavor: &flavor,
+        now: input.now,
+    }
+    .version(&config.tags.rules)?;
+    let tags = version.tags(&flavor);
+    if tags.is_empty() {
+        bail!(
+            "the tag rules in {} give no tag for {}; add one that always applies, such as `type=sha`",
+            config.path.display(),
+            input.ctx.describe()
+        );
+    }
+    let caps = input.builder.capabilities();
+    let (cache, cache_note) = cache_backend(input.builder, input.env, input.registry_configured);
+    let mut notes: Vec<String> = cache_note.into_iter().collect();
+    let mut note = |n: String| {
+        if !notes.contains(&n) {
+            notes.push(n);
+        }
+    };
+    if input.ctx.dirty {
+        note(format!(
+            "the working tree has uncommitted changes: the images contain them, but their labels name commit {}",
+            &input.ctx.sha[..7.min(input.ctx.sha.len())]
+        ));
+    }
+
+    let short_sha = &input.ctx.sha[..7.min(input.ctx.sha.len())];
+    let mut planned = Vec::new();
+    for service in services {
+        let image = format!("{}/{}", input.namespace, service.image_name());
+        let refs: Vec<ImageRef> = tags
+            .iter()
+            .map(|t| ImageRef {
+                repository: image.clone(),
+                tag: t.clone(),
+            })
+            .collect();
+        let platforms = platforms_for(input, service, &caps)?;
+        let output = if platforms.len() > 1 && !caps.load_multi_platform {
+            if registry::host(&input.namespace).is_none() {
+                return Err(UsageError::new(format!(
+                    "`{}` is built for {}: a multi-platform image cannot be loaded into the local \
+                     image store, so it must be pushed. Name a registry with --registry, \
+                     XTASK_REGISTRY or [registry] namespace",
+                    service.name,
+                    platforms.join(", ")
+                )));
+            }
+            note(
+                "a multi-platform image cannot be loaded into the local image store: images built \
+                 for several platforms are pushed by the build (--push instead of --load), and \
+                 scan and verify run against the pushed digest of each platform (`followups`)"
+                    .into(),
+            );
+            Output::Push
+        } else {
+            input.output
+        };
+        // Attestations live beside the image in an index: a registry keeps them, and so does
+        // the containerd image store; the classic store that --load fills does not.
+        let keeps_attestations = output == Output::Push || caps.load_multi_platform;
+        let attestations = caps.attestations && keeps_attestations;
+        if !caps.attestations {
+            note(
+                if input.builder.driver == "docker" && !input.builder.containerd_store {
+                    format!(
+                        "{} cannot attach SBOM or provenance attestations: they are skipped. A \
+                     docker-container, kubernetes or remote builder, or the containerd image \
+                     store, can attach them",
+                        describe(input.builder)
+                    )
+                } else {
+                    format!(
+                    "{} runs a BuildKit older than v0.11 on some node, which cannot attach SBOM \
+                     or provenance attestations: they are skipped. Upgrade BuildKit to attach them",
+                    describe(input.builder)
+                )
+                },
+            );
+        } else if !keeps_attestations {
+            note(
+                "SBOM and provenance attestations are skipped for images loaded into the local \
+                 image store, which cannot keep them; builds that push (multi-platform) attach them"
+                    .into(),
+            );
+        }
+        let followups = match output {
+            Output::Push => {
+                let reference = refs
+                    .iter()
+                    .find(|r| r.tag.as_str().contains(short_sha))
+                    .unwrap_or(&refs[0])
+                    .to_string();
+                ["scan", "verify"]
+                    .into_iter()
+                    .flat_map(|check| platforms.iter().map(move |p| (check, p.clone())))
+                    .map(|(check, platform)| Followup {
+                        check,
+                        platform,
+                        image: reference.clone(),
+                    })
+                    .collect()
+            }
+            Output::Load => Vec::new(),
+        };
+        let labels = oci_labels(&config.project, service, input.ctx, &version);
+        let iidfile = PathBuf::from(format!("{TARGET_DIR}/build/{}.iid", service.name));
+        let argv = build_argv(
+            input,
+            service,
+            &refs,
+            &labels,
+            &Flags {
+                cache,
+                platforms: &platforms,
+                attestations,
+                output,
+            },
+            &iidfile,
+        );
+        planned.push(ServicePlan {
+            name: service.name.clone(),
+            image,
+            tags: refs,
+            labels,
+            platforms,
+            output,
+            attestations,
+            followups,
+            argv,
+            size_budget_mb: service.size_budget_mb,
+            iidfile,
+        });
+    }
+    Ok(BuildPlan {
+        services: planned,
+        cache,
+        builder: input.builder.name.clone(),
+        driver: input.builder.driver.clone(),
+        capabilities: caps,
+        notes,
+    })
+}
+
+/// The capability-dependent choices for one service's build.
+struct Flags<'a> {
+    cache: CacheBackend,
+    platforms: &'a [String],
+    attestations: bool,
+    output: Output,
+}
+
+fn build_argv(
+    input: &PlanInput,
+    service: &Service,
+    refs: &[ImageRef],
+    labels: &BTreeMap<String, String>,
+    flags: &Flags,
+    iidfile: &std::path::Path,
+) -> Vec<String> {
+    let mut argv: Vec<String> = ["docker", "buildx", "build"].map(String::from).into();
+    let mut flag = |name: &str, value: String| {
+        argv.push(name.to_owned());
+        argv.push(value);
+    };
+    if let Some(b) = input.builder_flag {
+        flag("--builder", b.to_owned());
+    }
+    flag("--file", service.dockerfile.display().to_string());
+    flag("--progress", "plain".into());
+    if !flags.platforms.is_empty() {
+        flag("--platform", flags.platforms.join(","));
+    }
+    for r in refs {
+        flag("--tag", r.to_string());
+    }
+    for (k, v) in labels {
+        flag("--label", format!("{k}={v}"));
+    }
+    let mut build_args = BTreeMap::from([("REVISION".to_owned(), input.ctx.sha.clone())]);
+    build_args.extend(service.build_args.clone());
+    for (k, v) in build_args {
+        flag("--build-arg", format!("{k}={v}"));
+    }
+    let scope = &service.name;
+    let image = refs
+        .first()
+        .map(|r| r.repository.as_str())
+        .unwrap_or_default();
+    match flags.cache {
+        CacheBackend::Registry => {
+            flag(
+                "--cache-from",
+                format!("type=registry,ref={image}:buildcache"),
+            );
+            flag(
+                "--cache-to",
+                format!("type=registry,ref={image}:buildcache,mode=max"),
+            );
+        }
+        CacheBackend::Gha => {
+            flag("--cache-from", format!("type=gha,scope={scope}"));
+            flag("--cache-to", format!("type=gha,mode=max,scope={scope}"));
+        }
+        CacheBackend::Local => {
+            let dir = format!("{TARGET_DIR}/cache/{scope}");
+            flag("--cache-from", format!("type=local,src={dir}"));
+            flag("--cache-to", format!("type=local,dest={dir},mode=max"));
+        }
+        CacheBackend::Inline => flag("--cache-to", "type=inline".into()),
+    }
+    flag("--iidfile", iidfile.display().to_string());
+    if flags.attestations {
+        argv.push("--sbom=true".into());
+        argv.push("--provenance=mode=max".into());
+    }
+    if input.no_cache {
+        argv.push("--no-cache".into());
+    }
+    argv.push(match flags.output {
+        Output::Load => "--load".into(),
+        Output::Push => "--push".into(),
+    });
+    argv.push(service.context.display().to_string());
+    argv
+}
+
+#[cfg(test)]
+pub mod tests {
+    use super::*;
+    use crate::adapters::builder::tests::{recorded, DOCKER_CONTAINER, DOCKER_DRIVER};
+    use std::path::Path;
+    use time::macros::datetime;
+
+    pub fn config() -> Config {
+        Config::parse(
+            r#"
+            [project]
+            name = "shipyard"
+            licenses = "MIT"
+            [services.api]
+            dockerfile = "xtask/docker/api.Dockerfile"
+            size_budget_mb = 100
+            [services.web]
+            dockerfile = "xtask/docker/web.Dockerfile"
+            size_budget_mb = 100
+            build_args = { FEATURES = "tls" }
+            "#,
+            Path::new("xtask/images.toml"),
+        )
+        .unwrap()
+    }
+
+    pub fn ctx() -> GitContext {
+        crate::adapters::git::fixture("push", "refs/heads/main")
+    }
+
+    fn plan_with(inspect: &str, env: &[(&str, &str)]) -> BuildPlan {
+        try_plan(inspect, env, &[]).unwrap()
+    }
+
+    /// A plan for the recorded builder `inspect`, with `env` and `--platform platforms`.
+    pub fn try_plan(inspect: &str, env: &[(&str, &str)], platforms: &[&str]) -> Result<BuildPlan> {
+        let config = config();
+        let builder = recorded(inspect);
+        let env: Env = env.iter().copied().collect();
+        let ctx = ctx();
+        let platforms: Vec<String> = platforms.iter().map(|p| p.to_string()).collect();
+        let input = PlanInput {
+            config: &config,
+            ctx: &ctx,
+            builder: &builder,
+            builder_flag: Some(&builder.name),
+            env: &env,
+            namespace: resolve_namespace(None, &env, &config).unwrap(),
+            output: Output::Load,
+            no_cache: false,
+            now: datetime!(2026-11-23 12:00:00 UTC),
+            platforms: &platforms,
+            registry_configured: registry_configured(None, &env, &config),
+        };
+        plan(&input, &config.select(&[]).unwrap())
+    }
+
+    fn argv(plan: &BuildPlan, service: &str) -> String {
+        plan.services
+            .iter()
+            .find(|s| s.name == service)
+            .unwrap()
+            .argv
+            .join(" ")
+    }
+
+    #[test]
+    fn docker_driver_plan_is_exact() {
+        let plan = plan_with(DOCKER_DRIVER, &[]);
+        assert_eq!(plan.cache, CacheBackend::Inline);
+        let expected = [
+            "docker buildx build --builder default --file xtask/docker/api.Dockerfile --progress plain",
+            "--tag shipyard/api:main --tag shipyard/api:main-20261120-090507 --tag shipyard/api:latest --tag shipyard/api:sha-860c190",
+            "--label org.opencontainers.image.created=2026-11-20T09:05:07Z --label org.opencontainers.image.licenses=MIT",
+            "--label org.opencontainers.image.revision=860c1904a1ce19322e91ac35af1ab07466440c37",
+            "--label org.opencontainers.image.source=https://github.com/acme/shop --label org.opencontainers.image.title=api",
+            "--label org.opencontainers.image.url=https://github.com/acme/shop --label org.opencontainers.image.version=main",
+            "--build-arg REVISION=860c1904a1ce19322e91ac35af1ab07466440c37",
+            "--cache-to type=inline --iidfile target/xtask/build/api.iid --load .",
+        ]
+        .join(" ");
+        assert_eq!(argv(&plan, "api"), expected);
+    }
+
+    #[test]
+    fn docker_driver_never_gets_a_cache_export_it_would_reject() {
+        for env in [&[][..], &[("GITHUB_ACTIONS", "true")][..]] {
+            let plan = plan_with(DOCKER_DRIVER, env);
+            for s in &plan.services {
+                let a = s.argv.join(" ");
+                assert!(
+                    !a.contains("type=local")
+                        && !a.contains("type=gha")
+                        && !a.contains("type=registry"),
+                    "{a}"
+                );
+                assert!(
+                    !a.contains("--sbom")
+                        && !a.contains("--provenance")
+                        && !a.contains("--platform"),
+                    "{a}"
+                );
+            }
+            assert!(
+                plan.notes[0].contains("cannot export build cache"),
+                "{:?}",
+                plan.notes
+            );
+        }
+    }
+
+    #[test]
+    fn container_driver_caches_locally_off_ci() {
+        let plan = plan_with(DOCKER_CONTAINER, &[]);
+        assert_eq!(plan.cache, CacheBackend::Local);
+        let a = argv(&plan, "api");
+        assert!(
+            a.contains("--cache-from type=local,src=target/xtask/cache/api"),
+            "{a}"
+        );
+        assert!(
+            a.contains("--cache-to type=local,dest=target/xtask/cache/api,mode=max"),
+            "{a}"
+        );
+        assert_eq!(plan.notes.len(), 1, "{:?}", plan.notes);
+        assert!(plan.notes[0].contains("attestations are skipped for images loaded"));
+    }
+
+    #[test]
+    fn container_driver_uses_gha_cache_in_github_actions() {
+        let plan = plan_with(
+            DOCKER_CONTAINER,
+            &[
+                ("GITHUB_ACTIONS", "true"),
+                ("GITHUB_REPOSITORY", "Acme/Shop"),
+            ],
+        );
+        assert_eq!(plan.cache, CacheBackend::Gha);
+        let a = argv(&plan, "web");
+        assert!(
+            a.contains("--cache-from type=gha,scope=web --cache-to type=gha,mode=max,scope=web"),
+            "{a}"
+        );
+        assert!(a.contains("--tag ghcr.io/acme/web:main"), "{a}");
+    }
+
+    #[test]
+    fn service_build_args_follow_the_revision() {
+        let config = config();
+        let builder = recorded(DOCKER_DRIVER);
+        let (env, ctx) = (Env::default(), ctx());
+        let input = PlanInput {
+            config: &config,
+            ctx: &ctx,
+            builder: &builder,
+            builder_flag: None,
+            env: &env,
+            namespace: "shipyard".into(),
+            output: Output::Load,
+            no_cache: false,
+            now: OffsetDateTime::UNIX_EPOCH,
+            platforms: &[],
+            registry_configured: false,
+        };
+        let plan = plan(&input, &config.select(&[]).unwrap()).unwrap();
+        assert!(argv(&plan, "web").contains("--build-arg FEATURES=tls --build-arg REVISION=860c"));
+    }
+
+    #[test]
+    fn namespace_precedence() {
+        let config = config();
+        let ns = |env: &[(&str, &str)], flag: Option<&str>| {
+            resolve_namespace(flag, &env.iter().copied().collect(), &config).unwrap()
+        };
+        assert_eq!(ns(&[], None), "shipyard");
+        assert_eq!(
+            ns(
+                &[
+                    ("GITHUB_ACTIONS", "true"),
+                    ("GITHUB_REPOSITORY", "Acme/shop")
+                ],
+                None
+            ),
+            "ghcr.io/acme"
+        );
+        assert_eq!(
+            ns(&[("XTASK_REGISTRY", "127.0.0.1:5000/team/")], None),
+            "127.0.0.1:5000/team"
+        );
+        assert_eq!(
+            ns(&[("XTASK_REGISTRY", "x.io/a")], Some("127.0.0.1:5000/acme")),
+            "127.0.0.1:5000/acme"
+        );
+        assert!(resolve_namespace(Some("Bad Name"), &Env::default(), &config).is_err());
+    }
+
+    #[test]
+    fn dirty_tree_is_noted() {
+        let config = config();
+        let builder = Builder::parse_inspect(DOCKER_CONTAINER).unwrap();
+        let mut ctx = ctx();
+        ctx.dirty = true;
+        let env = Env::default();
+        let input = PlanInput {
+            config: &config,
+            ctx: &ctx,
+            builder: &builder,
+            builder_flag: Some("ci"),
+            env: &env,
+            namespace: "acme".into(),
+            output: Output::Load,
+            no_cache: true,
+            now: OffsetDateTime::UNIX_EPOCH,
+            platforms: &[],
+            registry_configured: false,
+        };
+        let plan = plan(&input, &config.select(&["api".into()]).unwrap()).unwrap();
+        assert!(plan.notes.iter().any(|n| n.contains("uncommitted")));
+        let a = plan.services[0].argv.join(" ");
+        assert!(a.starts_with("docker buildx build --builder ci "), "{a}");
+        assert!(a.ends_with("--no-cache --load ."), "{a}");
+    }
+}
+
+#[cfg(test)]
+mod capability_tests {
+    use super::tests::{config, ctx, try_plan};
+    use super::*;
+    use crate::adapters::builder::tests::{
+        recorded, ALL, DOCKER_CONTAINER, DOCKER_CONTAINERD, DOCKER_DRIVER, KUBERNETES, REMOTE,
+        TWO_NODES,
+    };
+
+    const REGISTRY: (&str, &str) = ("XTASK_REGISTRY", "127.0.0.1:5000/acme");
+    const ACTIONS: [(&str, &str); 2] = [
+        ("GITHUB_ACTIONS", "true"),
+        ("GITHUB_REPOSITORY", "acme/shop"),
+    ];
+    const TWO: &[&str] = &["linux/amd64", "linux/arm64"];
+
+    /// The argv without the tags, labels and build args every plan has.
+    fn flags(plan: &BuildPlan) -> String {
+        let argv = &plan.services[0].argv;
+        let mut out = Vec::new();
+        let mut i = 3;
+        while i < argv.len() {
+            if [
+                "--tag",
+                "--label",
+                "--build-arg",
+                "--file",
+                "--progress",
+                "--iidfile",
+            ]
+            .contains(&argv[i].as_str())
+            {
+                i += 2;
+                continue;
+            }
+            out.push(argv[i].as_str());
+            i += 1;
+        }
+        out.join(" ")
+    }
+
+    #[test]
+    fn remote_builder_with_a_registry_caches_there_and_pushes_two_platforms_with_attestations() {
+        let plan = try_plan(REMOTE, &[REGISTRY], TWO).unwrap();
+        assert_eq!(plan.cache, CacheBackend::Registry);
+        assert_eq!(
+            flags(&plan),
+            "--builder remote --platform linux/amd64,linux/arm64 \
+             --cache-from type=registry,ref=127.0.0.1:5000/acme/api:buildcache \
+             --cache-to type=registry,ref=127.0.0.1:5000/acme/api:buildcache,mode=max \
+             --sbom=true --provenance=mode=max --push ."
+        );
+        let s = &plan.services[0];
+        assert_eq!((s.output, s.attestations), (Output::Push, true));
+        let followups: Vec<String> = s
+            .followups
+            .iter()
+            .map(|f| format!("{} {} {}", f.check, f.platform, f.image))
+            .collect();
+        assert_eq!(
+            followups,
+            [
+                "scan linux/amd64 127.0.0.1:5000/acme/api:sha-860c190",
+                "scan linux/arm64 127.0.0.1:5000/acme/api:sha-860c190",
+                "verify linux/amd64 127.0.0.1:5000/acme/api:sha-860c190",
+                "verify linux/arm64 127.0.0.1:5000/acme/api:sha-860c190",
+            ]
+        );
+        assert!(
+            plan.notes.iter().any(|n| n.contains("shares it")),
+            "{:?}",
+            plan.notes
+        );
+        assert!(
+            plan.notes.iter().any(|n| n.contains("cannot be loaded")),
+            "{:?}",
+            plan.notes
+        );
+    }
+
+    #[test]
+    fn docker_driver_single_platform_is_exact_and_explains_every_gap() {
+        let plan = try_plan(DOCKER_DRIVER, &[REGISTRY], &["linux/amd64"]).unwrap();
+        assert_eq!(
+            flags(&plan),
+            "--builder default --platform linux/amd64 --cache-to type=inline --load ."
+        );
+        assert!(
+            plan.notes[0].contains("cannot export build cache"),
+            "{:?}",
+            plan.notes
+        );
+        assert!(
+            plan.notes[1].contains("cannot attach SBOM or provenance"),
+            "{:?}",
+            plan.notes
+        );
+    }
+
+    #[test]
+    fn docker_driver_refuses_two_platforms_and_foreign_ones_naming_what_it_has() {
+        let e = try_plan(DOCKER_DRIVER, &[REGISTRY], TWO).unwrap_err();
+        assert_eq!(crate::adapters::exec::exit_code(&e), 2);
+        assert!(
+            e.to_string()
+                .contains("cannot build: it has linux/amd64, linux/386"),
+            "{e}"
+        );
+        let e = try_plan(DOCKER_DRIVER, &[REGISTRY], &["linux/amd64", "linux/386"]).unwrap_err();
+        assert!(e.to_string().contains("one platform at a time"), "{e}");
+        assert!(
+            e.to_string().contains("without the containerd image store"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn containerd_store_loads_multi_platform_images_with_attestations() {
+        let plan = try_plan(DOCKER_CONTAINERD, &[], TWO).unwrap();
+        assert_eq!(
+            flags(&plan),
+            "--builder desktop-linux --platform linux/amd64,linux/arm64 \
+             --cache-from type=local,src=target/xtask/cache/api \
+             --cache-to type=local,dest=target/xtask/cache/api,mode=max \
+             --sbom=true --provenance=mode=max --load ."
+        );
+        assert!(plan.services[0].followups.is_empty());
+    }
+
+    #[test]
+    fn docker_container_single_platform_loads_and_skips_attestations_with_a_note() {
+        let plan = try_plan(DOCKER_CONTAINER, &ACTIONS, &[]).unwrap();
+        assert_eq!(
+            flags(&plan),
+            "--builder ci --cache-from type=gha,scope=api --cache-to type=gha,mode=max,scope=api --load ."
+        );
+        assert!(
+            plan.notes.iter().any(|n| n.contains("cannot keep them")),
+            "{:?}",
+            plan.notes
+        );
+    }
+
+    #[test]
+    fn kubernetes_builder_without_arm64_says_so() {
+        let e = try_plan(KUBERNETES, &[REGISTRY], TWO).unwrap_err();
+        assert!(
+            e.to_string().contains("linux/arm64, which builder `k8s`"),
+            "{e}"
+        );
+        assert!(e.to_string().contains("--append --name k8s"), "{e}");
+    }
+
+    #[test]
+    fn two_node_builder_with_an_old_buildkit_pushes_without_attestations() {
+        let plan = try_plan(TWO_NODES, &[REGISTRY], TWO).unwrap();
+        assert_eq!(
+            flags(&plan),
+            "--builder fleet --platform linux/amd64,linux/arm64 \
+             --cache-from type=registry,ref=127.0.0.1:5000/acme/api:buildcache \
+             --cache-to type=registry,ref=127.0.0.1:5000/acme/api:buildcache,mode=max --push ."
+        );
+        assert!(
+            plan.notes.iter().any(|n| n.contains("older than v0.11")),
+            "{:?}",
+            plan.notes
+        );
+    }
+
+    #[test]
+    fn multi_platform_needs_a_registry_to_push_to() {
+        let e = try_plan(REMOTE, &[], TWO).unwrap_err();
+        assert_eq!(crate::adapters::exec::exit_code(&e), 2);
+        assert!(e.to_string().contains("must be pushed"), "{e}");
+    }
+
+    #[test]
+    fn config_platforms_apply_and_the_flag_overrides_them() {
+        let mut config = config();
+        config.build.platforms = TWO.iter().map(|p| p.to_string()).collect();
+        config.services.get_mut("web").unwrap().platforms = Some(vec!["linux/arm64".into()]);
+        let builder = recorded(REMOTE);
+        let env: Env = [REGISTRY].into_iter().collect();
+        let ctx = ctx();
+        let flag = vec!["linux/amd64".to_owned()];
+        let mut input = PlanInput {
+            config: &config,
+            ctx: &ctx,
+            builder: &builder,
+            builder_flag: None,
+            env: &env,
+            namespace: "127.0.0.1:5000/acme".into(),
+            output: Output::Load,
+            no_cache: false,
+            now: OffsetDateTime::UNIX_EPOCH,
+            platforms: &[],
+            registry_configured: true,
+        };
+        let p = plan(&input, &config.select(&[]).unwrap()).unwrap();
+        assert_eq!(p.services[0].platforms, TWO);
+        assert_eq!(p.services[0].output, Output::Push);
+        assert_eq!(p.services[1].platforms, ["linux/arm64"]);
+        assert_eq!(p.services[1].output, Output::Load);
+        input.platforms = &flag;
+        let p = plan(&input, &config.select(&[]).unwrap()).unwrap();
+        assert!(p
+            .services
+            .iter()
+            .all(|s| s.platforms == flag && s.output == Output::Load));
+    }
+
+    /// Every recorded builder x {laptop, GitHub Actions} x {registry or not} x {one
+    /// platform, two}: the plan either refuses with a usage error or passes only flags the
+    /// builder accepts.
+    #[test]
+    fn no_builder_is_ever_passed_a_flag_it_would_reject() {
+        for (file, inspect) in ALL {
+            let caps = recorded(inspect).capabilities();
+            for ci in [false, true] {
+                for with_registry in [false, true] {
+                    for platforms in [&["linux/amd64"][..], TWO] {
+                        let mut env: Vec<(&str, &str)> = Vec::new();
+                        if ci {
+                            env.extend(ACTIONS);
+                        }
+                        if with_registry {
+                            env.push(REGISTRY);
+                        }
+                        let case = format!("{file} ci={ci} registry={with_registry} {platforms:?}");
+                        let plan = match try_plan(inspect, &env, platforms) {
+                            Ok(p) => p,
+                            Err(e) => {
+                                assert_eq!(crate::adapters::exec::exit_code(&e), 2, "{case}: {e}");
+                                let supported = platforms
+                                    .iter()
+                                    .all(|p| caps.platforms.iter().any(|c| c == p));
+                                assert!(
+                                    !supported
+                                        || (platforms.len() > 1 && !caps.multi_platform)
+                                        || (platforms.len() > 1
+                                            && !caps.load_multi_platform
+                                            && !with_registry
+                                            && !ci),
+                                    "{case}: refused a plan the builder can do: {e}"
+                                );
+                                continue;
+                            }
+                        };
+                        let s = &plan.services[0];
+                        let a = s.argv.join(" ");
+                        if !caps.cache_export {
+                            assert!(
+                                !a.contains("type=local")
+                                    && !a.contains("type=gha")
+                                    && !a.contains("type=registry"),
+                                "{case}: {a}"
+                            );
+                        }
+                        if !caps.attestations {
+                            assert!(
+                                !a.contains("--sbom") && !a.contains("--provenance"),
+                                "{case}: {a}"
+                            );
+                        }
+                        for p in &s.platforms {
+                            assert!(caps.platforms.contains(p), "{case}: {p} in {a}");
+                        }
+                        if s.platforms.len() > 1 {
+                            assert!(caps.multi_platform, "{case}: {a}");
+                            assert!(
+                                caps.load_multi_platform || a.ends_with("--push ."),
+                                "{case}: {a}"
+                            );
+                        }
+                        if a.contains("--push") {
+                            assert!(
+                                crate::adapters::registry::host(&s.image).is_some(),
+                                "{case}: {a}"
+                            );
+                            assert!(!s.followups.is_empty(), "{case}");
+                        }
+                        assert_eq!(
+                            a.contains("type=registry"),
+                            with_registry && caps.cache_export,
+                            "{case}: {a}"
+                        );
+                        assert_eq!(
+                            a.contains("type=gha"),
+                            ci && !with_registry && caps.cache_export,
+                            "{case}: {a}"
+                        );
+                        assert_eq!(a.ends_with("--push ."), s.output == Output::Push, "{case}");
+                    }
+                }
+            }
+        }
+    }
+}

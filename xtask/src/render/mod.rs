@@ -1,0 +1,131 @@
+//! Output for people and machines: aligned tables, sizes and durations, JSON on stdout.
+//!
+//! Human output goes to stderr while a command runs and its final table to stdout; `--json`
+//! replaces the table with one JSON document on stdout and nothing else there.
+
+pub mod sarif;
+
+use std::fmt::Write as _;
+use std::time::Duration;
+
+use serde::Serialize;
+
+pub struct Table {
+    headers: Vec<String>,
+    rows: Vec<Vec<String>>,
+}
+
+impl Table {
+    pub fn new<S: Into<String>>(headers: impl IntoIterator<Item = S>) -> Table {
+        Table {
+            headers: headers.into_iter().map(Into::into).collect(),
+            rows: Vec::new(),
+        }
+    }
+
+    pub fn row<S: Into<String>>(&mut self, cells: impl IntoIterator<Item = S>) {
+        self.rows.push(cells.into_iter().map(Into::into).collect());
+    }
+
+    pub fn render(&self) -> String {
+        let width = |i: usize| {
+            self.rows
+                .iter()
+                .chain(std::iter::once(&self.headers))
+                .map(|r| r.get(i).map_or(0, |c| c.chars().count()))
+                .max()
+                .unwrap_or(0)
+        };
+        let widths: Vec<usize> = (0..self.headers.len()).map(width).collect();
+        let mut out = String::new();
+        for row in std::iter::once(&self.headers).chain(&self.rows) {
+            let mut line = String::new();
+            for (i, cell) in row.iter().enumerate() {
+                let pad = widths[i].saturating_sub(cell.chars().count());
+                let _ = write!(line, "{cell}{}  ", " ".repeat(pad));
+            }
+            out.push_str(line.trim_end());
+            out.push('\n');
+        }
+        out
+    }
+
+    /// The same table in GitHub-flavoured markdown.
+    pub fn render_markdown(&self) -> String {
+        let line = |cells: &[String]| {
+            let cells: Vec<String> = cells.iter().map(|c| c.replace('|', "\\|")).collect();
+            format!("| {} |\n", cells.join(" | "))
+        };
+        let mut out = line(&self.headers);
+        out.push_str(&line(&vec!["---".to_owned(); self.headers.len()]));
+        for row in &self.rows {
+            out.push_str(&line(row));
+        }
+        out
+    }
+}
+
+/// Appends markdown to the file GitHub Actions shows as the step's summary.
+pub fn append_step_summary(path: &std::path::Path, markdown: &str) -> anyhow::Result<()> {
+    use anyhow::Context as _;
+    use std::io::Write as _;
+    let mut file = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(path)
+        .with_context(|| format!("opening GITHUB_STEP_SUMMARY {}", path.display()))?;
+    writeln!(file, "{markdown}").with_context(|| format!("writing {}", path.display()))
+}
+
+pub fn print_json<T: Serialize>(value: &T) {
+    println!(
+        "{}",
+        serde_json::to_string_pretty(value).expect("plain data serializes")
+    );
+}
+
+pub fn megabytes(bytes: u64) -> String {
+    format!("{:.1} MB", bytes as f64 / 1_000_000.0)
+}
+
+pub fn duration(d: Duration) -> String {
+    let secs = d.as_secs_f64();
+    if secs < 60.0 {
+        format!("{secs:.1}s")
+    } else {
+        format!("{}m{:02}s", d.as_secs() / 60, d.as_secs() % 60)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn table_aligns_columns() {
+        let mut t = Table::new(["service", "result"]);
+        t.row(["api", "ok"]);
+        t.row(["playwright-runner", "failed"]);
+        assert_eq!(
+            t.render(),
+            "service            result\napi                ok\nplaywright-runner  failed\n"
+        );
+    }
+
+    #[test]
+    fn markdown_table_escapes_pipes() {
+        let mut t = Table::new(["image", "result"]);
+        t.row(["a|b", "ok"]);
+        assert_eq!(
+            t.render_markdown(),
+            "| image | result |\n| --- | --- |\n| a\\|b | ok |\n"
+        );
+    }
+
+    #[test]
+    fn units_read_naturally() {
+        assert_eq!(megabytes(84_500_000), "84.5 MB");
+        assert_eq!(duration(Duration::from_millis(2_345)), "2.3s");
+        assert_eq!(duration(Duration::from_secs(125)), "2m05s");
+    }
+}
