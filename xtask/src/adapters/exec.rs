@@ -1,15 +1,32 @@
-//! Running child processes, and what an error means for the exit code.
+//! The only place that starts processes, and what an error means for the exit code.
+//!
+//! A [`Command`] is data (domain/command.rs); this module runs it: [`output`] captures,
+//! [`read`] captures and insists on success, [`status`] lets the child talk to the
+//! terminal, [`quiet`] discards its output, [`stream`] hands over its output line by line,
+//! [`to_file`] sends it to a log, [`spawn`] starts a background child that is killed when
+//! dropped. Every runner honours the command's timeout by killing the child (the direct
+//! child: a tool that forks helpers holding its output open delays the return until they
+//! exit).
 //!
 //! Exit codes: 0 success, 1 something the user asked for failed (a build, a scan gate, a
 //! check), 2 bad input (flags, config, unknown service), 3 the environment is not ready
 //! (docker, buildx, trivy or the daemon missing). Errors carry their class as a marker in
 //! the `anyhow` chain, so context can be added freely on the way up.
 
-use std::fmt;
-use std::io::{BufRead, BufReader};
-use std::path::Path;
+#![allow(dead_code)] // callers move onto these runners one module at a time
 
-use anyhow::{Context, Result};
+use std::fmt;
+use std::fs::File;
+use std::io::{BufRead, BufReader};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context, Result};
+
+#[allow(unused_imports)]
+pub use crate::domain::command::{shell_words, Command, EnvValue, Secret, Stdin};
+#[allow(unused_imports)]
+pub use std::process::ExitCode;
 
 macro_rules! error_class {
     ($name:ident, $code:expr) => {
@@ -57,18 +74,235 @@ pub fn usage(error: anyhow::Error) -> anyhow::Error {
     UsageError::new(message)
 }
 
-/// Runs `argv` in `dir`, handing every line of its combined stdout and stderr to `on_line`.
-/// Returns whether it exited successfully; failing to start it at all is an error.
-pub fn stream(argv: &[String], dir: &Path, on_line: impl FnMut(&str)) -> Result<bool> {
-    let (program, args) = argv.split_first().context("empty command")?;
-    stream_expression(
-        duct::cmd(program, args).dir(dir).stdin_null(),
-        program,
-        on_line,
-    )
+/// A child that ran past its command's timeout and was killed.
+#[derive(Debug)]
+pub struct TimedOut {
+    pub command: String,
+    pub after: Duration,
 }
 
-/// Like [`stream`], for an expression the caller has set up (environment, stdin).
+impl fmt::Display for TimedOut {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "`{}` did not finish within {}s and was stopped",
+            self.command,
+            self.after.as_secs()
+        )
+    }
+}
+
+impl std::error::Error for TimedOut {}
+
+/// What a finished child said.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Output {
+    pub success: bool,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+fn expression(cmd: &Command) -> duct::Expression {
+    let mut expr = duct::cmd(&cmd.program, &cmd.args).unchecked();
+    if let Some(dir) = &cmd.dir {
+        expr = expr.dir(dir);
+    }
+    for (name, value) in &cmd.env {
+        expr = match value {
+            EnvValue::Plain(v) => expr.env(name, v),
+            EnvValue::Secret(s) => expr.env(name, s.expose()),
+            EnvValue::Removed => expr.env_remove(name),
+        };
+    }
+    match &cmd.stdin {
+        Stdin::Null => expr.stdin_null(),
+        Stdin::Inherit => expr,
+        Stdin::Secret(s) => expr.stdin_bytes(s.expose().as_bytes().to_vec()),
+    }
+}
+
+fn start(cmd: &Command, expr: duct::Expression) -> Result<duct::Handle> {
+    expr.start()
+        .with_context(|| format!("cannot start `{}`", cmd.program))
+}
+
+/// Waits for the child, killing it once the command's timeout has passed.
+fn finish(cmd: &Command, handle: &duct::Handle) -> Result<std::process::Output> {
+    let Some(timeout) = cmd.timeout else {
+        return Ok(handle.wait()?.clone());
+    };
+    let started = Instant::now();
+    loop {
+        if let Some(output) = handle.try_wait()? {
+            return Ok(output.clone());
+        }
+        if started.elapsed() >= timeout {
+            handle.kill()?;
+            return Err(anyhow::Error::new(TimedOut {
+                command: cmd.to_string(),
+                after: timeout,
+            }));
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// Runs `cmd` with stdout and stderr captured; a non-zero exit is not an error.
+pub fn output(cmd: &Command) -> Result<Output> {
+    let expr = expression(cmd).stdout_capture().stderr_capture();
+    let out = finish(cmd, &start(cmd, expr)?)?;
+    Ok(Output {
+        success: out.status.success(),
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    })
+}
+
+/// Runs `cmd` and returns its stdout without trailing whitespace; a non-zero exit is an
+/// error that carries the command and its stderr.
+pub fn read(cmd: &Command) -> Result<String> {
+    let out = output(cmd)?;
+    if !out.success {
+        bail!("`{cmd}` failed: {}", out.stderr.trim());
+    }
+    Ok(out.stdout.trim_end().to_owned())
+}
+
+/// Runs `cmd` with the terminal as its stdout and stderr; returns whether it succeeded.
+pub fn status(cmd: &Command) -> Result<bool> {
+    Ok(finish(cmd, &start(cmd, expression(cmd))?)?.status.success())
+}
+
+/// Runs `cmd` with its output discarded; returns whether it succeeded.
+pub fn quiet(cmd: &Command) -> Result<bool> {
+    let expr = expression(cmd).stdout_null().stderr_null();
+    Ok(finish(cmd, &start(cmd, expr)?)?.status.success())
+}
+
+/// Runs `cmd` with stdout and stderr appended to `log`; returns whether it succeeded.
+pub fn to_file(cmd: &Command, log: File) -> Result<bool> {
+    let expr = expression(cmd).stderr_to_stdout().stdout_file(log);
+    Ok(finish(cmd, &start(cmd, expr)?)?.status.success())
+}
+
+/// Runs `cmd`, handing every line of its combined stdout and stderr to `on_line`.
+/// Returns whether it exited successfully; failing to start it at all is an error.
+pub fn stream(cmd: &Command, mut on_line: impl FnMut(&str)) -> Result<bool> {
+    let reader = expression(cmd)
+        .stderr_to_stdout()
+        .reader()
+        .with_context(|| format!("cannot start `{}`", cmd.program))?;
+    let (done, watch) = mpsc::channel::<()>();
+    let timed_out = std::thread::scope(|scope| -> Result<bool> {
+        let reader = &reader;
+        let watchdog = scope.spawn(move || match cmd.timeout {
+            Some(t) if watch.recv_timeout(t) == Err(mpsc::RecvTimeoutError::Timeout) => {
+                let _ = reader.kill();
+                true
+            }
+            _ => false,
+        });
+        let mut lines = BufReader::new(reader);
+        let mut line = Vec::new();
+        let read = loop {
+            match lines.read_until(b'\n', &mut line) {
+                Ok(0) => break Ok(()),
+                Ok(_) => on_line(String::from_utf8_lossy(&line).trim_end()),
+                Err(e) => break Err(e),
+            }
+            line.clear();
+        };
+        let _ = done.send(());
+        let timed_out = watchdog.join().unwrap_or(false);
+        if !timed_out {
+            read?;
+        }
+        Ok(timed_out)
+    })?;
+    if timed_out {
+        return Err(anyhow::Error::new(TimedOut {
+            command: cmd.to_string(),
+            after: cmd.timeout.unwrap_or_default(),
+        }));
+    }
+    let output = reader
+        .try_wait()?
+        .context("child still running after its output closed")?;
+    Ok(output.status.success())
+}
+
+/// Where a background child's output goes.
+pub enum Sink {
+    Null,
+    Inherit,
+    File(File),
+}
+
+/// A background child; dropping it kills it.
+pub struct Child(duct::Handle);
+
+/// Starts `cmd` in the background. Its timeout, if any, is the caller's to enforce with
+/// [`Child::wait_for`].
+pub fn spawn(cmd: &Command, sink: Sink) -> Result<Child> {
+    let expr = match sink {
+        Sink::Null => expression(cmd).stdout_null().stderr_null(),
+        Sink::Inherit => expression(cmd),
+        Sink::File(f) => expression(cmd).stderr_to_stdout().stdout_file(f),
+    };
+    Ok(Child(start(cmd, expr)?))
+}
+
+impl Child {
+    /// Whether it has exited, and if so whether it succeeded.
+    pub fn try_wait(&self) -> Result<Option<bool>> {
+        Ok(self.0.try_wait()?.map(|o| o.status.success()))
+    }
+
+    /// Waits up to `limit`; `None` when it is still running.
+    pub fn wait_for(&self, limit: Duration) -> Result<Option<bool>> {
+        let started = Instant::now();
+        loop {
+            if let Some(ok) = self.try_wait()? {
+                return Ok(Some(ok));
+            }
+            if started.elapsed() >= limit {
+                return Ok(None);
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    pub fn kill(&self) -> Result<()> {
+        Ok(self.0.kill()?)
+    }
+}
+
+impl Drop for Child {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+    }
+}
+
+/// This process's id, for names that must not collide between concurrent runs.
+pub fn process_id() -> u32 {
+    std::process::id()
+}
+
+/// Ends this process at once (after a signal, when cleanup is done).
+pub fn exit(code: i32) -> ! {
+    std::process::exit(code)
+}
+
+/// Legacy: runs an argv in `dir`, streaming lines. Prefer [`stream`] with a [`Command`].
+pub fn stream_argv(
+    argv: &[String],
+    dir: &std::path::Path,
+    on_line: impl FnMut(&str),
+) -> Result<bool> {
+    stream(&Command::from_argv(argv).dir(dir), on_line)
+}
+
+/// Legacy: streams a duct expression. Prefer [`stream`] with a [`Command`].
 pub fn stream_expression(
     expr: duct::Expression,
     program: &str,
@@ -91,26 +325,13 @@ pub fn stream_expression(
     Ok(output.status.success())
 }
 
-/// Quotes an argv for display so that it can be pasted into a POSIX shell.
-pub fn shell_words(argv: &[String]) -> String {
-    argv.iter()
-        .map(|a| {
-            let plain = !a.is_empty()
-                && a.chars()
-                    .all(|c| c.is_ascii_alphanumeric() || "-_./:=@,+%^".contains(c));
-            if plain {
-                a.clone()
-            } else {
-                format!("'{}'", a.replace('\'', r"'\''"))
-            }
-        })
-        .collect::<Vec<_>>()
-        .join(" ")
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn sh(script: &str) -> Command {
+        Command::new("sh").args(["-c", script])
+    }
 
     #[test]
     fn error_classes_map_to_exit_codes() {
@@ -123,30 +344,53 @@ mod tests {
     }
 
     #[test]
-    fn shell_words_quotes_only_what_needs_it() {
-        let argv: Vec<String> = ["docker", "build", "--label", "a=b c", "it's"]
-            .map(String::from)
-            .into();
-        assert_eq!(
-            shell_words(&argv),
-            r#"docker build --label 'a=b c' 'it'\''s'"#
-        );
-    }
-
-    #[test]
     fn stream_reports_lines_and_status() {
         let mut seen = Vec::new();
-        let ok = stream(
-            &[
-                "sh".into(),
-                "-c".into(),
-                "echo one; echo two >&2; exit 3".into(),
-            ],
-            Path::new("."),
-            |l| seen.push(l.to_owned()),
-        )
+        let ok = stream(&sh("echo one; echo two >&2; exit 3"), |l| {
+            seen.push(l.to_owned())
+        })
         .unwrap();
         assert!(!ok);
         assert_eq!(seen, ["one", "two"]);
+    }
+
+    #[test]
+    fn read_returns_stdout_and_fails_with_stderr() {
+        assert_eq!(read(&sh("echo hello")).unwrap(), "hello");
+        let err = read(&sh("echo nope >&2; exit 1")).unwrap_err();
+        assert!(format!("{err:#}").contains("nope"), "{err:#}");
+    }
+
+    #[test]
+    fn secrets_reach_the_child_through_stdin_and_env_only() {
+        let cmd = sh("read line; echo \"$line/$PASS\"")
+            .stdin(Stdin::Secret(Secret::new("in")))
+            .secret_env("PASS", Secret::new("env"));
+        assert_eq!(read(&cmd).unwrap(), "in/env");
+        assert!(!cmd.to_string().contains("in/") && !cmd.to_string().contains("env\""));
+    }
+
+    #[test]
+    fn every_runner_kills_a_child_past_its_timeout() {
+        let slow = sh("exec sleep 5").timeout(Duration::from_millis(200));
+        let started = Instant::now();
+        for err in [
+            output(&slow).unwrap_err(),
+            quiet(&slow).unwrap_err(),
+            stream(&slow, |_| {}).unwrap_err(),
+        ] {
+            assert!(err.downcast_ref::<TimedOut>().is_some(), "{err:#}");
+        }
+        assert!(started.elapsed() < Duration::from_secs(4));
+    }
+
+    #[test]
+    fn a_dropped_background_child_is_killed() {
+        let child = spawn(&sh("exec sleep 5"), Sink::Null).unwrap();
+        assert_eq!(child.wait_for(Duration::from_millis(50)).unwrap(), None);
+        let started = Instant::now();
+        child.kill().unwrap();
+        drop(child);
+        assert!(started.elapsed() < Duration::from_secs(1));
     }
 }

@@ -368,7 +368,7 @@ fn build_one(root: &Path, service: &ServicePlan, width: usize) -> Outcome {
         writeln!(log, "$ {}", shell_words(&service.argv))?;
         eprintln!("{:width$} | started", service.name);
         let mut progress = Progress::default();
-        let ok = exec::stream(&service.argv, root, |line| {
+        let ok = exec::stream(&exec::Command::from_argv(&service.argv).dir(root), |line| {
             let _ = writeln!(log, "{line}");
             if let Some(shown) = progress.line(line) {
                 eprintln!("{:width$} | {shown}", service.name);

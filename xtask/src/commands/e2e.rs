@@ -373,7 +373,9 @@ fn execute(root: &Path, plan: &E2ePlan, health_timeout: Duration) -> Result<Repo
         None => eprintln!("e2e | api and web are healthy"),
     }
     eprintln!("e2e | $ {}", shell_words(&plan.tests));
-    let ok = exec::stream(&plan.tests, root, |line| eprintln!("e2e | {line}"))?;
+    let ok = exec::stream(&exec::Command::from_argv(&plan.tests).dir(root), |line| {
+        eprintln!("e2e | {line}")
+    })?;
     drop(stack);
 
     let junit = plan.out_dir.join("junit.xml");

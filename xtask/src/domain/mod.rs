@@ -4,6 +4,7 @@
 
 pub mod affected;
 pub mod checks;
+pub mod command;
 pub mod config;
 pub mod dockerfile;
 pub mod dockerignore;
