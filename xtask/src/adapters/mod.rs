@@ -2,6 +2,7 @@
 //! reached through [`exec`], the only module that starts processes.
 
 pub mod builder;
+pub mod cargo;
 pub mod changes;
 pub mod container;
 pub mod exec;

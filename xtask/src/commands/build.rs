@@ -244,7 +244,7 @@ fn select_affected<'c>(
         }
         Changes::Since { .. } => true,
     };
-    let inputs = affected::load_inputs(&ws.root, selected)?;
+    let inputs = crate::adapters::cargo::affected_inputs(&ws.root, selected)?;
     let config_file = affected::config_file(&ws.root, &ws.config);
     let namespace = plan::resolve_namespace(args.registry.as_deref(), &ws.env, &ws.config)?;
     let mut selection = Selection::default();

@@ -4,13 +4,13 @@
 //! its Dockerfile and ignore file, the service config, and for a Rust service the workspace
 //! `Cargo.toml` and `Cargo.lock` plus the directories of every path crate its crate depends
 //! on, directly or not (from `cargo metadata`). [`affected`] decides on plain data; [`load_inputs`]
-//! is the thin layer that reads ignore files and cargo metadata.
+//! reads the ignore files and takes the metadata that `adapters/cargo.rs` got from cargo.
 
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
-use cargo_metadata::{DependencyKind, Metadata, MetadataCommand, Package};
+use cargo_metadata::{DependencyKind, Metadata, Package};
 
 use crate::adapters::changes::Changes;
 use crate::domain::config::{Config, Service};
@@ -113,20 +113,12 @@ fn under(file: &str, dir: &str) -> bool {
 }
 
 /// Reads what [`affected`] needs for `services`: their ignore files (a missing one lets
-/// everything through) and, when the repository is a Cargo workspace, its metadata.
-pub fn load_inputs(root: &Path, services: &[&Service]) -> Result<Vec<ServiceInputs>> {
-    let metadata = if root.join("Cargo.toml").is_file() {
-        Some(
-            MetadataCommand::new()
-                .manifest_path(root.join("Cargo.toml"))
-                .exec()
-                .context(
-                    "`cargo metadata` failed, so the services' Rust dependencies are unknown",
-                )?,
-        )
-    } else {
-        None
-    };
+/// everything through) and, for a Cargo workspace, what its `metadata` says.
+pub fn load_inputs(
+    root: &Path,
+    services: &[&Service],
+    metadata: Option<&Metadata>,
+) -> Result<Vec<ServiceInputs>> {
     services
         .iter()
         .map(|s| {
@@ -148,7 +140,7 @@ pub fn load_inputs(root: &Path, services: &[&Service]) -> Result<Vec<ServiceInpu
                     c => c.to_owned(),
                 },
                 ignore,
-                rust: metadata.as_ref().and_then(|m| rust_inputs(root, m, s)),
+                rust: metadata.and_then(|m| rust_inputs(root, m, s)),
             })
         })
         .collect()
@@ -213,7 +205,7 @@ pub fn config_file(root: &Path, config: &Config) -> String {
 }
 
 #[cfg(test)]
-mod tests {
+pub mod tests {
     use super::*;
 
     const CONFIG: &str = "xtask/images.toml";
@@ -248,14 +240,14 @@ mod tests {
         ]
     }
 
-    fn since(files: &[&str]) -> Changes {
+    pub fn since(files: &[&str]) -> Changes {
         Changes::Since {
             base: "origin/main".into(),
             files: files.iter().map(|f| f.to_string()).collect(),
         }
     }
 
-    fn built(changes: &Changes, services: &[ServiceInputs]) -> Vec<String> {
+    pub fn built(changes: &Changes, services: &[ServiceInputs]) -> Vec<String> {
         affected(services, changes, CONFIG)
             .into_iter()
             .filter(|(_, d)| matches!(d, Decision::Affected(_)))
@@ -372,67 +364,5 @@ mod tests {
         s.context = "docs".into();
         assert_eq!(built(&since(&["docs/index.md"]), &[s.clone()]), ["docs"]);
         assert!(built(&since(&["docs/x.tmp", "docsite/a.md", "a.md"]), &[s]).is_empty());
-    }
-
-    #[test]
-    fn path_dependencies_come_from_cargo_metadata_transitively() {
-        let dir = tempfile::tempdir().unwrap();
-        let d = dir.path();
-        let write = |path: &str, text: &str| {
-            std::fs::create_dir_all(d.join(path).parent().unwrap()).unwrap();
-            std::fs::write(d.join(path), text).unwrap();
-        };
-        let package = |name: &str, deps: &str| {
-            format!("[package]\nname = \"{name}\"\nversion = \"0.1.0\"\nedition = \"2021\"\n{deps}")
-        };
-        write(
-            "Cargo.toml",
-            "[workspace]\nmembers = [\"api\", \"libs/x\"]\nresolver = \"2\"\n",
-        );
-        write("api/Cargo.toml", &package("api", "[dependencies]\nx = { path = \"../libs/x\" }\n[dev-dependencies]\nt = { path = \"../libs/t\" }\n"));
-        write("api/src/main.rs", "fn main() {}\n");
-        write(
-            "libs/x/Cargo.toml",
-            &package("x", "[dependencies]\ny = { path = \"../y\" }\n"),
-        );
-        write("libs/x/src/lib.rs", "");
-        write("libs/y/Cargo.toml", &package("y", ""));
-        write("libs/y/src/lib.rs", "");
-        write("libs/t/Cargo.toml", &package("t", ""));
-        write("libs/t/src/lib.rs", "");
-        write("api.Dockerfile.dockerignore", "*\n!api/src\n");
-        let config = Config::parse(
-            "[project]\nname = \"p\"\n[services.api]\ndockerfile = \"api.Dockerfile\"\nsize_budget_mb = 1\n",
-            Path::new("images.toml"),
-        )
-        .unwrap();
-        let inputs = load_inputs(d, &config.select(&[]).unwrap()).unwrap();
-        let rust = inputs[0].rust.as_ref().unwrap();
-        assert_eq!(rust.path_dependencies, ["libs/x", "libs/y"]);
-        assert_eq!(built(&since(&["libs/y/src/lib.rs"]), &inputs), ["api"]);
-        assert!(built(&since(&["libs/t/src/lib.rs"]), &inputs).is_empty());
-    }
-
-    #[test]
-    fn the_repository_services_resolve_their_crates() {
-        let root = Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap();
-        let config = Config::load(root, Path::new(crate::domain::config::CONFIG_FILE)).unwrap();
-        let services = config.select(&[]).unwrap();
-        let inputs = load_inputs(root, &services).unwrap();
-        let api = inputs.iter().find(|s| s.name == "api").unwrap();
-        let rust = api.rust.as_ref().unwrap();
-        assert!(rust.path_dependencies.is_empty(), "{rust:?}");
-        assert_eq!(rust.shared, ["Cargo.toml", "Cargo.lock"]);
-        assert_eq!(api.ignore_file, "xtask/docker/api.Dockerfile.dockerignore");
-        let runner = inputs
-            .iter()
-            .find(|s| s.name == "playwright-runner")
-            .unwrap();
-        assert!(runner.rust.is_none());
-        assert_eq!(built(&since(&["api/src/main.rs"]), &inputs), ["api"]);
-        assert_eq!(
-            built(&since(&["playwright-runner/tests/todo.spec.js"]), &inputs),
-            ["playwright-runner"]
-        );
     }
 }
