@@ -8,10 +8,7 @@
 //! child: a tool that forks helpers holding its output open delays the return until they
 //! exit).
 //!
-//! Exit codes: 0 success, 1 something the user asked for failed (a build, a scan gate, a
-//! check), 2 bad input (flags, config, unknown service), 3 the environment is not ready
-//! (docker, buildx, trivy or the daemon missing). Errors carry their class as a marker in
-//! the `anyhow` chain, so context can be added freely on the way up.
+//! The error classes that decide the exit code are in domain/error.rs (re-exported here).
 
 #![allow(dead_code)] // callers move onto these runners one module at a time
 
@@ -28,51 +25,7 @@ pub use crate::domain::command::{shell_words, Command, EnvValue, Secret, Stdin};
 #[allow(unused_imports)]
 pub use std::process::ExitCode;
 
-macro_rules! error_class {
-    ($name:ident, $code:expr) => {
-        #[derive(Debug)]
-        pub struct $name(String);
-
-        impl $name {
-            pub const EXIT_CODE: u8 = $code;
-
-            #[allow(clippy::new_ret_no_self)]
-            pub fn new(message: impl Into<String>) -> anyhow::Error {
-                anyhow::Error::new($name(message.into()))
-            }
-        }
-
-        impl fmt::Display for $name {
-            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str(&self.0)
-            }
-        }
-
-        impl std::error::Error for $name {}
-    };
-}
-
-error_class!(UsageError, 2);
-error_class!(EnvironmentError, 3);
-
-/// The exit code an error should end the program with.
-pub fn exit_code(error: &anyhow::Error) -> u8 {
-    for cause in error.chain() {
-        if cause.downcast_ref::<UsageError>().is_some() {
-            return UsageError::EXIT_CODE;
-        }
-        if cause.downcast_ref::<EnvironmentError>().is_some() {
-            return EnvironmentError::EXIT_CODE;
-        }
-    }
-    1
-}
-
-/// Marks an error as bad input (exit 2), keeping its message and chain.
-pub fn usage(error: anyhow::Error) -> anyhow::Error {
-    let message = format!("{error:#}");
-    UsageError::new(message)
-}
+pub use crate::domain::error::{exit_code, usage, EnvironmentError, UsageError};
 
 /// A child that ran past its command's timeout and was killed.
 #[derive(Debug)]
@@ -331,16 +284,6 @@ mod tests {
 
     fn sh(script: &str) -> Command {
         Command::new("sh").args(["-c", script])
-    }
-
-    #[test]
-    fn error_classes_map_to_exit_codes() {
-        assert_eq!(exit_code(&anyhow::anyhow!("boom")), 1);
-        assert_eq!(exit_code(&UsageError::new("bad flag")), 2);
-        assert_eq!(
-            exit_code(&EnvironmentError::new("no docker").context("building api")),
-            3
-        );
     }
 
     #[test]

@@ -12,7 +12,7 @@ use crate::adapters::publish::{self, Job, Plan, DIGEST};
 use crate::adapters::registry;
 use crate::adapters::workspace::Workspace;
 use crate::cli::Preview;
-use crate::commands::push::repository;
+use crate::domain::identity;
 use crate::domain::plan;
 use crate::domain::tag::Tag;
 
@@ -69,7 +69,7 @@ pub fn run(ws: &Workspace, args: &Args) -> Result<()> {
     let (from, to) = parse_tags(args)?;
     let services = ws.config.select(&args.services).map_err(usage)?;
     let namespace = plan::resolve_namespace(args.registry.as_deref(), &ws.env, &ws.config)?;
-    let host = registry::require_host(&namespace)?;
+    let host = identity::require_host(&namespace)?;
     let credentials = registry::credentials(&ws.env, &host)?;
     let plan = Plan {
         registry: host.clone(),
@@ -78,7 +78,7 @@ pub fn run(ws: &Workspace, args: &Args) -> Result<()> {
             .map(|c| registry::login_argv(&c.username, &host)),
         services: services
             .iter()
-            .map(|s| job(&s.name, &repository(&namespace, s), &from, &to))
+            .map(|s| job(&s.name, &identity::repository(&namespace, s), &from, &to))
             .collect(),
         notes: Vec::new(),
     };

@@ -15,7 +15,7 @@ use crate::adapters::registry;
 use crate::adapters::workspace::Workspace;
 use crate::cli::Preview;
 use crate::commands::scan::{self, Verdict};
-use crate::domain::config::Service;
+use crate::domain::identity;
 use crate::domain::plan;
 use crate::domain::tag::Tag;
 
@@ -59,15 +59,6 @@ fn gate(
     }
 }
 
-/// The tag pushed first: the one naming the commit (`sha-...`), else the first that is not
-/// `latest`.
-pub fn immutable<'a>(tags: &'a [Tag], short_sha: &str) -> Option<&'a Tag> {
-    tags.iter()
-        .find(|t| t.as_str().contains(short_sha))
-        .or_else(|| tags.iter().find(|t| !t.as_str().starts_with("latest")))
-        .or(tags.first())
-}
-
 /// The steps that publish `image_id` as `repository:<tag>` for every tag.
 pub fn job(
     name: &str,
@@ -76,7 +67,8 @@ pub fn job(
     tags: &[Tag],
     short_sha: &str,
 ) -> Result<Job> {
-    let first = immutable(tags, short_sha).context("the tag rules give no tag to push")?;
+    let first =
+        identity::immutable(tags, short_sha).context("the tag rules give no tag to push")?;
     let first_ref = format!("{repository}:{first}");
     let mut steps = vec![
         Step::new(&["docker", "tag", image_id, &first_ref]),
@@ -109,11 +101,11 @@ pub fn job(
 pub fn run(ws: &Workspace, args: &Args) -> Result<()> {
     let services = ws.config.select(&args.services).map_err(usage)?;
     let namespace = plan::resolve_namespace(args.registry.as_deref(), &ws.env, &ws.config)?;
-    let host = registry::require_host(&namespace)?;
+    let host = identity::require_host(&namespace)?;
     let credentials = registry::credentials(&ws.env, &host)?;
     let ctx = ws.git_context()?;
     let tags = ws.tags(&ctx)?;
-    let short_sha = &ctx.sha[..ctx.sha.len().min(7)];
+    let short_sha = identity::short_sha(&ctx.sha);
 
     let mut notes = Vec::new();
     let mut refused = Vec::new();
@@ -138,7 +130,7 @@ pub fn run(ws: &Workspace, args: &Args) -> Result<()> {
         }
         jobs.push(job(
             &service.name,
-            &repository(&namespace, service),
+            &identity::repository(&namespace, service),
             &image_id,
             &tags,
             short_sha,
@@ -171,10 +163,6 @@ pub fn run(ws: &Workspace, args: &Args) -> Result<()> {
     }
     let outcomes = publish::run(&ws.env, &host, credentials, &plan.services)?;
     publish::report(&outcomes, args.preview.json, "push")
-}
-
-pub fn repository(namespace: &str, service: &Service) -> String {
-    format!("{namespace}/{}", service.image_name())
 }
 
 #[cfg(test)]
@@ -222,11 +210,10 @@ mod tests {
     #[test]
     fn without_a_sha_tag_the_first_non_latest_goes_first() {
         let t = tags(&["latest", "v1.2.3", "1.2"]);
-        assert_eq!(immutable(&t, "860c190").unwrap().as_str(), "v1.2.3");
-        assert_eq!(
-            immutable(&tags(&["latest"]), "860c190").unwrap().as_str(),
-            "latest"
-        );
+        let first = job("api", "r/api", "id", &t, "860c190").unwrap().steps[0]
+            .argv
+            .join(" ");
+        assert_eq!(first, "docker tag id r/api:v1.2.3");
         assert!(job("api", "r/api", "id", &[], "860c190").is_err());
     }
 

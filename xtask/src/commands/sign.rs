@@ -18,9 +18,9 @@ use crate::adapters::publish::{self, Job, Plan, Step, DIGEST};
 use crate::adapters::registry::{self, Session};
 use crate::adapters::workspace::Workspace;
 use crate::cli::Preview;
-use crate::commands::push;
 use crate::domain::checks::Signature;
 use crate::domain::env::Env;
+use crate::domain::identity;
 use crate::domain::plan;
 
 #[derive(Debug, Default, clap::Args)]
@@ -71,21 +71,12 @@ pub fn signer(key: Option<&std::path::Path>, env: &Env) -> Result<Signer> {
     }
 }
 
-/// A registry on the loopback interface: plain http, and no public transparency log.
-pub fn loopback(host: &str) -> bool {
-    let name = match host.rsplit_once(':') {
-        Some((name, port)) if port.chars().all(|c| c.is_ascii_digit()) => name,
-        _ => host,
-    };
-    name == "localhost" || name.starts_with("127.") || name == "[::1]"
-}
-
 pub fn tlog_upload(host: &str, offline: bool, explicit: Option<bool>) -> bool {
-    explicit.unwrap_or(!offline && !loopback(host))
+    explicit.unwrap_or(!offline && !identity::loopback(host))
 }
 
 fn registry_flags(host: &str) -> Vec<String> {
-    if loopback(host) {
+    if identity::loopback(host) {
         vec![
             "--allow-insecure-registry".into(),
             "--allow-http-registry".into(),
@@ -138,13 +129,19 @@ pub fn immutable_refs(
 ) -> Result<Vec<(String, String, crate::domain::tag::Tag)>> {
     let ctx = ws.git_context()?;
     let tags = ws.tags(&ctx)?;
-    let short_sha = &ctx.sha[..ctx.sha.len().min(7)];
-    let tag = push::immutable(&tags, short_sha)
+    let short_sha = identity::short_sha(&ctx.sha);
+    let tag = identity::immutable(&tags, short_sha)
         .context("the tag rules give no tag to sign")?
         .clone();
     Ok(services
         .iter()
-        .map(|s| (s.name.clone(), push::repository(namespace, s), tag.clone()))
+        .map(|s| {
+            (
+                s.name.clone(),
+                identity::repository(namespace, s),
+                tag.clone(),
+            )
+        })
         .collect())
 }
 
@@ -175,7 +172,7 @@ pub fn jobs(
 pub fn run(ws: &Workspace, args: &Args) -> Result<()> {
     let services = ws.config.select(&args.services).map_err(usage)?;
     let namespace = plan::resolve_namespace(args.registry.as_deref(), &ws.env, &ws.config)?;
-    let host = registry::require_host(&namespace)?;
+    let host = identity::require_host(&namespace)?;
     let credentials = registry::credentials(&ws.env, &host)?;
     let signer = signer(args.key.as_deref(), &ws.env)?;
     let tlog = tlog_upload(&host, args.offline, args.tlog_upload);
@@ -227,7 +224,9 @@ pub fn run(ws: &Workspace, args: &Args) -> Result<()> {
 /// Resolves `reference` (a tag) to its digest in the registry and runs `cosign verify` on
 /// the digest in `session`.
 pub fn verify(session: &Session, key: &str, tlog: bool, reference: &str) -> Signature {
-    let host = registry::host(reference).unwrap_or_default().to_owned();
+    let host = identity::registry_host(reference)
+        .unwrap_or_default()
+        .to_owned();
     let repository = match reference.rsplit_once(':') {
         Some((repo, tag)) if !tag.contains('/') => repo,
         _ => reference,
@@ -270,6 +269,14 @@ pub fn verify(session: &Session, key: &str, tlog: bool, reference: &str) -> Sign
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn loopback_registries_skip_the_log_unless_asked() {
+        assert!(!tlog_upload("127.0.0.1:5000", false, None));
+        assert!(tlog_upload("ghcr.io", false, None));
+        assert!(!tlog_upload("ghcr.io", true, None));
+        assert!(tlog_upload("127.0.0.1:5000", false, Some(true)));
+    }
     use std::path::Path;
 
     fn env(vars: &[(&str, &str)]) -> Env {
@@ -299,16 +306,6 @@ mod tests {
         let e = signer(None, &env(&[])).unwrap_err();
         assert_eq!(crate::adapters::exec::exit_code(&e), 2);
         assert!(e.to_string().contains("id-token: write"), "{e}");
-    }
-
-    #[test]
-    fn loopback_registries_are_plain_http_and_skip_the_log() {
-        assert!(loopback("127.0.0.1:5000") && loopback("localhost:5000") && loopback("localhost"));
-        assert!(!loopback("ghcr.io") && !loopback("registry.local:5000"));
-        assert!(!tlog_upload("127.0.0.1:5000", false, None));
-        assert!(tlog_upload("ghcr.io", false, None));
-        assert!(!tlog_upload("ghcr.io", true, None));
-        assert!(tlog_upload("127.0.0.1:5000", false, Some(true)));
     }
 
     #[test]

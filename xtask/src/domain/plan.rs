@@ -16,11 +16,11 @@ use serde::Serialize;
 use time::OffsetDateTime;
 
 use crate::adapters::builder::{Builder, Capabilities};
-use crate::adapters::exec::UsageError;
 use crate::adapters::git::GitContext;
-use crate::adapters::registry;
 use crate::domain::config::{Config, Service};
 use crate::domain::env::Env;
+use crate::domain::error::UsageError;
+use crate::domain::identity;
 use crate::domain::labels::oci_labels;
 use crate::domain::tag::{validate_repository, ImageRef};
 use crate::domain::tag_rules::Evaluation;
@@ -127,9 +127,7 @@ pub fn resolve_namespace(flag: Option<&str>, env: &Env, config: &Config) -> Resu
         .or_else(|| config.registry.namespace.clone())
         .or(owner.filter(|_| env.github_actions()))
         .unwrap_or_else(|| config.project.name.clone());
-    validate_repository(&ns).map_err(|e| {
-        crate::adapters::exec::UsageError::new(format!("registry namespace: {e:#}"))
-    })?;
+    validate_repository(&ns).map_err(|e| UsageError::new(format!("registry namespace: {e:#}")))?;
     Ok(ns)
 }
 
@@ -137,7 +135,7 @@ pub fn resolve_namespace(flag: Option<&str>, env: &Env, config: &Config) -> Resu
 pub fn registry_configured(flag: Option<&str>, env: &Env, config: &Config) -> bool {
     flag.or(env.get("XTASK_REGISTRY"))
         .or(config.registry.namespace.as_deref())
-        .is_some_and(|ns| registry::host(ns).is_some())
+        .is_some_and(|ns| identity::registry_host(ns).is_some())
 }
 
 /// Registry (a registry is configured) > GitHub Actions' cache > a local directory, when
@@ -251,14 +249,14 @@ pub fn plan(input: &PlanInput, services: &[&Service]) -> Result<BuildPlan> {
     if input.ctx.dirty {
         note(format!(
             "the working tree has uncommitted changes: the images contain them, but their labels name commit {}",
-            &input.ctx.sha[..7.min(input.ctx.sha.len())]
+            identity::short_sha(&input.ctx.sha)
         ));
     }
 
-    let short_sha = &input.ctx.sha[..7.min(input.ctx.sha.len())];
+    let short_sha = identity::short_sha(&input.ctx.sha);
     let mut planned = Vec::new();
     for service in services {
-        let image = format!("{}/{}", input.namespace, service.image_name());
+        let image = identity::repository(&input.namespace, service);
         let refs: Vec<ImageRef> = tags
             .iter()
             .map(|t| ImageRef {
@@ -268,7 +266,7 @@ pub fn plan(input: &PlanInput, services: &[&Service]) -> Result<BuildPlan> {
             .collect();
         let platforms = platforms_for(input, service, &caps)?;
         let output = if platforms.len() > 1 && !caps.load_multi_platform {
-            if registry::host(&input.namespace).is_none() {
+            if identity::registry_host(&input.namespace).is_none() {
                 return Err(UsageError::new(format!(
                     "`{}` is built for {}: a multi-platform image cannot be loaded into the local \
                      image store, so it must be pushed. Name a registry with --registry, \
@@ -317,9 +315,10 @@ pub fn plan(input: &PlanInput, services: &[&Service]) -> Result<BuildPlan> {
         }
         let followups = match output {
             Output::Push => {
+                let immutable = identity::immutable(&tags, short_sha).unwrap_or(&tags[0]);
                 let reference = refs
                     .iter()
-                    .find(|r| r.tag.as_str().contains(short_sha))
+                    .find(|r| &r.tag == immutable)
                     .unwrap_or(&refs[0])
                     .to_string();
                 ["scan", "verify"]
@@ -335,7 +334,7 @@ pub fn plan(input: &PlanInput, services: &[&Service]) -> Result<BuildPlan> {
             Output::Load => Vec::new(),
         };
         let labels = oci_labels(&config.project, service, input.ctx, &version);
-        let iidfile = PathBuf::from(format!("{TARGET_DIR}/build/{}.iid", service.name));
+        let iidfile = identity::iid_file(&service.name);
         let argv = build_argv(
             input,
             service,
@@ -782,7 +781,7 @@ mod capability_tests {
     #[test]
     fn docker_driver_refuses_two_platforms_and_foreign_ones_naming_what_it_has() {
         let e = try_plan(DOCKER_DRIVER, &[REGISTRY], TWO).unwrap_err();
-        assert_eq!(crate::adapters::exec::exit_code(&e), 2);
+        assert_eq!(crate::domain::error::exit_code(&e), 2);
         assert!(
             e.to_string()
                 .contains("cannot build: it has linux/amd64, linux/386"),
@@ -852,7 +851,7 @@ mod capability_tests {
     #[test]
     fn multi_platform_needs_a_registry_to_push_to() {
         let e = try_plan(REMOTE, &[], TWO).unwrap_err();
-        assert_eq!(crate::adapters::exec::exit_code(&e), 2);
+        assert_eq!(crate::domain::error::exit_code(&e), 2);
         assert!(e.to_string().contains("must be pushed"), "{e}");
     }
 
@@ -912,7 +911,7 @@ mod capability_tests {
                         let plan = match try_plan(inspect, &env, platforms) {
                             Ok(p) => p,
                             Err(e) => {
-                                assert_eq!(crate::adapters::exec::exit_code(&e), 2, "{case}: {e}");
+                                assert_eq!(crate::domain::error::exit_code(&e), 2, "{case}: {e}");
                                 let supported = platforms
                                     .iter()
                                     .all(|p| caps.platforms.iter().any(|c| c == p));
@@ -956,7 +955,7 @@ mod capability_tests {
                         }
                         if a.contains("--push") {
                             assert!(
-                                crate::adapters::registry::host(&s.image).is_some(),
+                                crate::domain::identity::registry_host(&s.image).is_some(),
                                 "{case}: {a}"
                             );
                             assert!(!s.followups.is_empty(), "{case}");

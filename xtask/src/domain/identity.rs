@@ -1,0 +1,144 @@
+//! Identity decisions, each made here and nowhere else: an image's repository, the short
+//! commit id, the tag that never moves, where `build` records an image id, a namespace's
+//! registry host and whether that host is this machine.
+
+use std::path::PathBuf;
+
+use anyhow::Result;
+
+use crate::domain::config::Service;
+use crate::domain::error::UsageError;
+use crate::domain::plan::TARGET_DIR;
+use crate::domain::tag::Tag;
+
+/// How many hex digits of a commit id name it in tags and messages (`sha-1a2b3c4`).
+pub const SHORT_SHA_LEN: usize = 7;
+
+/// The first [`SHORT_SHA_LEN`] characters of a commit id (all of it when shorter).
+pub fn short_sha(sha: &str) -> &str {
+    sha.get(..SHORT_SHA_LEN).unwrap_or(sha)
+}
+
+/// `<namespace>/<image>`: where a service's image lives.
+pub fn repository(namespace: &str, service: &Service) -> String {
+    format!("{namespace}/{}", service.image_name())
+}
+
+/// The tag that names one build and is never moved: the one carrying the commit id
+/// (`sha-...`, whatever its prefix or suffix), else the first that is not `latest`.
+/// Push publishes it first, scan and sign address the image by it.
+pub fn immutable<'a>(tags: &'a [Tag], short_sha: &str) -> Option<&'a Tag> {
+    tags.iter()
+        .find(|t| t.as_str().contains(short_sha))
+        .or_else(|| tags.iter().find(|t| !t.as_str().starts_with("latest")))
+        .or(tags.first())
+}
+
+/// Where `build` records a service's image id, relative to the repository root.
+pub fn iid_file(service: &str) -> PathBuf {
+    PathBuf::from(format!("{TARGET_DIR}/build/{service}.iid"))
+}
+
+/// The registry of `<namespace>/<image>` references: the namespace's first component when
+/// it looks like a host (has a `.` or a `:`, or is `localhost`), as Docker decides it.
+pub fn registry_host(namespace: &str) -> Option<&str> {
+    let first = namespace.split('/').next()?;
+    (first.contains(['.', ':']) || first == "localhost").then_some(first)
+}
+
+/// The registry a push goes to, or a usage error saying how to name one.
+pub fn require_host(namespace: &str) -> Result<String> {
+    registry_host(namespace).map(str::to_owned).ok_or_else(|| {
+        UsageError::new(format!(
+            "`{namespace}` names local images only: set the registry with --registry, \
+             XTASK_REGISTRY or [registry] namespace, e.g. `ghcr.io/acme` or `127.0.0.1:5000/acme`"
+        ))
+    })
+}
+
+/// Whether a registry host is this machine (`localhost`, `127.x`, `[::1]`, with or without
+/// a numeric port): such a registry may speak plain HTTP and has no transparency log.
+pub fn loopback(host: &str) -> bool {
+    let name = match host.rsplit_once(':') {
+        Some((name, port)) if !port.is_empty() && port.chars().all(|c| c.is_ascii_digit()) => name,
+        _ => host,
+    };
+    name == "localhost" || name.starts_with("127.") || name == "[::1]"
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn tags(names: &[&str]) -> Vec<Tag> {
+        names.iter().map(|t| Tag::parse(t).unwrap()).collect()
+    }
+
+    #[test]
+    fn short_sha_is_seven_characters_or_the_whole_id() {
+        assert_eq!(short_sha("1a2b3c4d5e6f"), "1a2b3c4");
+        assert_eq!(short_sha("1a2"), "1a2");
+    }
+
+    #[test]
+    fn the_immutable_tag_is_the_one_naming_the_commit_whatever_its_spelling() {
+        for (built, want) in [
+            (&["latest", "main", "sha-1a2b3c4"][..], "sha-1a2b3c4"),
+            (&["latest", "git-1a2b3c4-amd64"][..], "git-1a2b3c4-amd64"),
+            (&["latest", "main-20261203"][..], "main-20261203"),
+            (&["latest"][..], "latest"),
+        ] {
+            let t = tags(built);
+            assert_eq!(
+                immutable(&t, "1a2b3c4").unwrap().as_str(),
+                want,
+                "{built:?}"
+            );
+        }
+        assert!(immutable(&[], "1a2b3c4").is_none());
+    }
+
+    #[test]
+    fn a_registry_host_is_the_first_component_only_when_it_looks_like_one() {
+        for (namespace, host) in [
+            ("ghcr.io/acme", Some("ghcr.io")),
+            ("ghcr.io", Some("ghcr.io")),
+            ("127.0.0.1:5000/acme", Some("127.0.0.1:5000")),
+            ("localhost/acme", Some("localhost")),
+            ("shipyard", None),
+            ("acme/team", None),
+        ] {
+            assert_eq!(registry_host(namespace), host, "{namespace}");
+        }
+        let e = require_host("shipyard").unwrap_err();
+        assert!(e.to_string().contains("--registry"));
+        assert_eq!(crate::domain::error::exit_code(&e), 2);
+    }
+
+    #[test]
+    fn loopback_is_this_machine_with_or_without_a_numeric_port() {
+        for host in [
+            "127.0.0.1:5000",
+            "localhost:5000",
+            "localhost",
+            "[::1]:5000",
+            "127.1.2.3",
+        ] {
+            assert!(loopback(host), "{host}");
+        }
+        for host in [
+            "ghcr.io",
+            "registry.local:5000",
+            "localhost:abc",
+            "localhost.example.com",
+            "10.0.0.1:5000",
+        ] {
+            assert!(!loopback(host), "{host}");
+        }
+    }
+
+    #[test]
+    fn the_iid_file_is_under_the_build_directory() {
+        assert_eq!(iid_file("api"), PathBuf::from("target/xtask/build/api.iid"));
+    }
+}
