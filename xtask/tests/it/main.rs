@@ -9,6 +9,7 @@ mod affected;
 mod build;
 mod ci;
 mod doctor;
+mod dry_run;
 mod e2e;
 mod lint_dockerfiles;
 mod push;
