@@ -1,9 +1,7 @@
 //! `cargo xtask e2e` as a user runs it: the plan as data, and a real run of the Playwright
 //! suite against freshly built images that leaves nothing behind.
 
-mod common;
-
-use common::*;
+use crate::common::*;
 use serde_json::Value;
 
 /// Containers and networks whose names start with `prefix`.
@@ -59,6 +57,7 @@ fn runs_the_playwright_suite_and_cleans_up() {
     if !engine_available() {
         return;
     }
+    let _turn = repository_images();
     let o = xtask(&["build", "--registry", "xtask-e2e"]);
     assert!(o.status.success(), "build failed: {}", stderr(&o));
     let o = xtask(&["e2e", "--json"]);
@@ -74,7 +73,7 @@ fn runs_the_playwright_suite_and_cleans_up() {
     assert_eq!(report["errors"], 0, "{report}");
     assert!(root().join("target/xtask/e2e/html/index.html").is_file());
 
-    // Only this run's: other runs (a contributor's, another test binary's) may be going on.
+    // Only this run's: other runs (a contributor's, a `ci` test's) may be going on.
     let network = report["network"].as_str().unwrap();
     assert!(network.starts_with("xtask-e2e-"), "{network}");
     let (containers, networks) = leftovers(network);

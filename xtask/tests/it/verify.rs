@@ -1,12 +1,10 @@
 //! `cargo xtask verify` as a user runs it: on fixture images built from busybox:stable that
 //! each break one rule, on `--image`, and on the repository's own services.
 
-mod common;
-
 use std::collections::BTreeMap;
 
-use common::fixture::{self, Service, GOOD};
-use common::*;
+use crate::common::fixture::{self, Service, GOOD};
+use crate::common::*;
 use serde_json::Value;
 
 /// Check name -> status for each image in a `verify --json` report.
@@ -213,6 +211,7 @@ fn api_and_web_build_and_pass_verify() {
     if !engine_available() {
         return;
     }
+    let _turn = repository_images();
     let o = xtask(&["build", "api", "web"]);
     assert!(o.status.success(), "build: {}", stderr(&o));
     let o = xtask(&["verify", "api", "web"]);

@@ -1,10 +1,8 @@
 //! `cargo xtask lint-dockerfiles` as a user runs it, with the real hadolint.
 
-mod common;
-
 use std::process::Command;
 
-use common::*;
+use crate::common::*;
 
 /// True when hadolint is installed. When it is not, the test is skipped locally but FAILS
 /// under `CI=true`: `cargo xtask engine up` installs it, so its absence there is a defect.

@@ -2,14 +2,12 @@
 //! commands, and real signatures in a registry with htpasswd auth that stop verifying once
 //! the tag is moved to an unsigned image.
 
-mod common;
-
 use std::path::Path;
 use std::process::Command;
 
-use common::fixture::{self, xtask_env, Service, GOOD};
-use common::registry::Registry;
-use common::*;
+use crate::common::fixture::{self, xtask_env, Service, GOOD};
+use crate::common::registry::Registry;
+use crate::common::*;
 use serde_json::Value;
 
 const PEM: &str = "-----BEGIN ENCRYPTED SIGSTORE PRIVATE KEY-----\nnot-a-real-key\n-----END ENCRYPTED SIGSTORE PRIVATE KEY-----";

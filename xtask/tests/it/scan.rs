@@ -1,16 +1,14 @@
 //! `cargo xtask scan` as a user runs it, end to end on a stand-in trivy that replays
-//! reports in trivy's format (tests/fixtures/trivy and tests/fixtures/reports).
+//! reports in trivy's format (xtask/tests/fixtures/trivy and xtask/tests/fixtures/reports).
 //!
 //! `--image replay/<fixture>:<test>` makes the stand-in write `<fixture>.json.golden`; the tag
 //! keeps each test's report file apart, since tests run in parallel.
 
-mod common;
-
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use common::trivy::{fixtures, StandIn};
-use common::*;
+use crate::common::trivy::{fixtures, StandIn};
+use crate::common::*;
 use serde_json::Value;
 
 fn json(o: &std::process::Output) -> Value {

@@ -1,22 +1,9 @@
 //! `cargo xtask ci` as CI runs it: the real stages on the real engine, with the stand-in
 //! trivy replaying real reports.
 
-mod common;
-
-use std::sync::{Mutex, MutexGuard};
-
-use common::trivy::StandIn;
-use common::*;
+use crate::common::trivy::StandIn;
+use crate::common::*;
 use serde_json::Value;
-
-/// The pipelines here build, scan and verify the same images and write the same report files
-/// under target/xtask, so they take turns.
-fn one_pipeline_at_a_time() -> MutexGuard<'static, ()> {
-    static PIPELINE: Mutex<()> = Mutex::new(());
-    PIPELINE
-        .lock()
-        .unwrap_or_else(|poisoned| poisoned.into_inner())
-}
 
 fn stage_results(report: &Value) -> Vec<(String, String)> {
     report["stages"]
@@ -39,7 +26,9 @@ fn pipeline_runs_every_stage_and_reports_to_github() {
     if !engine_available() {
         return;
     }
-    let _turn = one_pipeline_at_a_time();
+    // The pipelines build, scan and verify the repository's images and write the same report
+    // files under target/xtask, as other tests do: they take turns.
+    let _turn = repository_images();
     let trivy = StandIn::new();
     let summary = trivy.path("summary.md");
     let outputs = trivy.path("outputs");
@@ -103,7 +92,9 @@ fn pipeline_stops_at_the_first_failing_stage() {
     if !engine_available() {
         return;
     }
-    let _turn = one_pipeline_at_a_time();
+    // The pipelines build, scan and verify the repository's images and write the same report
+    // files under target/xtask, as other tests do: they take turns.
+    let _turn = repository_images();
     let trivy = StandIn::new();
     // debian-buster has a CRITICAL vulnerability with a fixed version: the scan gate fails.
     let o = trivy.xtask(

@@ -8,6 +8,7 @@ pub mod trivy;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
+use std::sync::{Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 pub fn root() -> PathBuf {
@@ -15,6 +16,16 @@ pub fn root() -> PathBuf {
         .parent()
         .unwrap()
         .to_owned()
+}
+
+/// A turn for the tests that build, scan, verify or run the repository's own services (and
+/// `ci`, which does all of it): they share the images' tags and the files `build`, `scan` and
+/// `e2e` write under target/xtask (`build/<service>.iid`, `scan/<service>.verdict.json`,
+/// `e2e/junit.xml`), so in one test process they take turns. A test that panicked while
+/// holding it does not stop the others.
+pub fn repository_images() -> MutexGuard<'static, ()> {
+    static TURN: Mutex<()> = Mutex::new(());
+    TURN.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
 /// `cargo xtask ARGS...`, from the workspace root.

@@ -2,13 +2,11 @@
 //! htpasswd auth: every tag at one digest, credentials only on stdin, a clear error and no
 //! partial tag set when the registry refuses or dies.
 
-mod common;
-
 use std::path::{Path, PathBuf};
 
-use common::fixture::{self, xtask_env, Service, GOOD};
-use common::registry::Registry;
-use common::*;
+use crate::common::fixture::{self, xtask_env, Service, GOOD};
+use crate::common::registry::Registry;
+use crate::common::*;
 use serde_json::Value;
 
 /// A `docker` first on PATH that logs its argv to `argv.log` and, when `VP_KILL_PID` is

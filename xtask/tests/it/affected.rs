@@ -1,12 +1,10 @@
 //! `cargo xtask build --affected` as a user runs it, in this repository: what is planned
 //! and what is skipped, and why.
 
-mod common;
-
 use std::path::PathBuf;
 use std::process::Command;
 
-use common::*;
+use crate::common::*;
 use serde_json::Value;
 
 /// A new untracked file, removed again when dropped (even when the test fails).

@@ -1,11 +1,9 @@
 //! `cargo xtask doctor` as a user runs it: ready on a working engine, a clear failure with a
 //! fix when the engine cannot be reached.
 
-mod common;
-
 use std::process::Command;
 
-use common::*;
+use crate::common::*;
 use serde_json::Value;
 
 #[test]

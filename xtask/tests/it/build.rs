@@ -1,11 +1,9 @@
 //! `cargo xtask build` as a user runs it: exit codes, `--dry-run --json`, and real builds on
 //! the real engine.
 
-mod common;
-
 use std::time::Duration;
 
-use common::*;
+use crate::common::*;
 use serde_json::Value;
 
 #[test]
@@ -175,6 +173,7 @@ fn builds_all_services_which_run_healthy_as_non_root() {
     if !engine_available() {
         return;
     }
+    let _turn = repository_images();
     let ns = "xtask-itest";
     let o = xtask(&["build", "--registry", ns, "--json"]);
     assert!(o.status.success(), "build failed: {}", stderr(&o));

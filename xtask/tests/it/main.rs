@@ -1,0 +1,18 @@
+//! The CLI tests, one binary: `cargo xtask` run as a user runs it, each command in its own
+//! module. Tests in one process run in parallel threads, so the ones that share state
+//! (the repository's own images and the reports under target/xtask) take turns through
+//! [`common::repository_images`].
+
+mod common;
+
+mod affected;
+mod build;
+mod ci;
+mod doctor;
+mod dry_run;
+mod e2e;
+mod lint_dockerfiles;
+mod push;
+mod scan;
+mod sign;
+mod verify;
