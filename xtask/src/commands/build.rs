@@ -131,17 +131,25 @@ pub fn run(ws: &Workspace, args: &Args) -> Result<()> {
         .builder
         .as_deref()
         .or(ws.config.build.builder.as_deref());
-    let detected = match &args.builder_inspect {
-        Some(path) => Ok(Builder::from_recording(&ws.root.join(path))?),
-        None => Builder::detect(builder_name),
-    };
-    let builder = match detected {
-        Ok(b) => b,
-        Err(e) if args.preview.dry_run => {
-            eprintln!("note: {e:#}\nnote: planning for the default builder of a Docker Engine (docker driver)");
-            Builder::assumed_default()
-        }
-        Err(e) => return Err(e),
+    // A dry run plans for the builder the build would use, or fails as the build would
+    // (same error, same exit code): a plan for an assumed builder is not what would run.
+    let builder = match &args.builder_inspect {
+        Some(path) => Builder::from_recording(&ws.root.join(path))?,
+        None => match Builder::detect(builder_name) {
+            Ok(b) => b,
+            Err(e) => {
+                if args.preview.dry_run {
+                    let assumed = Builder::assumed_default();
+                    eprintln!(
+                        "note: a dry run plans for the builder the build would use, not an assumed one \
+                         (`{}`, {} driver); `--builder-inspect PATH` plans against a recorded \
+                         `docker buildx inspect`",
+                        assumed.name, assumed.driver
+                    );
+                }
+                return Err(e);
+            }
+        },
     };
     let builder_flag = match &args.builder_inspect {
         Some(_) => Some(builder.name.as_str()),
