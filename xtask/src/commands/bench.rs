@@ -10,9 +10,9 @@
 
 use std::collections::BTreeMap;
 use std::fs;
+use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context, Result};
 use serde::Serialize;
@@ -20,7 +20,7 @@ use serde_json::{json, Value};
 use time::OffsetDateTime;
 
 use crate::adapters::builder::Builder;
-use crate::adapters::exec::usage;
+use crate::adapters::exec::{self, usage, Command};
 use crate::adapters::workspace::Workspace;
 use crate::domain::plan::{self, BuildPlan, Output, PlanInput, TARGET_DIR};
 use crate::render::Table;
@@ -42,6 +42,8 @@ const MAX_ONE_LINE_SECS: f64 = 60.0;
 const MAX_COMPILE_SECS: f64 = 20.0;
 const MAX_HELP_MS: f64 = 100.0;
 const HELP_RUNS: usize = 10;
+/// For the quick questions (`bake --print`, versions, `--help`), not for the timed builds.
+const QUICK: Duration = Duration::from_secs(60);
 
 #[derive(Debug, Default, Serialize)]
 pub struct Results {
@@ -123,15 +125,17 @@ pub fn run(ws: &Workspace, args: &Args) -> Result<()> {
     let bake = dir.join("bake.json");
     fs::write(&bake, serde_json::to_string_pretty(&bake_file(&plan))?)?;
     let bake_arg = bake.display().to_string();
-    let print = Command::new("docker")
-        .args(["buildx", "bake", "--file", &bake_arg, "--print"])
-        .current_dir(root)
-        .output()?;
-    if !print.status.success() {
+    let print = exec::output(
+        &Command::new("docker")
+            .args(["buildx", "bake", "--file", &bake_arg, "--print"])
+            .dir(root)
+            .timeout(QUICK),
+    )?;
+    if !print.success {
         bail!(
             "`docker buildx bake --print` rejects {}: {}",
             bake.display(),
-            String::from_utf8_lossy(&print.stderr)
+            print.stderr
         );
     }
 
@@ -261,11 +265,7 @@ pub fn run(ws: &Workspace, args: &Args) -> Result<()> {
     let mut help = Vec::new();
     for _ in 0..HELP_RUNS {
         let started = Instant::now();
-        let ok = Command::new(&exe)
-            .arg("--help")
-            .stdout(Stdio::null())
-            .status()?
-            .success();
+        let ok = exec::quiet(&Command::new(&exe).arg("--help").timeout(QUICK))?;
         if !ok {
             bail!("`cargo xtask --help` failed");
         }
@@ -286,24 +286,21 @@ pub fn run(ws: &Workspace, args: &Args) -> Result<()> {
 
 /// Runs `argv` in `root` with stderr into `log`; returns its wall time and stdout. A
 /// failing command fails the benchmark: a time for a broken build means nothing.
+///
+/// exec has no runner that captures stdout while stderr goes to a file, so stderr is
+/// captured too and written to `log` once the command has finished.
 fn timed(root: &Path, argv: &[String], log: &Path) -> Result<(f64, Vec<u8>)> {
+    let cmd = Command::from_argv(argv).dir(root);
+    let mut file = fs::File::create(log)?;
     let started = Instant::now();
-    let out = Command::new(&argv[0])
-        .args(&argv[1..])
-        .current_dir(root)
-        .stdin(Stdio::null())
-        .stderr(fs::File::create(log)?)
-        .output()
-        .with_context(|| format!("cannot start `{}`", argv[0]))?;
+    let out = exec::output(&cmd)?;
     let secs = started.elapsed().as_secs_f64();
-    if !out.status.success() {
-        bail!(
-            "`{}` failed; its output is in {}",
-            crate::adapters::exec::shell_words(argv),
-            log.display()
-        );
+    file.write_all(out.stderr.as_bytes())
+        .with_context(|| format!("writing {}", log.display()))?;
+    if !out.success {
+        bail!("`{cmd}` failed; its output is in {}", log.display());
     }
-    Ok((secs, out.stdout))
+    Ok((secs, out.stdout.into_bytes()))
 }
 
 /// Appends a line to a file and puts the original back when dropped.
@@ -512,11 +509,13 @@ fn machine() -> BTreeMap<String, String> {
     m.insert("memory".into(), field(&read("/proc/meminfo"), "MemTotal"));
     m.insert("cpu".into(), field(&read("/proc/cpuinfo"), "model name"));
     let version = |args: &[&str]| {
-        Command::new("docker")
-            .args(args)
-            .output()
-            .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_owned())
-            .unwrap_or_default()
+        exec::output(
+            &Command::new("docker")
+                .args(args.iter().copied())
+                .timeout(QUICK),
+        )
+        .map(|o| o.stdout.trim().to_owned())
+        .unwrap_or_default()
     };
     m.insert(
         "docker".into(),

@@ -14,11 +14,10 @@ use std::time::{Duration, Instant};
 use anyhow::{bail, Context, Result};
 use serde::Serialize;
 use time::OffsetDateTime;
-use xshell::{cmd, Shell};
 
 use crate::adapters::builder::Builder;
 use crate::adapters::changes::{self, Changes};
-use crate::adapters::exec::{self, shell_words, usage};
+use crate::adapters::exec::{self, usage, Command};
 use crate::adapters::workspace::Workspace;
 use crate::cli::Preview;
 use crate::domain::affected::{self, Decision};
@@ -132,17 +131,25 @@ pub fn run(ws: &Workspace, args: &Args) -> Result<()> {
         .builder
         .as_deref()
         .or(ws.config.build.builder.as_deref());
-    let detected = match &args.builder_inspect {
-        Some(path) => Ok(Builder::from_recording(&ws.root.join(path))?),
-        None => Builder::detect(builder_name),
-    };
-    let builder = match detected {
-        Ok(b) => b,
-        Err(e) if args.preview.dry_run => {
-            eprintln!("note: {e:#}\nnote: planning for the default builder of a Docker Engine (docker driver)");
-            Builder::assumed_default()
-        }
-        Err(e) => return Err(e),
+    // A dry run plans for the builder the build would use, or fails as the build would
+    // (same error, same exit code): a plan for an assumed builder is not what would run.
+    let builder = match &args.builder_inspect {
+        Some(path) => Builder::from_recording(&ws.root.join(path))?,
+        None => match Builder::detect(builder_name) {
+            Ok(b) => b,
+            Err(e) => {
+                if args.preview.dry_run {
+                    let assumed = Builder::assumed_default();
+                    eprintln!(
+                        "note: a dry run plans for the builder the build would use, not an assumed one \
+                         (`{}`, {} driver); `--builder-inspect PATH` plans against a recorded \
+                         `docker buildx inspect`",
+                        assumed.name, assumed.driver
+                    );
+                }
+                return Err(e);
+            }
+        },
     };
     let builder_flag = match &args.builder_inspect {
         Some(_) => Some(builder.name.as_str()),
@@ -307,7 +314,7 @@ fn print_plan(plan: &BuildPlan, skipped: &[Outcome], json: bool) {
                 .collect::<Vec<_>>()
                 .join(", ")
         );
-        println!("{}\n", shell_words(&s.argv));
+        println!("{}\n", build_command(s));
     }
 }
 
@@ -365,10 +372,11 @@ fn build_one(root: &Path, service: &ServicePlan, width: usize) -> Outcome {
         let mut log = fs::File::create(&log_path)
             .with_context(|| format!("creating {}", log_path.display()))?;
         let _ = fs::remove_file(root.join(&service.iidfile));
-        writeln!(log, "$ {}", shell_words(&service.argv))?;
+        let cmd = build_command(service).dir(root);
+        writeln!(log, "$ {cmd}")?;
         eprintln!("{:width$} | started", service.name);
         let mut progress = Progress::default();
-        let ok = exec::stream(&exec::Command::from_argv(&service.argv).dir(root), |line| {
+        let ok = exec::stream(&cmd, |line| {
             let _ = writeln!(log, "{line}");
             if let Some(shown) = progress.line(line) {
                 eprintln!("{:width$} | {shown}", service.name);
@@ -477,12 +485,18 @@ fn shorten(s: &str, max: usize) -> String {
     }
 }
 
+/// The `docker buildx build` of one service, as the dry run prints it and the run runs it
+/// (from the root). A build is bounded by the user watching it: no timeout.
+fn build_command(service: &ServicePlan) -> Command {
+    Command::from_argv(&service.argv)
+}
+
 pub fn image_size(id: &str) -> Result<u64> {
-    let sh = Shell::new()?;
-    let format = "{{.Size}}";
-    let out = cmd!(sh, "docker image inspect --format {format} {id}")
-        .quiet()
-        .read()?;
+    let out = exec::read(
+        &Command::new("docker")
+            .args(["image", "inspect", "--format", "{{.Size}}", id])
+            .timeout(Duration::from_secs(60)),
+    )?;
     out.trim()
         .parse()
         .with_context(|| format!("unexpected image size `{out}`"))

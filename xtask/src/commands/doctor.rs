@@ -12,10 +12,9 @@ use std::time::Duration;
 
 use anyhow::Result;
 use serde::Serialize;
-use xshell::{cmd, Shell};
 
 use crate::adapters::builder::Builder;
-use crate::adapters::exec::EnvironmentError;
+use crate::adapters::exec::{self, Command, EnvironmentError};
 use crate::adapters::workspace::Workspace;
 use crate::domain::env::Env;
 use crate::domain::plan;
@@ -24,6 +23,8 @@ use crate::render::{self, Table};
 const GB: u64 = 1_000_000_000;
 const DISK_WARN: u64 = 10 * GB;
 const DISK_FAIL: u64 = 2 * GB;
+/// Every probe is a quick question; one that does not answer in time is an answer too.
+const PROBE_TIMEOUT: Duration = Duration::from_secs(20);
 const ENGINE_UP: &str = "start Docker Desktop or `sudo systemctl start docker`; on a bare Debian machine `cargo xtask engine up`";
 
 #[derive(Debug, clap::Args)]
@@ -395,37 +396,33 @@ fn gigabytes(bytes: u64) -> String {
 
 impl Facts {
     pub fn gather(ws: &Workspace, args: &Args) -> Result<Facts> {
-        let sh = Shell::new()?;
         let mut f = Facts {
             docker_client: which::which("docker").ok(),
             docker_host: ws.env.get("DOCKER_HOST").map(str::to_owned),
             trivy: which::which("trivy").ok(),
             hadolint: which::which("hadolint").ok(),
-            git: git_facts(&sh, &ws.root),
+            git: git_facts(&ws.root),
             ..Facts::default()
         };
         if f.docker_client.is_some() {
-            let format = "{{.Server.Version}}";
-            let out = cmd!(sh, "docker version --format {format}")
-                .quiet()
-                .ignore_status()
-                .output()?;
-            let version = String::from_utf8_lossy(&out.stdout).trim().to_owned();
-            f.daemon = Some(if out.status.success() && !version.is_empty() {
-                Ok(version)
-            } else {
-                Err(last_line(&String::from_utf8_lossy(&out.stderr)))
+            let version = probe("docker").args(["version", "--format", "{{.Server.Version}}"]);
+            f.daemon = Some(match exec::output(&version) {
+                Ok(out) if out.success && !out.stdout.trim().is_empty() => {
+                    Ok(out.stdout.trim().to_owned())
+                }
+                Ok(out) => Err(last_line(&out.stderr)),
+                Err(e) if e.downcast_ref::<exec::TimedOut>().is_some() => Err(format!("{e:#}")),
+                Err(e) => return Err(e),
             });
         }
         if matches!(f.daemon, Some(Ok(_))) {
             f.builder =
                 Some(Builder::detect(args.builder.as_deref()).map_err(|e| format!("{e:#}")));
-            f.trivy_image = !cmd!(sh, "docker images --quiet aquasec/trivy")
-                .quiet()
-                .read()
-                .unwrap_or_default()
-                .is_empty();
-            f.disk = Some(disk(&sh));
+            f.trivy_image =
+                !exec::read(&probe("docker").args(["images", "--quiet", "aquasec/trivy"]))
+                    .unwrap_or_default()
+                    .is_empty();
+            f.disk = Some(disk());
         }
         f.registry = registry_facts(ws, args)?;
         Ok(f)
@@ -441,15 +438,13 @@ fn last_line(text: &str) -> String {
         .to_owned()
 }
 
-fn git_facts(sh: &Shell, root: &Path) -> GitFacts {
-    let _dir = sh.push_dir(root);
-    let git = |args: &[&str]| {
-        cmd!(sh, "git {args...}")
-            .quiet()
-            .ignore_stderr()
-            .read()
-            .ok()
-    };
+/// A probe of this machine: no stdin, and a bound on how long it may take.
+fn probe(program: &str) -> Command {
+    Command::new(program).timeout(PROBE_TIMEOUT)
+}
+
+fn git_facts(root: &Path) -> GitFacts {
+    let git = |args: &[&str]| exec::read(&probe("git").args(args.iter().copied()).dir(root)).ok();
     GitFacts {
         repo: git(&["rev-parse", "--is-inside-work-tree"]).as_deref() == Some("true"),
         head: git(&["rev-parse", "--verify", "--quiet", "HEAD"]).filter(|h| !h.is_empty()),
@@ -458,16 +453,10 @@ fn git_facts(sh: &Shell, root: &Path) -> GitFacts {
     }
 }
 
-fn disk(sh: &Shell) -> Result<(String, u64), String> {
-    let format = "{{.DockerRootDir}}";
-    let dir = cmd!(sh, "docker info --format {format}")
-        .quiet()
-        .read()
+fn disk() -> Result<(String, u64), String> {
+    let dir = exec::read(&probe("docker").args(["info", "--format", "{{.DockerRootDir}}"]))
         .map_err(|e| e.to_string())?;
-    let df = cmd!(sh, "df -Pk {dir}")
-        .quiet()
-        .ignore_stderr()
-        .read()
+    let df = exec::read(&probe("df").args(["-Pk", &dir]))
         .map_err(|_| format!("{dir} is not on this machine (a VM or remote engine?)"))?;
     let kb = parse_df(&df).ok_or_else(|| format!("unexpected `df` output: {df}"))?;
     Ok((dir, kb * 1024))
@@ -508,14 +497,7 @@ fn registry_facts(ws: &Workspace, args: &Args) -> Result<RegistryFacts> {
 
 /// The servers a credentials store holds, from `docker-credential-<store> list`.
 fn store_servers(store: &str) -> Vec<String> {
-    let Ok(sh) = Shell::new() else {
-        return Vec::new();
-    };
-    let helper = format!("docker-credential-{store}");
-    cmd!(sh, "{helper} list")
-        .quiet()
-        .ignore_stderr()
-        .read()
+    exec::read(&probe(&format!("docker-credential-{store}")).arg("list"))
         .ok()
         .and_then(|t| serde_json::from_str::<serde_json::Map<String, serde_json::Value>>(&t).ok())
         .map(|m| m.keys().cloned().collect())

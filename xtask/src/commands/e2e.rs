@@ -7,17 +7,15 @@
 
 use std::fs;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context, Result};
 use serde::Serialize;
-use xshell::{cmd, Shell};
 
 use crate::adapters::container::HARDENED;
-use crate::adapters::exec::{self, shell_words, EnvironmentError};
+use crate::adapters::exec::{self, Command, EnvironmentError};
 use crate::adapters::workspace::Workspace;
 use crate::cli::Preview;
 use crate::domain::env::Env;
@@ -33,6 +31,10 @@ const API: &str = "api";
 const WEB: &str = "web";
 const RUNNER: &str = "playwright-runner";
 const PORT: u16 = 8080;
+/// For `docker network create`, `docker run --detach` of a local image and the like.
+const STEP_TIMEOUT: Duration = Duration::from_secs(120);
+/// For `docker inspect`, `docker port`, `docker logs`.
+const QUERY_TIMEOUT: Duration = Duration::from_secs(30);
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
@@ -281,8 +283,9 @@ pub fn run(ws: &Workspace, args: &Args) -> Result<()> {
         web: images[1].clone(),
         runner: images[2].clone(),
     };
+    // Read the same way (no process started) for a dry run and a run, so both plan alike.
     let user = current_user();
-    let run_id = std::process::id().to_string();
+    let run_id = exec::process_id().to_string();
     let plan = plan(&E2eInput {
         run_id: &run_id,
         images: &images,
@@ -332,24 +335,30 @@ fn print_plan(plan: &E2ePlan, json: bool) {
     }
     println!("# start api and web on network {}", plan.network);
     for argv in &plan.setup {
-        println!("{}", shell_words(argv));
+        println!("{}", Command::from_argv(argv));
     }
     println!(
         "\n# wait until healthy: {}\n\n# run the tests\n{}\n\n# always, at the end\n",
         plan.wait_healthy.join(", "),
-        shell_words(&plan.tests)
+        Command::from_argv(&plan.tests)
     );
     for argv in &plan.cleanup {
-        println!("{}", shell_words(argv));
+        println!("{}", Command::from_argv(argv));
     }
 }
 
-/// `uid:gid` of this process, from `id`; `None` where there is no such thing.
+/// Effective `uid:gid` of this process (what `id -u` and `id -g` print), read from the owner
+/// of `/proc/self` without starting a process; `None` where there is no `/proc`.
+#[cfg(unix)]
 fn current_user() -> Option<String> {
-    let sh = Shell::new().ok()?;
-    let uid = cmd!(sh, "id -u").quiet().read().ok()?;
-    let gid = cmd!(sh, "id -g").quiet().read().ok()?;
-    Some(format!("{}:{}", uid.trim(), gid.trim()))
+    use std::os::unix::fs::MetadataExt;
+    let me = fs::metadata("/proc/self").ok()?;
+    Some(format!("{}:{}", me.uid(), me.gid()))
+}
+
+#[cfg(not(unix))]
+fn current_user() -> Option<String> {
+    None
 }
 
 fn execute(root: &Path, plan: &E2ePlan, health_timeout: Duration) -> Result<Report> {
@@ -372,10 +381,10 @@ fn execute(root: &Path, plan: &E2ePlan, health_timeout: Duration) -> Result<Repo
         }
         None => eprintln!("e2e | api and web are healthy"),
     }
-    eprintln!("e2e | $ {}", shell_words(&plan.tests));
-    let ok = exec::stream(&exec::Command::from_argv(&plan.tests).dir(root), |line| {
-        eprintln!("e2e | {line}")
-    })?;
+    // The suite is bounded by its own timeouts (Playwright's), not by one of ours.
+    let tests = Command::from_argv(&plan.tests).dir(root);
+    eprintln!("e2e | $ {tests}");
+    let ok = exec::stream(&tests, |line| eprintln!("e2e | {line}"))?;
     drop(stack);
 
     let junit = plan.out_dir.join("junit.xml");
@@ -424,35 +433,30 @@ fn wait_healthy(container: &str, timeout: Duration) -> Result<()> {
 }
 
 fn inspect_state(container: &str) -> Result<serde_json::Value> {
-    let sh = Shell::new()?;
-    let format = "{{json .State}}";
-    let out = cmd!(sh, "docker inspect --format {format} {container}")
-        .quiet()
-        .read()?;
+    let out = exec::read(&query(&[
+        "inspect",
+        "--format",
+        "{{json .State}}",
+        container,
+    ]))?;
     serde_json::from_str(&out).context("unexpected `docker inspect` output")
 }
 
-fn logs(container: &str) -> String {
+/// `docker ARGS...`, a question about a container that answers quickly.
+fn query(args: &[&str]) -> Command {
     Command::new("docker")
-        .args(["logs", "--tail", "50", container])
-        .output()
-        .map(|o| {
-            format!(
-                "{}{}",
-                String::from_utf8_lossy(&o.stdout),
-                String::from_utf8_lossy(&o.stderr)
-            )
-        })
+        .args(args.iter().copied())
+        .timeout(QUERY_TIMEOUT)
+}
+
+fn logs(container: &str) -> String {
+    exec::output(&query(&["logs", "--tail", "50", container]))
+        .map(|o| format!("{}{}", o.stdout, o.stderr))
         .unwrap_or_default()
 }
 
 fn published_url(container: &str) -> Option<String> {
-    let sh = Shell::new().ok()?;
-    let port = PORT.to_string();
-    let out = cmd!(sh, "docker port {container} {port}")
-        .quiet()
-        .read()
-        .ok()?;
+    let out = exec::read(&query(&["port", container, &PORT.to_string()])).ok()?;
     Some(format!("http://{}", out.lines().next()?.trim()))
 }
 
@@ -473,17 +477,10 @@ impl Stack {
         if guard.is_none() {
             bail!("interrupted");
         }
-        let out = Command::new(&argv[0])
-            .args(&argv[1..])
-            .stdin(Stdio::null())
-            .output()
-            .with_context(|| format!("cannot start `{}`", argv[0]))?;
-        if !out.status.success() {
-            bail!(
-                "`{}` failed: {}",
-                shell_words(argv),
-                String::from_utf8_lossy(&out.stderr).trim()
-            );
+        let cmd = Command::from_argv(argv).timeout(STEP_TIMEOUT);
+        let out = exec::output(&cmd)?;
+        if !out.success {
+            bail!("`{cmd}` failed: {}", out.stderr.trim());
         }
         Ok(())
     }
@@ -494,7 +491,7 @@ impl Stack {
         let installed = ctrlc::set_handler(move || {
             if INTERRUPTED.swap(true, Ordering::SeqCst) {
                 eprintln!("e2e | interrupted again: exiting without waiting for cleanup");
-                std::process::exit(130);
+                exec::exit(130);
             }
             eprintln!(
                 "e2e | interrupted: removing the containers and network (Ctrl-C again to skip)"
@@ -503,7 +500,7 @@ impl Stack {
             // The handler returns at once so that a second Ctrl-C reaches it.
             std::thread::spawn(move || {
                 remove(&cleanup);
-                std::process::exit(130);
+                exec::exit(130);
             });
         });
         if let Err(e) = installed {
@@ -517,12 +514,8 @@ impl Stack {
 fn remove(cleanup: &Mutex<Option<Vec<Vec<String>>>>) {
     let mut guard = cleanup.lock().unwrap_or_else(|e| e.into_inner());
     for argv in guard.take().unwrap_or_default() {
-        let _ = Command::new(&argv[0])
-            .args(&argv[1..])
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .status();
+        // Each may find nothing to remove; a stuck daemon must not hold the exit forever.
+        let _ = exec::quiet(&Command::from_argv(&argv).timeout(STEP_TIMEOUT));
     }
 }
 

