@@ -16,12 +16,12 @@ use serde::Serialize;
 use time::OffsetDateTime;
 use xshell::{cmd, Shell};
 
-use crate::adapters::builder::Builder;
 use crate::adapters::changes::{self, Changes};
 use crate::adapters::exec::{self, shell_words, usage};
 use crate::adapters::workspace::Workspace;
 use crate::cli::Preview;
 use crate::domain::affected::{self, Decision};
+use crate::domain::builder::Builder;
 use crate::domain::config::Service;
 use crate::domain::plan::{self, BuildPlan, Output, PlanInput, ServicePlan, TARGET_DIR};
 use crate::render::{self, Table};

@@ -14,9 +14,9 @@ use anyhow::Result;
 use serde::Serialize;
 use xshell::{cmd, Shell};
 
-use crate::adapters::builder::Builder;
 use crate::adapters::exec::EnvironmentError;
 use crate::adapters::workspace::Workspace;
+use crate::domain::builder::Builder;
 use crate::domain::env::Env;
 use crate::domain::plan;
 use crate::render::{self, Table};
@@ -583,7 +583,7 @@ fn table(checks: &[Check]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::adapters::builder::tests::{DOCKER_CONTAINER, DOCKER_DRIVER};
+    use crate::domain::builder::tests::{DOCKER_CONTAINER, DOCKER_DRIVER};
 
     fn healthy() -> Facts {
         Facts {

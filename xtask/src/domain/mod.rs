@@ -3,6 +3,7 @@
 //! clock.
 
 pub mod affected;
+pub mod builder;
 pub mod checks;
 pub mod command;
 pub mod config;
@@ -11,6 +12,7 @@ pub mod dockerignore;
 pub mod env;
 pub mod gate;
 pub mod ignore;
+pub mod image;
 pub mod labels;
 pub mod plan;
 pub mod report;
