@@ -324,38 +324,6 @@ pub fn exit(code: i32) -> ! {
     std::process::exit(code)
 }
 
-/// Legacy: runs an argv in `dir`, streaming lines. Prefer [`stream`] with a [`Command`].
-pub fn stream_argv(
-    argv: &[String],
-    dir: &std::path::Path,
-    on_line: impl FnMut(&str),
-) -> Result<bool> {
-    stream(&Command::from_argv(argv).dir(dir), on_line)
-}
-
-/// Legacy: streams a duct expression. Prefer [`stream`] with a [`Command`].
-pub fn stream_expression(
-    expr: duct::Expression,
-    program: &str,
-    mut on_line: impl FnMut(&str),
-) -> Result<bool> {
-    let reader = expr
-        .stderr_to_stdout()
-        .unchecked()
-        .reader()
-        .with_context(|| format!("cannot start `{program}`"))?;
-    let mut lines = BufReader::new(&reader);
-    let mut line = Vec::new();
-    while lines.read_until(b'\n', &mut line)? > 0 {
-        on_line(String::from_utf8_lossy(&line).trim_end());
-        line.clear();
-    }
-    let output = reader
-        .try_wait()?
-        .context("child still running after its output closed")?;
-    Ok(output.status.success())
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
