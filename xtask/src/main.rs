@@ -11,11 +11,11 @@ mod render;
 mod tidy;
 
 use std::path::PathBuf;
-use std::process::ExitCode;
 
 use anyhow::Result;
 use clap::{Parser, Subcommand, ValueEnum};
 
+use adapters::exec::{self, ExitCode, Stdin};
 use adapters::workspace::Workspace;
 
 #[derive(Parser)]
@@ -89,7 +89,7 @@ fn main() -> ExitCode {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("error: {e:#}");
-            ExitCode::from(adapters::exec::exit_code(&e))
+            ExitCode::from(exec::exit_code(&e))
         }
     }
 }
@@ -129,11 +129,11 @@ fn engine(action: EngineAction) -> Result<()> {
         EngineAction::Status => "status",
     };
     let script = root().join("xtask/engine/engine.sh");
-    let status = std::process::Command::new("bash")
-        .arg(script)
+    let cmd = exec::Command::new("bash")
+        .arg(script.to_string_lossy())
         .arg(action)
-        .status()?;
-    if !status.success() {
+        .stdin(Stdin::Inherit);
+    if !exec::status(&cmd)? {
         anyhow::bail!("engine {action} failed (see the messages above)");
     }
     Ok(())
@@ -141,14 +141,14 @@ fn engine(action: EngineAction) -> Result<()> {
 
 fn test(args: &[String]) -> Result<()> {
     engine(EngineAction::Up)?;
-    let status = std::process::Command::new(env!("CARGO"))
+    let cmd = exec::Command::new(env!("CARGO"))
         .args(["test", "--workspace", "--locked"])
         .args(args)
         // The engine was just provisioned: a test that finds none fails instead of skipping.
         .env("XTASK_REQUIRE_ENGINE", "1")
-        .current_dir(root())
-        .status()?;
-    if !status.success() {
+        .dir(root())
+        .stdin(Stdin::Inherit);
+    if !exec::status(&cmd)? {
         anyhow::bail!("tests failed");
     }
     Ok(())

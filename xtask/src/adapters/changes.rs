@@ -10,8 +10,8 @@ use std::collections::BTreeSet;
 use std::path::Path;
 
 use anyhow::{Context, Result};
-use xshell::{cmd, Shell};
 
+use crate::adapters::exec::{self, Command};
 use crate::domain::env::Env;
 
 /// What the changed files were compared against.
@@ -40,15 +40,10 @@ pub fn choose_base(flag: Option<&str>, env: &Env, origin_default: Option<&str>) 
 
 /// Reads the changes in the repository at `root` since the base [`choose_base`] picks.
 pub fn detect(root: &Path, env: &Env, flag: Option<&str>, default_branch: &str) -> Result<Changes> {
-    let sh = Shell::new()?;
-    sh.change_dir(root);
+    let git = |args: &[&str]| exec::read(&Command::new("git").args(args.iter().copied()).dir(root));
     let verify = |r: &str| {
         let spec = format!("{r}^{{commit}}");
-        cmd!(sh, "git rev-parse --verify --quiet {spec}")
-            .quiet()
-            .ignore_stderr()
-            .read()
-            .ok()
+        git(&["rev-parse", "--verify", "--quiet", &spec]).ok()
     };
     let origin_default = format!("origin/{default_branch}");
     let has_origin_default = verify(&origin_default).is_some();
@@ -64,11 +59,7 @@ pub fn detect(root: &Path, env: &Env, flag: Option<&str>, default_branch: &str) 
             ),
         });
     };
-    let Ok(merge_base) = cmd!(sh, "git merge-base {base_sha} HEAD")
-        .quiet()
-        .ignore_stderr()
-        .read()
-    else {
+    let Ok(merge_base) = git(&["merge-base", &base_sha, "HEAD"]) else {
         return Ok(Changes::Unknown {
             reason: format!(
                 "no merge base of `{base}` and HEAD in this clone (a shallow clone? fetch more history)"
@@ -78,13 +69,9 @@ pub fn detect(root: &Path, env: &Env, flag: Option<&str>, default_branch: &str) 
     let merge_base = merge_base.trim();
     // Against the working tree, so commits, staged and unstaged edits all count; without
     // rename detection, so a move counts for both the old and the new path.
-    let tracked = cmd!(sh, "git diff --name-only --no-renames -z {merge_base}")
-        .quiet()
-        .read()
+    let tracked = git(&["diff", "--name-only", "--no-renames", "-z", merge_base])
         .context("git diff failed")?;
-    let untracked = cmd!(sh, "git ls-files --others --exclude-standard -z")
-        .quiet()
-        .read()
+    let untracked = git(&["ls-files", "--others", "--exclude-standard", "-z"])
         .context("git ls-files failed")?;
     let files: BTreeSet<String> = tracked
         .split('\0')
@@ -131,13 +118,14 @@ mod tests {
     }
 
     fn git(dir: &Path, args: &[&str]) {
-        let out = std::process::Command::new("git")
-            .args(["-c", "user.name=t", "-c", "user.email=t@example.com"])
-            .args(args)
-            .current_dir(dir)
-            .output()
-            .unwrap();
-        assert!(out.status.success(), "git {args:?}: {out:?}");
+        let out = exec::output(
+            &Command::new("git")
+                .args(["-c", "user.name=t", "-c", "user.email=t@example.com"])
+                .args(args.iter().copied())
+                .dir(dir),
+        )
+        .unwrap();
+        assert!(out.success, "git {args:?}: {out:?}");
     }
 
     #[test]

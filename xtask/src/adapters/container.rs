@@ -6,13 +6,12 @@
 //! an interrupted `verify` leaves nothing behind.
 
 use std::io::Read;
-use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context, Result};
 use serde::Deserialize;
-use xshell::{cmd, Shell};
 
+use crate::adapters::exec::{self, Command};
 use crate::domain::checks::{self, Health, Suspicion};
 
 pub const LABEL: &str = "xtask.verify";
@@ -22,7 +21,7 @@ pub fn run_id() -> String {
     let nanos = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.subsec_nanos());
-    format!("{}-{nanos}", std::process::id())
+    format!("{}-{nanos}", exec::process_id())
 }
 
 /// On Ctrl-C: remove this run's containers, then exit 130.
@@ -31,24 +30,21 @@ pub fn clean_up_on_interrupt(run: &str) -> Result<()> {
     ctrlc::set_handler(move || {
         eprintln!("\ninterrupted: removing the containers verify started");
         remove_labelled(&run);
-        std::process::exit(130);
+        exec::exit(130);
     })
     .context("cannot install the Ctrl-C handler")
 }
 
 fn remove_labelled(run: &str) {
-    let Ok(sh) = Shell::new() else { return };
     let filter = format!("label={LABEL}={run}");
-    let ids = cmd!(sh, "docker ps -aq --filter {filter}")
-        .quiet()
-        .read()
+    let ids = exec::read(&Command::new("docker").args(["ps", "-aq", "--filter", &filter]))
         .unwrap_or_default();
     let ids: Vec<&str> = ids.split_whitespace().collect();
     if !ids.is_empty() {
-        let _ = cmd!(sh, "docker rm -f {ids...}")
-            .quiet()
-            .ignore_stdout()
-            .run();
+        let rm = Command::new("docker").args(["rm", "-f"]).args(ids);
+        if let Ok(out) = exec::output(&rm) {
+            eprint!("{}", out.stderr);
+        }
     }
 }
 
@@ -86,14 +82,7 @@ struct Guard(String);
 
 impl Drop for Guard {
     fn drop(&mut self) {
-        if let Ok(sh) = Shell::new() {
-            let id = &self.0;
-            let _ = cmd!(sh, "docker rm -f -v {id}")
-                .quiet()
-                .ignore_stdout()
-                .ignore_stderr()
-                .run();
-        }
+        let _ = exec::quiet(&Command::new("docker").args(["rm", "-f", "-v", &self.0]));
     }
 }
 
@@ -146,29 +135,19 @@ fn judge(state_json: &str) -> Result<Option<std::result::Result<(), String>>> {
 /// Starts `image` hardened and waits up to `timeout` for `healthy`; the container is
 /// removed afterwards whatever happened.
 pub fn health(image: &str, run: &str, timeout: Duration) -> Result<Health> {
-    let sh = Shell::new()?;
-    let argv = hardened_run_argv(image, run);
-    let (program, args) = argv.split_first().expect("argv has a program");
-    let out = sh
-        .cmd(program)
-        .args(args)
-        .quiet()
-        .ignore_status()
-        .output()?;
-    if !out.status.success() {
+    let out = exec::output(&Command::from_argv(&hardened_run_argv(image, run)))?;
+    if !out.success {
         return Ok(Health::NotHealthy(format!(
             "cannot start it hardened: {}",
-            String::from_utf8_lossy(&out.stderr).trim()
+            out.stderr.trim()
         )));
     }
-    let guard = Guard(String::from_utf8_lossy(&out.stdout).trim().to_owned());
-    let id = &guard.0;
+    let guard = Guard(out.stdout.trim().to_owned());
+    let id = guard.0.as_str();
     let started = Instant::now();
-    let format = "{{json .State}}";
+    let inspect = Command::new("docker").args(["inspect", "--format", "{{json .State}}", id]);
     loop {
-        let state = cmd!(sh, "docker inspect --format {format} {id}")
-            .quiet()
-            .read()?;
+        let state = exec::read(&inspect)?;
         let verdict = judge(&state)?;
         let elapsed = started.elapsed();
         let verdict = match verdict {
@@ -184,15 +163,8 @@ pub fn health(image: &str, run: &str, timeout: Duration) -> Result<Health> {
                 after_secs: elapsed.as_secs_f64(),
             },
             Err(why) => {
-                let logs = cmd!(sh, "docker logs --tail 5 {id}")
-                    .quiet()
-                    .ignore_status()
-                    .output()?;
-                let logs = format!(
-                    "{}{}",
-                    String::from_utf8_lossy(&logs.stdout),
-                    String::from_utf8_lossy(&logs.stderr)
-                );
+                let logs = exec::output(&Command::new("docker").args(["logs", "--tail", "5", id]))?;
+                let logs = format!("{}{}", logs.stdout, logs.stderr);
                 let logs = logs.trim();
                 if logs.is_empty() {
                     Health::NotHealthy(why)
@@ -210,31 +182,25 @@ pub fn health(image: &str, run: &str, timeout: Duration) -> Result<Health> {
 /// Lists the suspicious files in `image`'s filesystem (see [`checks::suspicious_path`]),
 /// streaming `docker export` through a tar reader without writing it to disk.
 pub fn secret_files(image: &str, run: &str) -> Result<Vec<String>> {
-    let sh = Shell::new()?;
     let label = format!("{LABEL}={run}");
     // The command is never run; it only has to exist for images without CMD.
-    let id = cmd!(
-        sh,
-        "docker create --label {label} --entrypoint '' {image} /xtask-verify"
-    )
-    .quiet()
-    .read()
-    .with_context(|| format!("cannot create a container from {image}"))?;
+    let create = Command::new("docker").args([
+        "create",
+        "--label",
+        &label,
+        "--entrypoint",
+        "",
+        image,
+        "/xtask-verify",
+    ]);
+    let id =
+        exec::read(&create).with_context(|| format!("cannot create a container from {image}"))?;
     let guard = Guard(id.trim().to_owned());
-    let mut child = std::process::Command::new("docker")
-        .args(["export", &guard.0])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .context("cannot run docker export")?;
-    let stdout = child.stdout.take().expect("piped");
-    let found = scan_tar(stdout);
-    let output = child.wait_with_output()?;
-    if !output.status.success() {
-        bail!(
-            "docker export failed: {}",
-            String::from_utf8_lossy(&output.stderr).trim()
-        );
+    let export = Command::new("docker").args(["export", &guard.0]);
+    let (found, output) =
+        exec::pipe(&export, |tar| scan_tar(tar)).context("cannot run docker export")?;
+    if !output.success {
+        bail!("docker export failed: {}", output.stderr.trim());
     }
     found
 }

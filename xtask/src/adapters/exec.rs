@@ -3,8 +3,8 @@
 //! A [`Command`] is data (domain/command.rs); this module runs it: [`output`] captures,
 //! [`read`] captures and insists on success, [`status`] lets the child talk to the
 //! terminal, [`quiet`] discards its output, [`stream`] hands over its output line by line,
-//! [`to_file`] sends it to a log, [`spawn`] starts a background child that is killed when
-//! dropped. Every runner honours the command's timeout by killing the child (the direct
+//! [`pipe`] hands over its stdout as bytes, [`to_file`] sends it to a log, [`spawn`]
+//! starts a background child that is killed when dropped. Every runner honours the command's timeout by killing the child (the direct
 //! child: a tool that forks helpers holding its output open delays the return until they
 //! exit).
 //!
@@ -14,7 +14,7 @@
 
 use std::fmt;
 use std::fs::File;
-use std::io::{BufRead, BufReader};
+use std::io::{BufRead, BufReader, Read};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
@@ -141,12 +141,56 @@ pub fn to_file(cmd: &Command, log: File) -> Result<bool> {
 /// Runs `cmd`, handing every line of its combined stdout and stderr to `on_line`.
 /// Returns whether it exited successfully; failing to start it at all is an error.
 pub fn stream(cmd: &Command, mut on_line: impl FnMut(&str)) -> Result<bool> {
-    let reader = expression(cmd)
-        .stderr_to_stdout()
+    let expr = expression(cmd).stderr_to_stdout();
+    let (read, output) = read_through(cmd, expr, |reader| {
+        let mut lines = BufReader::new(reader);
+        let mut line = Vec::new();
+        loop {
+            match lines.read_until(b'\n', &mut line) {
+                Ok(0) => return Ok(()),
+                Ok(_) => on_line(String::from_utf8_lossy(&line).trim_end()),
+                Err(e) => return Err(e),
+            }
+            line.clear();
+        }
+    })?;
+    read?;
+    Ok(output.status.success())
+}
+
+/// Runs `cmd`, handing its stdout as a byte stream to `consume` (a tar archive, say) while
+/// its stderr is captured. Whatever `consume` leaves unread is drained, so the child can
+/// finish. Returns what `consume` returned and how the child ended; the [`Output`]'s
+/// stdout is empty, as `consume` had it.
+pub fn pipe<T>(cmd: &Command, consume: impl FnOnce(&mut dyn Read) -> T) -> Result<(T, Output)> {
+    let expr = expression(cmd).stderr_capture();
+    let (value, output) = read_through(cmd, expr, |mut reader| {
+        let value = consume(&mut reader);
+        let _ = std::io::copy(&mut reader, &mut std::io::sink());
+        value
+    })?;
+    Ok((
+        value,
+        Output {
+            success: output.status.success(),
+            stdout: String::new(),
+            stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
+        },
+    ))
+}
+
+/// Starts `expr` (made from `cmd`) with its stdout on a pipe and lets `consume` read it to
+/// the end, killing the child once the command's timeout has passed.
+fn read_through<T>(
+    cmd: &Command,
+    expr: duct::Expression,
+    consume: impl FnOnce(&duct::ReaderHandle) -> T,
+) -> Result<(T, std::process::Output)> {
+    let reader = expr
         .reader()
         .with_context(|| format!("cannot start `{}`", cmd.program))?;
     let (done, watch) = mpsc::channel::<()>();
-    let timed_out = std::thread::scope(|scope| -> Result<bool> {
+    let (value, timed_out) = std::thread::scope(|scope| {
         let reader = &reader;
         let watchdog = scope.spawn(move || match cmd.timeout {
             Some(t) if watch.recv_timeout(t) == Err(mpsc::RecvTimeoutError::Timeout) => {
@@ -155,23 +199,10 @@ pub fn stream(cmd: &Command, mut on_line: impl FnMut(&str)) -> Result<bool> {
             }
             _ => false,
         });
-        let mut lines = BufReader::new(reader);
-        let mut line = Vec::new();
-        let read = loop {
-            match lines.read_until(b'\n', &mut line) {
-                Ok(0) => break Ok(()),
-                Ok(_) => on_line(String::from_utf8_lossy(&line).trim_end()),
-                Err(e) => break Err(e),
-            }
-            line.clear();
-        };
+        let value = consume(reader);
         let _ = done.send(());
-        let timed_out = watchdog.join().unwrap_or(false);
-        if !timed_out {
-            read?;
-        }
-        Ok(timed_out)
-    })?;
+        (value, watchdog.join().unwrap_or(false))
+    });
     if timed_out {
         return Err(anyhow::Error::new(TimedOut {
             command: cmd.to_string(),
@@ -181,7 +212,7 @@ pub fn stream(cmd: &Command, mut on_line: impl FnMut(&str)) -> Result<bool> {
     let output = reader
         .try_wait()?
         .context("child still running after its output closed")?;
-    Ok(output.status.success())
+    Ok((value, output.clone()))
 }
 
 /// Where a background child's output goes.
@@ -246,38 +277,6 @@ pub fn exit(code: i32) -> ! {
     std::process::exit(code)
 }
 
-/// Legacy: runs an argv in `dir`, streaming lines. Prefer [`stream`] with a [`Command`].
-pub fn stream_argv(
-    argv: &[String],
-    dir: &std::path::Path,
-    on_line: impl FnMut(&str),
-) -> Result<bool> {
-    stream(&Command::from_argv(argv).dir(dir), on_line)
-}
-
-/// Legacy: streams a duct expression. Prefer [`stream`] with a [`Command`].
-pub fn stream_expression(
-    expr: duct::Expression,
-    program: &str,
-    mut on_line: impl FnMut(&str),
-) -> Result<bool> {
-    let reader = expr
-        .stderr_to_stdout()
-        .unchecked()
-        .reader()
-        .with_context(|| format!("cannot start `{program}`"))?;
-    let mut lines = BufReader::new(&reader);
-    let mut line = Vec::new();
-    while lines.read_until(b'\n', &mut line)? > 0 {
-        on_line(String::from_utf8_lossy(&line).trim_end());
-        line.clear();
-    }
-    let output = reader
-        .try_wait()?
-        .context("child still running after its output closed")?;
-    Ok(output.status.success())
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -295,6 +294,23 @@ mod tests {
         .unwrap();
         assert!(!ok);
         assert_eq!(seen, ["one", "two"]);
+    }
+
+    #[test]
+    fn pipe_hands_over_stdout_bytes_and_keeps_stderr() {
+        let cmd = sh("printf 'ab\\000cd'; echo oops >&2; exit 2");
+        let (bytes, out) = pipe(&cmd, |r| {
+            let mut v = Vec::new();
+            r.read_to_end(&mut v).map(|_| v)
+        })
+        .unwrap();
+        assert_eq!(bytes.unwrap(), b"ab\0cd");
+        assert!(!out.success);
+        assert_eq!(out.stderr, "oops\n");
+        // What the consumer leaves unread is drained, so the child still finishes.
+        let big = sh("head -c 1000000 /dev/zero");
+        let (first, out) = pipe(&big, |r| r.read(&mut [0; 10]).unwrap()).unwrap();
+        assert!(first > 0 && out.success);
     }
 
     #[test]
@@ -321,6 +337,7 @@ mod tests {
             output(&slow).unwrap_err(),
             quiet(&slow).unwrap_err(),
             stream(&slow, |_| {}).unwrap_err(),
+            pipe(&slow, |_| ()).unwrap_err(),
         ] {
             assert!(err.downcast_ref::<TimedOut>().is_some(), "{err:#}");
         }

@@ -10,9 +10,8 @@ use std::path::Path;
 use anyhow::{bail, Context, Result};
 use serde::Serialize;
 use time::OffsetDateTime;
-use xshell::{cmd, Shell};
 
-use crate::adapters::exec::UsageError;
+use crate::adapters::exec::{self, Command, UsageError};
 use crate::domain::env::Env;
 
 #[derive(Debug, Clone, Serialize)]
@@ -78,9 +77,7 @@ impl GitContext {
     /// GitHub's event payload, else `default_branch` (the configured one), else the clone's
     /// `origin/HEAD`, else `main`.
     pub fn detect(root: &Path, env: &Env, default_branch: Option<&str>) -> Result<GitContext> {
-        let sh = Shell::new()?;
-        sh.change_dir(root);
-        let git = Git(&sh);
+        let git = Git(root);
         if env.github_actions() {
             from_github(env, &git, default_branch)
         } else {
@@ -89,15 +86,12 @@ impl GitContext {
     }
 }
 
-struct Git<'a>(&'a Shell);
+/// git in the repository at this path.
+struct Git<'a>(&'a Path);
 
 impl Git<'_> {
     fn read(&self, args: &[&str]) -> Option<String> {
-        let out = cmd!(self.0, "git {args...}")
-            .quiet()
-            .ignore_stderr()
-            .read()
-            .ok()?;
+        let out = exec::read(&Command::new("git").args(args.iter().copied()).dir(self.0)).ok()?;
         Some(out.trim().to_owned()).filter(|s| !s.is_empty())
     }
 
@@ -312,19 +306,16 @@ mod tests {
         }
 
         fn git(&self, args: &[&str]) -> String {
-            let out = std::process::Command::new("git")
-                .args(args)
-                .current_dir(self.path())
-                .env("GIT_COMMITTER_DATE", "2026-11-20T09:05:07Z")
-                .env("GIT_AUTHOR_DATE", "2026-11-20T09:05:07Z")
-                .output()
-                .unwrap();
-            assert!(
-                out.status.success(),
-                "git {args:?}: {}",
-                String::from_utf8_lossy(&out.stderr)
-            );
-            String::from_utf8_lossy(&out.stdout).trim().to_owned()
+            let out = exec::output(
+                &Command::new("git")
+                    .args(args.iter().copied())
+                    .dir(self.path())
+                    .env("GIT_COMMITTER_DATE", "2026-11-20T09:05:07Z")
+                    .env("GIT_AUTHOR_DATE", "2026-11-20T09:05:07Z"),
+            )
+            .unwrap();
+            assert!(out.success, "git {args:?}: {}", out.stderr);
+            out.stdout.trim().to_owned()
         }
 
         fn detect(&self, env: &[(&str, &str)]) -> GitContext {
@@ -335,7 +326,7 @@ mod tests {
         fn refused(&self, env: &[(&str, &str)]) -> (u8, String) {
             let err = GitContext::detect(self.path(), &env.iter().copied().collect(), None)
                 .expect_err("the context should be refused");
-            (crate::adapters::exec::exit_code(&err), format!("{err:#}"))
+            (exec::exit_code(&err), format!("{err:#}"))
         }
     }
 
@@ -486,18 +477,15 @@ mod tests {
         ]);
         let clone = tempfile::tempdir().unwrap();
         let url = format!("file://{}", repo.path().display());
-        let status = std::process::Command::new("git")
-            .args([
-                "clone",
-                "-q",
-                "--depth",
-                "1",
-                &url,
-                clone.path().to_str().unwrap(),
-            ])
-            .status()
-            .unwrap();
-        assert!(status.success());
+        let clone_cmd = Command::new("git").args([
+            "clone",
+            "-q",
+            "--depth",
+            "1",
+            &url,
+            clone.path().to_str().unwrap(),
+        ]);
+        assert!(exec::status(&clone_cmd).unwrap());
         let ctx = GitContext::detect(clone.path(), &Env::default(), None).unwrap();
         assert_eq!(ctx.sha, repo.git(&["rev-parse", "HEAD"]));
         assert_eq!(ctx.branch(), Some("main"));

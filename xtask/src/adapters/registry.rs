@@ -12,7 +12,7 @@ use std::time::Duration;
 use anyhow::{bail, Context, Result};
 use serde::Serialize;
 
-use crate::adapters::exec::{self, UsageError};
+use crate::adapters::exec::{self, Command, Secret, Stdin, UsageError};
 use crate::domain::env::Env;
 
 /// The registry host of a namespace such as `ghcr.io/acme` or `127.0.0.1:5000/acme`; `None`
@@ -283,19 +283,22 @@ impl Session {
             redactor: Redactor::new([creds.password.clone()]),
             retry,
         };
-        let argv = login_argv(&creds.username, host);
+        let login = session
+            .command(
+                &login_argv(&creds.username, host),
+                Some(&Secret::new(creds.password)),
+            )
+            .timeout(LOGIN_TIMEOUT);
         eprintln!(
             "logging in to {host} as {} ({}, password on stdin)",
             creds.username, creds.source
         );
-        session
-            .run(&argv, Some(creds.password.as_bytes()), |_| {})
-            .with_context(|| {
-                format!(
-                    "cannot log in to {host} as {} (from {})",
-                    creds.username, creds.source
-                )
-            })?;
+        session.run_command(&login, |_| {}).with_context(|| {
+            format!(
+                "cannot log in to {host} as {} (from {})",
+                creds.username, creds.source
+            )
+        })?;
         Ok(session)
     }
 
@@ -304,22 +307,34 @@ impl Session {
     pub fn run(
         &self,
         argv: &[String],
-        stdin: Option<&[u8]>,
-        mut on_line: impl FnMut(&str),
+        stdin: Option<&Secret>,
+        on_line: impl FnMut(&str),
     ) -> Result<Attempt> {
-        let what = argv.get(..3.min(argv.len())).unwrap_or_default().join(" ");
+        if argv.is_empty() {
+            bail!("empty command");
+        }
+        self.run_command(&self.command(argv, stdin), on_line)
+    }
+
+    /// `argv` as a command with this session's `DOCKER_CONFIG`, and `stdin` (a password)
+    /// on its stdin.
+    pub fn command(&self, argv: &[String], stdin: Option<&Secret>) -> Command {
+        let mut cmd = Command::from_argv(argv);
+        if let Some(dir) = &self.config_dir {
+            cmd = cmd.env("DOCKER_CONFIG", dir.path().to_string_lossy());
+        }
+        match stdin {
+            Some(secret) => cmd.stdin(Stdin::Secret(secret.clone())),
+            None => cmd.stdin(Stdin::Null),
+        }
+    }
+
+    /// Runs `cmd` (made by [`Session::command`]), retrying transient failures.
+    pub fn run_command(&self, cmd: &Command, mut on_line: impl FnMut(&str)) -> Result<Attempt> {
+        let what = cmd.argv().into_iter().take(3).collect::<Vec<_>>().join(" ");
         with_retry(self.retry, &what, std::thread::sleep, |_| {
-            let (program, args) = argv.split_first().context("empty command")?;
-            let mut expr = duct::cmd(program, args);
-            if let Some(dir) = &self.config_dir {
-                expr = expr.env("DOCKER_CONFIG", dir.path());
-            }
-            expr = match stdin {
-                Some(bytes) => expr.stdin_bytes(bytes.to_vec()),
-                None => expr.stdin_null(),
-            };
             let mut lines = Vec::new();
-            let ok = exec::stream_expression(expr, program, |line| {
+            let ok = exec::stream(cmd, |line| {
                 let line = self.redactor.redact(line);
                 on_line(&line);
                 lines.push(line);
@@ -328,6 +343,9 @@ impl Session {
         })
     }
 }
+
+/// How long `docker login` may take: it only asks the registry to check the credentials.
+const LOGIN_TIMEOUT: Duration = Duration::from_secs(120);
 
 pub fn login_argv(username: &str, host: &str) -> Vec<String> {
     [

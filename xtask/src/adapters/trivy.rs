@@ -7,11 +7,11 @@
 
 use std::fs::File;
 use std::path::{Path, PathBuf};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use anyhow::{bail, Context, Result};
 
-use crate::adapters::exec::EnvironmentError;
+use crate::adapters::exec::{self, Command, EnvironmentError, Stdin, TimedOut};
 
 pub const INSTALL: &str = "install trivy (https://trivy.dev/latest/getting-started/installation/, e.g. \
      `brew install trivy` or the .deb/.rpm from its releases) or start a Docker engine (`cargo xtask engine up`)";
@@ -29,13 +29,10 @@ impl Runner {
     /// `trivy` on PATH, else the trivy image when Docker answers.
     pub fn locate(trivy_image: &str) -> Result<Runner> {
         let docker_ready = || {
-            which::which("docker").is_ok()
-                && duct::cmd!("docker", "version", "--format", "{{.Server.Version}}")
-                    .stdout_null()
-                    .stderr_null()
-                    .unchecked()
-                    .run()
-                    .is_ok_and(|o| o.status.success())
+            let version = Command::new("docker")
+                .args(["version", "--format", "{{.Server.Version}}"])
+                .timeout(Duration::from_secs(30));
+            which::which("docker").is_ok() && exec::quiet(&version).is_ok_and(|ok| ok)
         };
         Runner::choose(which::which("trivy").ok(), docker_ready, trivy_image)
     }
@@ -102,7 +99,7 @@ pub fn invocation(
             options.cache_dir.display().to_string()
         }
         Runner::Docker { image: trivy } => {
-            let name = format!("xtask-trivy-{}", std::process::id());
+            let name = format!("xtask-trivy-{}", exec::process_id());
             let dir = report
                 .parent()
                 .unwrap_or(Path::new("/"))
@@ -162,30 +159,19 @@ pub fn invocation(
 pub fn run(inv: &Invocation, dir: &Path, timeout: Duration) -> Result<String> {
     let _ = std::fs::remove_file(&inv.report);
     let log = File::create(&inv.log).with_context(|| format!("creating {}", inv.log.display()))?;
-    let (program, args) = inv.argv.split_first().context("empty command")?;
-    let handle = duct::cmd(program, args)
+    if inv.argv.is_empty() {
+        bail!("empty command");
+    }
+    let cmd = Command::from_argv(&inv.argv)
         .dir(dir)
-        .stdin_null()
-        .stderr_to_stdout()
-        .stdout_file(log)
-        .unchecked()
-        .start()
-        .with_context(|| format!("cannot start `{program}`"))?;
-    let started = Instant::now();
-    let status = loop {
-        if let Some(output) = handle.try_wait()? {
-            break output.status;
-        }
-        if started.elapsed() >= timeout {
-            handle.kill()?;
+        .stdin(Stdin::Null)
+        .timeout(timeout);
+    let ok = match exec::to_file(&cmd, log) {
+        Ok(ok) => ok,
+        Err(e) if e.downcast_ref::<TimedOut>().is_some() => {
             if let Some(name) = &inv.container {
-                let _ = duct::cmd!("docker", "rm", "-f", name)
-                    .stdout_null()
-                    .stderr_null()
-                    .unchecked()
-                    .run();
+                let _ = exec::quiet(&Command::new("docker").args(["rm", "-f", name]));
             }
-            let _ = handle.wait();
             bail!(
                 "trivy did not finish within {}s and was stopped (raise [scan] timeout_secs or \
                  --timeout; a first run downloads the vulnerability DB){}",
@@ -193,10 +179,10 @@ pub fn run(inv: &Invocation, dir: &Path, timeout: Duration) -> Result<String> {
                 tail(&inv.log)
             );
         }
-        std::thread::sleep(Duration::from_millis(50));
+        Err(e) => return Err(e),
     };
-    if !status.success() {
-        bail!("trivy exited with {status}{}", tail(&inv.log));
+    if !ok {
+        bail!("trivy exited with an error{}", tail(&inv.log));
     }
     match std::fs::read_to_string(&inv.report) {
         Ok(text) => Ok(text),

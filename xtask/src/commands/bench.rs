@@ -19,9 +19,9 @@ use serde::Serialize;
 use serde_json::{json, Value};
 use time::OffsetDateTime;
 
-use crate::adapters::builder::Builder;
 use crate::adapters::exec::{self, usage, Command};
 use crate::adapters::workspace::Workspace;
+use crate::domain::builder::Builder;
 use crate::domain::plan::{self, BuildPlan, Output, PlanInput, TARGET_DIR};
 use crate::render::Table;
 
@@ -528,7 +528,7 @@ fn machine() -> BTreeMap<String, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::adapters::builder::tests::DOCKER_DRIVER;
+    use crate::domain::builder::tests::DOCKER_DRIVER;
     use crate::domain::env::Env;
     use crate::domain::plan::tests::{config, ctx};
 

@@ -13,9 +13,9 @@ use std::time::Duration;
 use anyhow::Result;
 use serde::Serialize;
 
-use crate::adapters::builder::Builder;
 use crate::adapters::exec::{self, Command, EnvironmentError};
 use crate::adapters::workspace::Workspace;
+use crate::domain::builder::Builder;
 use crate::domain::env::Env;
 use crate::domain::plan;
 use crate::render::{self, Table};
@@ -565,7 +565,7 @@ fn table(checks: &[Check]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::adapters::builder::tests::{DOCKER_CONTAINER, DOCKER_DRIVER};
+    use crate::domain::builder::tests::{DOCKER_CONTAINER, DOCKER_DRIVER};
 
     fn healthy() -> Facts {
         Facts {

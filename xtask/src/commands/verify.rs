@@ -14,11 +14,12 @@ use serde::Serialize;
 
 use crate::adapters::container;
 use crate::adapters::exec::{usage, UsageError};
-use crate::adapters::image::{self, ImageInfo};
+use crate::adapters::image;
 use crate::adapters::registry::{self, Retry, Session};
 use crate::adapters::workspace::Workspace;
 use crate::commands::sign;
 use crate::domain::checks::{self, Check, Facts, Policy, Status};
+use crate::domain::image::ImageInfo;
 use crate::domain::plan;
 use crate::render::{self, Table};
 

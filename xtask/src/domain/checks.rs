@@ -14,7 +14,7 @@
 
 use serde::Serialize;
 
-use crate::adapters::image::ImageInfo;
+use crate::domain::image::ImageInfo;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
@@ -461,7 +461,7 @@ pub fn ignore_file(path: &str, text: Option<&str>) -> Check {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::adapters::image::tests::INSPECT;
+    use crate::domain::image::tests::INSPECT;
 
     fn strings(s: &[&str]) -> Vec<String> {
         s.iter().map(|s| s.to_string()).collect()

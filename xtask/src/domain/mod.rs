@@ -3,6 +3,7 @@
 //! clock.
 
 pub mod affected;
+pub mod builder;
 pub mod checks;
 pub mod command;
 pub mod config;
@@ -13,6 +14,7 @@ pub mod error;
 pub mod gate;
 pub mod identity;
 pub mod ignore;
+pub mod image;
 pub mod labels;
 pub mod plan;
 pub mod report;

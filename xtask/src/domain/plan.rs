@@ -15,8 +15,8 @@ use anyhow::{bail, Result};
 use serde::Serialize;
 use time::OffsetDateTime;
 
-use crate::adapters::builder::{Builder, Capabilities};
 use crate::adapters::git::GitContext;
+use crate::domain::builder::{Builder, Capabilities};
 use crate::domain::config::{Config, Service};
 use crate::domain::env::Env;
 use crate::domain::error::UsageError;
@@ -458,7 +458,7 @@ fn build_argv(
 #[cfg(test)]
 pub mod tests {
     use super::*;
-    use crate::adapters::builder::tests::{recorded, DOCKER_CONTAINER, DOCKER_DRIVER};
+    use crate::domain::builder::tests::{recorded, DOCKER_CONTAINER, DOCKER_DRIVER};
     use std::path::Path;
     use time::macros::datetime;
 
@@ -683,7 +683,7 @@ pub mod tests {
 mod capability_tests {
     use super::tests::{config, ctx, try_plan};
     use super::*;
-    use crate::adapters::builder::tests::{
+    use crate::domain::builder::tests::{
         recorded, ALL, DOCKER_CONTAINER, DOCKER_CONTAINERD, DOCKER_DRIVER, KUBERNETES, REMOTE,
         TWO_NODES,
     };
