@@ -12,16 +12,16 @@
 use std::collections::BTreeMap;
 use std::io::Write as _;
 use std::path::Path;
-use std::process::{Command, Stdio};
 use std::time::Instant;
 
 use anyhow::{Context, Result};
 use serde::Serialize;
 use serde_json::Value;
 
-use crate::adapters::exec::{EnvironmentError, UsageError};
+use crate::adapters::exec::{Command, EnvValue, EnvironmentError, Stdin, UsageError};
 use crate::adapters::git::GitContext;
 use crate::adapters::workspace::Workspace;
+use crate::cli::Preview;
 use crate::domain::config::PushOn;
 use crate::render::{self, Table};
 
@@ -39,9 +39,8 @@ pub struct Args {
     /// Scan with the vulnerability database as it is, without updating it.
     #[arg(long)]
     pub skip_db_update: bool,
-    /// Print the summary as JSON on stdout instead of tables.
-    #[arg(long)]
-    pub json: bool,
+    #[command(flatten)]
+    pub preview: Preview,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -135,71 +134,147 @@ pub struct StageRun {
     report: Value,
 }
 
+/// The pipeline as decided before anything runs: whether it pushes, and per stage either
+/// the child `cargo xtask` command or why the stage is skipped.
+#[derive(Debug)]
+pub struct CiPlan {
+    pub push: bool,
+    pub why: String,
+    pub stages: Vec<(Stage, Step)>,
+}
+
+#[derive(Debug)]
+pub enum Step {
+    Run(Command),
+    Skip(String),
+}
+
+impl CiPlan {
+    /// The child commands in the order they run (a failing stage stops the rest).
+    pub fn commands(&self) -> impl Iterator<Item = &Command> {
+        self.stages.iter().filter_map(|(_, step)| match step {
+            Step::Run(cmd) => Some(cmd),
+            Step::Skip(_) => None,
+        })
+    }
+}
+
+/// Decides the stages from the push decision and whether signing is configured; each stage
+/// runs `exe --config <config> <stage> --json ...`.
+pub fn plan(
+    args: &Args,
+    (push, why): (bool, String),
+    signing: &std::result::Result<(), String>,
+    exe: &Path,
+    config: &Path,
+) -> CiPlan {
+    let stages = Stage::ALL
+        .into_iter()
+        .map(|stage| {
+            let step = match (stage, signing) {
+                (Stage::Push | Stage::Sign, _) if !push => Step::Skip(why.clone()),
+                (Stage::Sign, Err(no_key)) => Step::Skip(format!("not signing: {no_key}")),
+                _ => Step::Run(
+                    Command::new(exe.display().to_string())
+                        .arg("--config")
+                        .arg(config.display().to_string())
+                        .args(stage.args(args)),
+                ),
+            };
+            (stage, step)
+        })
+        .collect();
+    CiPlan { push, why, stages }
+}
+
 pub fn run(ws: &Workspace, args: &Args) -> Result<()> {
     let ctx = ws.git_context()?;
-    let (push, why) = match (args.push, args.no_push) {
+    let decision = match (args.push, args.no_push) {
         (true, _) => (true, "--push".to_owned()),
         (_, true) => (false, "--no-push".to_owned()),
         _ => push_decision(&ws.config.ci.push_on, &ctx),
     };
+    let exe = std::env::current_exe().context("locating the running xtask")?;
+    let signing = crate::commands::sign::signer(None, &ws.env)
+        .map(|_| ())
+        .map_err(|e| format!("{e:#}"));
+    let plan = plan(args, decision, &signing, &exe, &ws.config.path);
     eprintln!(
         "ci for {}: {}",
         ctx.describe(),
-        if push { "will push" } else { "will not push" }
-    );
-    eprintln!("     ({why})");
-
-    let exe = std::env::current_exe().context("locating the running xtask")?;
-    let mut runs: Vec<StageRun> = Vec::new();
-    let signing = crate::commands::sign::signer(None, &ws.env).map_err(|e| format!("{e:#}"));
-    for (i, stage) in Stage::ALL.into_iter().enumerate() {
-        let skip = match (stage, &signing) {
-            (Stage::Push | Stage::Sign, _) if !push => Some(why.clone()),
-            (Stage::Sign, Err(no_key)) => Some(format!("not signing: {no_key}")),
-            _ => None,
-        };
-        if let Some(reason) = skip {
-            runs.push(StageRun {
-                stage,
-                result: "skipped",
-                duration_secs: 0.0,
-                reason: Some(reason),
-                exit_code: None,
-                report: Value::Null,
-            });
-            continue;
+        if plan.push {
+            "will push"
+        } else {
+            "will not push"
         }
-        let stage_args = stage.args(args);
+    );
+    eprintln!("     ({})", plan.why);
+    if args.preview.dry_run {
+        for (stage, step) in &plan.stages {
+            if let Step::Skip(reason) = step {
+                eprintln!("note: {} is skipped: {reason}", stage.name());
+            }
+        }
+        render::print_commands(plan.commands(), args.preview.json);
+        return Ok(());
+    }
+    let runs = execute(&plan)?;
+    report(ws, args, &runs)
+}
+
+/// Runs the planned stages in order until one fails.
+fn execute(plan: &CiPlan) -> Result<Vec<StageRun>> {
+    let mut runs: Vec<StageRun> = Vec::new();
+    for (i, (stage, step)) in plan.stages.iter().enumerate() {
+        let cmd = match step {
+            Step::Skip(reason) => {
+                runs.push(StageRun {
+                    stage: *stage,
+                    result: "skipped",
+                    duration_secs: 0.0,
+                    reason: Some(reason.clone()),
+                    exit_code: None,
+                    report: Value::Null,
+                });
+                continue;
+            }
+            Step::Run(cmd) => cmd,
+        };
         eprintln!(
             "\n==> [{}/{}] cargo xtask {}",
             i + 1,
-            Stage::ALL.len(),
-            stage_args.join(" ")
+            plan.stages.len(),
+            cmd.args[2..].join(" ")
         );
-        let run = run_stage(&exe, &ws.config.path, stage, &stage_args)?;
+        let run = run_stage(*stage, cmd)?;
         let failed = run.result == "failed";
         runs.push(run);
         if failed {
             break;
         }
     }
+    Ok(runs)
+}
 
-    let services = service_rows(&runs);
+/// The summary (tables or `--json`), GitHub's outputs, and the exit code of the first
+/// failing stage.
+fn report(ws: &Workspace, args: &Args, runs: &[StageRun]) -> Result<()> {
+    let services = service_rows(runs);
     eprintln!();
-    if args.json {
+    if args.preview.json {
         let passed = runs.iter().all(|r| r.result != "failed");
         render::print_json(
             &serde_json::json!({ "passed": passed, "stages": runs, "services": services }),
         );
     } else {
-        print!("{}", stage_table(&runs).render());
+        print!("{}", stage_table(runs).render());
         if !services.is_empty() {
             println!();
             print!("{}", service_table(&services).render());
         }
     }
     if ws.env.github_actions() {
-        report_to_github(ws, &runs, &services, !args.json)?;
+        report_to_github(ws, runs, &services, !args.preview.json)?;
     }
     match runs.iter().find(|r| r.result == "failed") {
         None => Ok(()),
@@ -217,30 +292,50 @@ pub fn run(ws: &Workspace, args: &Args) -> Result<()> {
     }
 }
 
-fn run_stage(exe: &Path, config: &Path, stage: Stage, stage_args: &[String]) -> Result<StageRun> {
+fn run_stage(stage: Stage, cmd: &Command) -> Result<StageRun> {
     let started = Instant::now();
-    let out = Command::new(exe)
-        .arg("--config")
-        .arg(config)
-        .args(stage_args)
-        .stdin(Stdio::null())
-        .stderr(Stdio::inherit())
-        .output()
-        .with_context(|| format!("cannot run `cargo xtask {}`", stage.name()))?;
-    let report: Value = serde_json::from_slice(&out.stdout).unwrap_or(Value::Null);
-    let (result, reason) = match (out.status.success(), report.is_null()) {
+    let (status, stdout) =
+        stdout_of(cmd).with_context(|| format!("cannot run `cargo xtask {}`", stage.name()))?;
+    let report: Value = serde_json::from_slice(&stdout).unwrap_or(Value::Null);
+    let (result, reason) = match (status.success(), report.is_null()) {
         (true, false) => ("passed", None),
         (true, true) => ("failed", Some("printed no JSON report".to_owned())),
-        (false, _) => ("failed", Some(format!("exited with {}", out.status))),
+        (false, _) => ("failed", Some(format!("exited with {status}"))),
     };
     Ok(StageRun {
         stage,
         result,
         duration_secs: started.elapsed().as_secs_f64(),
         reason,
-        exit_code: out.status.code(),
+        exit_code: status.code(),
         report,
     })
+}
+
+/// Runs `cmd` with its stdout captured and its stderr on the terminal, returning its exit
+/// status (whose code ci passes on). exec has no runner that captures stdout alone and keeps
+/// the exit code, so this local helper fills that gap until exec grows one.
+fn stdout_of(cmd: &Command) -> Result<(std::process::ExitStatus, Vec<u8>)> {
+    let mut expr = duct::cmd(&cmd.program, &cmd.args)
+        .unchecked()
+        .stdout_capture();
+    if let Some(dir) = &cmd.dir {
+        expr = expr.dir(dir);
+    }
+    for (name, value) in &cmd.env {
+        expr = match value {
+            EnvValue::Plain(v) => expr.env(name, v),
+            EnvValue::Secret(s) => expr.env(name, s.expose()),
+            EnvValue::Removed => expr.env_remove(name),
+        };
+    }
+    expr = match &cmd.stdin {
+        Stdin::Null => expr.stdin_null(),
+        Stdin::Inherit => expr,
+        Stdin::Secret(s) => expr.stdin_bytes(s.expose().as_bytes().to_vec()),
+    };
+    let out = expr.run()?;
+    Ok((out.status, out.stdout))
 }
 
 /// One row per service, joined from the stages' JSON reports.
@@ -482,7 +577,7 @@ mod tests {
             push: false,
             no_push: false,
             skip_db_update,
-            json: false,
+            preview: Preview::default(),
         }
     }
 
@@ -511,6 +606,54 @@ mod tests {
         assert_eq!(
             Stage::Build.args(&args(None, false)).join(" "),
             "build --json"
+        );
+    }
+
+    fn planned(push: bool, signing: std::result::Result<(), String>) -> Vec<String> {
+        let a = args(Some("127.0.0.1:5000/acme"), false);
+        let plan = plan(
+            &a,
+            (push, "branch dev does not push".into()),
+            &signing,
+            Path::new("/x/target/debug/xtask"),
+            Path::new("xtask/images.toml"),
+        );
+        let mut lines: Vec<String> = plan.commands().map(|c| c.to_string()).collect();
+        lines.extend(plan.stages.iter().filter_map(|(stage, step)| match step {
+            Step::Skip(why) => Some(format!("skip {}: {why}", stage.name())),
+            Step::Run(_) => None,
+        }));
+        lines
+    }
+
+    #[test]
+    fn plan_runs_the_stages_as_child_xtask_commands_in_order() {
+        let exe = "/x/target/debug/xtask --config xtask/images.toml";
+        assert_eq!(
+            planned(true, Ok(())),
+            [
+                format!("{exe} build --json --registry 127.0.0.1:5000/acme"),
+                format!("{exe} scan --json --registry 127.0.0.1:5000/acme"),
+                format!("{exe} verify --json"),
+                format!("{exe} e2e --json"),
+                format!("{exe} push --json --registry 127.0.0.1:5000/acme"),
+                format!("{exe} sign --json --registry 127.0.0.1:5000/acme"),
+            ]
+        );
+        assert_eq!(
+            planned(false, Ok(()))[3..],
+            [
+                format!("{exe} e2e --json"),
+                "skip push: branch dev does not push".to_owned(),
+                "skip sign: branch dev does not push".to_owned(),
+            ]
+        );
+        assert_eq!(
+            planned(true, Err("no COSIGN_KEY".into()))[4..],
+            [
+                format!("{exe} push --json --registry 127.0.0.1:5000/acme"),
+                "skip sign: not signing: no COSIGN_KEY".to_owned(),
+            ]
         );
     }
 

@@ -13,11 +13,11 @@ use std::time::Duration;
 use anyhow::{bail, Context, Result};
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
-use xshell::{cmd, Shell};
 
-use crate::adapters::exec::usage;
+use crate::adapters::exec::{self, usage, Command, TimedOut};
 use crate::adapters::trivy::{self, Runner};
 use crate::adapters::workspace::Workspace;
+use crate::cli::Preview;
 use crate::domain::env::Env;
 use crate::domain::gate::{assess, Assessment, Counts, Gate, Status};
 use crate::domain::ignore::IgnoreList;
@@ -43,9 +43,8 @@ pub struct Args {
     /// Scan this image reference as well; repeat for more. Needs no build and no Docker.
     #[arg(long = "image", value_name = "REF")]
     pub images: Vec<String>,
-    /// Print JSON on stdout instead of a table.
-    #[arg(long)]
-    pub json: bool,
+    #[command(flatten)]
+    pub preview: Preview,
     /// Write SARIF for GitHub code scanning here (default: target/xtask/scan/trivy.sarif).
     #[arg(long, value_name = "PATH")]
     pub sarif: Option<PathBuf>,
@@ -74,9 +73,129 @@ pub struct Target {
     pub name: String,
     pub service: Option<String>,
     pub reference: String,
-    pub image_id: Option<String>,
+    /// For a service: the image id `build` recorded, or why there is none.
+    pub built: Option<std::result::Result<String, String>>,
     /// Where SARIF results point: the service's Dockerfile, else the reference.
     pub location: String,
+}
+
+impl Target {
+    /// The image id the scan is recorded under: the built one, else its placeholder.
+    fn image_id(&self) -> Option<String> {
+        self.built.as_ref().map(|b| match b {
+            Ok(id) => id.clone(),
+            Err(_) => image_id_placeholder(&self.reference),
+        })
+    }
+}
+
+/// Stands for the id of the image built for `reference` when it is not known yet.
+pub fn image_id_placeholder(reference: &str) -> String {
+    format!("<image id of {reference}>")
+}
+
+/// Stands for this process's id, which names trivy's container on Docker.
+pub const PROCESS_ID: &str = "<process id>";
+
+/// What a scan runs, in order: a `docker image inspect` of every service's built image,
+/// then one trivy run per image.
+#[derive(Debug, Clone)]
+pub struct ScanPlan {
+    pub inspects: Vec<Inspect>,
+    pub scans: Vec<PlannedScan>,
+}
+
+/// The check that a service's built image still exists and carries the commit's tag.
+#[derive(Debug, Clone)]
+pub struct Inspect {
+    pub service: String,
+    pub expected: String,
+    pub command: Command,
+}
+
+/// One trivy run and the files it writes.
+#[derive(Debug, Clone)]
+pub struct PlannedScan {
+    pub target: Target,
+    pub report: PathBuf,
+    pub log: PathBuf,
+    pub command: Command,
+    /// Removes trivy's container when it ran on Docker and was stopped by the timeout.
+    pub on_timeout: Option<Command>,
+}
+
+impl ScanPlan {
+    /// Every command the run executes, in order (`on_timeout` only runs on a timeout).
+    pub fn commands(&self) -> impl Iterator<Item = &Command> {
+        self.inspects
+            .iter()
+            .map(|i| &i.command)
+            .chain(self.scans.iter().map(|s| &s.command))
+    }
+}
+
+const INSPECT_TIMEOUT: Duration = Duration::from_secs(120);
+
+/// The commands a scan of `targets` runs with `runner`, writing under `dir`.
+pub fn plan(targets: &[Target], runner: &Runner, options: &trivy::Options, dir: &Path) -> ScanPlan {
+    let inspects = targets
+        .iter()
+        .filter_map(|t| {
+            Some(Inspect {
+                service: t.service.clone()?,
+                expected: t.reference.clone(),
+                command: Command::new("docker")
+                    .args(["image", "inspect", "--format", "{{json .RepoTags}}"])
+                    .arg(t.image_id()?)
+                    .timeout(INSPECT_TIMEOUT),
+            })
+        })
+        .collect();
+    let container = format!("xtask-trivy-{}", exec::process_id());
+    let placeholder = format!("xtask-trivy-{PROCESS_ID}");
+    let scans = targets
+        .iter()
+        .map(|t| {
+            let report = dir.join(format!("{}.trivy.json", t.name));
+            let log = dir.join(format!("{}.trivy.log", t.name));
+            let inv = trivy::invocation(runner, &t.reference, &report, &log, options);
+            let (report, log) = (inv.report, inv.log);
+            let argv: Vec<String> = inv
+                .argv
+                .iter()
+                .map(|a| a.replace(&container, &placeholder))
+                .collect();
+            PlannedScan {
+                target: t.clone(),
+                report,
+                log,
+                command: Command::from_argv(&argv).dir(dir).timeout(options.timeout),
+                on_timeout: inv.container.map(|name| {
+                    Command::new("docker")
+                        .args(["rm", "-f"])
+                        .arg(name.replace(&container, &placeholder))
+                        .timeout(INSPECT_TIMEOUT)
+                }),
+            }
+        })
+        .collect();
+    ScanPlan { inspects, scans }
+}
+
+// `trivy::run` starts trivy through duct; `run_trivy` below does the same through exec. It
+// stays referenced until adapters/trivy.rs moves onto exec itself.
+const _: fn(&trivy::Invocation, &Path, Duration) -> Result<String> = trivy::run;
+
+/// `cmd` with this run's values in place of the placeholders that stand for them.
+fn bind(cmd: &Command) -> Command {
+    let pid = exec::process_id().to_string();
+    let mut bound = cmd.clone();
+    bound.args = bound
+        .args
+        .iter()
+        .map(|a| a.replace(PROCESS_ID, &pid))
+        .collect();
+    bound
 }
 
 /// The scan result `push` checks: recorded per service for one image id.
@@ -148,11 +267,44 @@ impl Outcome {
 
 pub fn run(ws: &Workspace, args: &Args) -> Result<()> {
     let config = &ws.config.scan;
-    let gate = Gate::from_config(config);
     let ignores = IgnoreList::load(&ws.root, &config.ignore_file).map_err(usage)?;
     let targets = targets(ws, args)?;
-    let timeout = Duration::from_secs(args.timeout.unwrap_or(config.timeout_secs).max(1));
-    let options = trivy::Options {
+    let options = options(ws, args);
+    let runner = match Runner::locate(&config.trivy_image) {
+        Ok(r) => r,
+        Err(e) if args.preview.dry_run => {
+            eprintln!("note: {e:#}\nnote: planning for `trivy` on PATH");
+            Runner::Native("trivy".into())
+        }
+        Err(e) => return Err(e),
+    };
+    let dir = ws.root.join(SCAN_DIR);
+    let plan = plan(&targets, &runner, &options, &dir);
+    if args.preview.dry_run {
+        for (service, why) in targets.iter().filter_map(|t| match &t.built {
+            Some(Err(why)) => Some((t.name.as_str(), why)),
+            _ => None,
+        }) {
+            eprintln!("note: {service}: {why}");
+        }
+        render::print_commands(plan.commands(), args.preview.json);
+        return Ok(());
+    }
+    check_built(&plan)?;
+    fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
+    let gate = Gate::from_config(config);
+    let today = OffsetDateTime::now_utc().date();
+    let mut outcomes = Vec::new();
+    for scan in &plan.scans {
+        outcomes.push(scan_one(ws, scan, &runner, &gate, &ignores, today)?);
+    }
+    report(ws, args, &outcomes, &ignores)?;
+    conclusion(&outcomes)
+}
+
+fn options(ws: &Workspace, args: &Args) -> trivy::Options {
+    let config = &ws.config.scan;
+    trivy::Options {
         cache_dir: cache_dir(&ws.root, config.cache_dir.as_deref(), &ws.env),
         skip_db_update: args.skip_db_update,
         offline: args.offline,
@@ -160,69 +312,126 @@ pub fn run(ws: &Workspace, args: &Args) -> Result<()> {
             .db_repository
             .clone()
             .or_else(|| config.db_repository.clone()),
-        timeout,
-    };
-    let runner = Runner::locate(&config.trivy_image)?;
-    let dir = ws.root.join(SCAN_DIR);
-    fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
-    let today = OffsetDateTime::now_utc().date();
-
-    let mut outcomes = Vec::new();
-    for target in &targets {
-        if let Some(service) = &target.service {
-            let _ = fs::remove_file(verdict_path(&ws.root, service));
-        }
-        eprintln!("scanning {} with {}", target.reference, runner.describe());
-        let report_path = dir.join(format!("{}.trivy.json", target.name));
-        let inv = trivy::invocation(
-            &runner,
-            &target.reference,
-            &report_path,
-            &dir.join(format!("{}.trivy.log", target.name)),
-            &options,
-        );
-        let scanned = trivy::run(&inv, &dir, timeout).and_then(|text| {
-            Report::parse(&text).map_err(|e| {
-                anyhow::anyhow!(
-                    "{} is not a usable trivy report: {e:#}{}",
-                    relative(&ws.root, &report_path),
-                    trivy::tail(&inv.log)
-                )
-            })
-        });
-        let mut outcome = Outcome {
-            name: target.name.clone(),
-            service: target.service.clone(),
-            image: target.reference.clone(),
-            image_id: target.image_id.clone(),
-            report: relative(&ws.root, &report_path),
-            passed: false,
-            error: None,
-            location: target.location.clone(),
-            trivy_version: None,
-            assessment: None,
-        };
-        match scanned {
-            Ok(report) => {
-                let a = assess(&report, &gate, &ignores, today);
-                outcome.passed = a.passed;
-                outcome.trivy_version = report.trivy_version;
-                if let (Some(service), Some(id)) = (&target.service, &target.image_id) {
-                    write_verdict(&ws.root, service, &target.reference, id, &a)?;
-                }
-                outcome.assessment = Some(a);
-            }
-            Err(e) => {
-                eprintln!(
-                    "{}: could not be scanned (details at the end)",
-                    target.reference
-                );
-                outcome.error = Some(format!("{e:#}"));
-            }
-        }
-        outcomes.push(outcome);
+        timeout: Duration::from_secs(args.timeout.unwrap_or(config.timeout_secs).max(1)),
     }
+}
 
+/// Runs the plan's `docker image inspect`s: every service's built image must still exist and
+/// carry the commit's tag, else nothing is scanned.
+fn check_built(plan: &ScanPlan) -> Result<()> {
+    let mut missing = Vec::new();
+    for (inspect, target) in plan.inspects.iter().zip(
+        plan.scans
+            .iter()
+            .map(|s| &s.target)
+            .filter(|t| t.service.is_some()),
+    ) {
+        let service = &inspect.service;
+        let build_first = format!("build it first: cargo xtask build {service}");
+        let checked = match &target.built {
+            Some(Err(why)) => Err(anyhow::anyhow!("{why}; {build_first}")),
+            _ => built_image(&inspect.command, &inspect.expected, &build_first),
+        };
+        if let Err(e) = checked {
+            missing.push(format!("{service}: {e:#}"));
+        }
+    }
+    if !missing.is_empty() {
+        bail!("{}", missing.join("\n"));
+    }
+    Ok(())
+}
+
+/// Scans one image, records a service's verdict, and says what happened.
+fn scan_one(
+    ws: &Workspace,
+    scan: &PlannedScan,
+    runner: &Runner,
+    gate: &Gate,
+    ignores: &IgnoreList,
+    today: time::Date,
+) -> Result<Outcome> {
+    let target = &scan.target;
+    if let Some(service) = &target.service {
+        let _ = fs::remove_file(verdict_path(&ws.root, service));
+    }
+    eprintln!("scanning {} with {}", target.reference, runner.describe());
+    let scanned = run_trivy(scan).and_then(|text| {
+        Report::parse(&text).map_err(|e| {
+            anyhow::anyhow!(
+                "{} is not a usable trivy report: {e:#}{}",
+                relative(&ws.root, &scan.report),
+                trivy::tail(&scan.log)
+            )
+        })
+    });
+    let mut outcome = Outcome {
+        name: target.name.clone(),
+        service: target.service.clone(),
+        image: target.reference.clone(),
+        image_id: target.image_id(),
+        report: relative(&ws.root, &scan.report),
+        passed: false,
+        error: None,
+        location: target.location.clone(),
+        trivy_version: None,
+        assessment: None,
+    };
+    match scanned {
+        Ok(report) => {
+            let a = assess(&report, gate, ignores, today);
+            outcome.passed = a.passed;
+            outcome.trivy_version = report.trivy_version;
+            if let (Some(service), Some(id)) = (&target.service, &outcome.image_id) {
+                write_verdict(&ws.root, service, &target.reference, id, &a)?;
+            }
+            outcome.assessment = Some(a);
+        }
+        Err(e) => {
+            eprintln!(
+                "{}: could not be scanned (details at the end)",
+                target.reference
+            );
+            outcome.error = Some(format!("{e:#}"));
+        }
+    }
+    Ok(outcome)
+}
+
+/// Runs trivy once through exec and returns its report's text. A timeout, a non-zero exit
+/// and a missing report are errors that include the end of trivy's output. (The same as
+/// `trivy::run`, on the exec boundary.)
+fn run_trivy(scan: &PlannedScan) -> Result<String> {
+    let _ = fs::remove_file(&scan.report);
+    let log =
+        fs::File::create(&scan.log).with_context(|| format!("creating {}", scan.log.display()))?;
+    match exec::to_file(&bind(&scan.command), log) {
+        Ok(true) => {}
+        Ok(false) => bail!("trivy exited with an error{}", trivy::tail(&scan.log)),
+        Err(e) if e.downcast_ref::<TimedOut>().is_some() => {
+            if let Some(rm) = &scan.on_timeout {
+                let _ = exec::quiet(&bind(rm));
+            }
+            bail!(
+                "trivy did not finish within {}s and was stopped (raise [scan] timeout_secs or \
+                 --timeout; a first run downloads the vulnerability DB){}",
+                scan.command.timeout.unwrap_or_default().as_secs(),
+                trivy::tail(&scan.log)
+            );
+        }
+        Err(e) => return Err(e),
+    }
+    fs::read_to_string(&scan.report).with_context(|| {
+        format!(
+            "trivy exited successfully but wrote no report to {}{}",
+            scan.report.display(),
+            trivy::tail(&scan.log)
+        )
+    })
+}
+
+/// The SARIF file, the step summary, and the table or `--json`.
+fn report(ws: &Workspace, args: &Args, outcomes: &[Outcome], ignores: &IgnoreList) -> Result<()> {
     let sarif_path = args
         .sarif
         .clone()
@@ -241,19 +450,19 @@ pub fn run(ws: &Workspace, args: &Args) -> Result<()> {
     fs::write(&sarif_path, sarif::render(&images))
         .with_context(|| format!("writing {}", sarif_path.display()))?;
     if let Some(summary) = ws.env.get("GITHUB_STEP_SUMMARY") {
-        render::append_step_summary(Path::new(summary), &markdown(&outcomes, &ignores))?;
+        render::append_step_summary(Path::new(summary), &markdown(outcomes, ignores))?;
     }
-    if args.json {
+    if args.preview.json {
         render::print_json(&serde_json::json!({
             "passed": outcomes.iter().all(|o| o.passed),
             "sarif": relative(&ws.root, &sarif_path),
             "images": outcomes.iter().map(Outcome::json).collect::<Vec<_>>(),
         }));
     } else {
-        print!("{}", human(&outcomes, &ignores));
+        print!("{}", human(outcomes, ignores));
         eprintln!("SARIF: {}", relative(&ws.root, &sarif_path));
     }
-    conclusion(&outcomes)
+    Ok(())
 }
 
 fn conclusion(outcomes: &[Outcome]) -> Result<()> {
@@ -290,7 +499,8 @@ fn conclusion(outcomes: &[Outcome]) -> Result<()> {
     }
 }
 
-/// The services' built images, then the `--image` references.
+/// The services' built images, then the `--image` references. Reads what `build` recorded
+/// and starts nothing.
 fn targets(ws: &Workspace, args: &Args) -> Result<Vec<Target>> {
     let mut targets = Vec::new();
     if !args.services.is_empty() || args.images.is_empty() {
@@ -298,22 +508,14 @@ fn targets(ws: &Workspace, args: &Args) -> Result<Vec<Target>> {
         let namespace = plan::resolve_namespace(args.registry.as_deref(), &ws.env, &ws.config)?;
         let ctx = ws.git_context()?;
         let tag = format!("sha-{}", &ctx.sha[..7.min(ctx.sha.len())]);
-        let mut missing = Vec::new();
         for service in services {
-            let expected = format!("{namespace}/{}:{tag}", service.image_name());
-            match built_image(&ws.root, &service.name, &expected) {
-                Ok(id) => targets.push(Target {
-                    name: service.name.clone(),
-                    service: Some(service.name.clone()),
-                    reference: expected,
-                    image_id: Some(id),
-                    location: service.dockerfile.display().to_string(),
-                }),
-                Err(e) => missing.push(format!("{}: {e:#}", service.name)),
-            }
-        }
-        if !missing.is_empty() {
-            bail!("{}", missing.join("\n"));
+            targets.push(Target {
+                name: service.name.clone(),
+                service: Some(service.name.clone()),
+                reference: format!("{namespace}/{}:{tag}", service.image_name()),
+                built: Some(recorded_image(&ws.root, &service.name)),
+                location: service.dockerfile.display().to_string(),
+            });
         }
     }
     for reference in &args.images {
@@ -321,35 +523,37 @@ fn targets(ws: &Workspace, args: &Args) -> Result<Vec<Target>> {
             name: file_name(reference),
             service: None,
             reference: reference.clone(),
-            image_id: None,
+            built: None,
             location: reference.clone(),
         });
     }
     Ok(targets)
 }
 
-/// The id of the image `build` recorded for `service`, which must still exist and carry
-/// `expected` (the tag of the current commit).
-fn built_image(root: &Path, service: &str, expected: &str) -> Result<String> {
-    let build_first = format!("build it first: cargo xtask build {service}");
+/// The image id `build` recorded for `service`, or why there is none.
+fn recorded_image(root: &Path, service: &str) -> std::result::Result<String, String> {
     let iidfile = root
         .join(TARGET_DIR)
         .join("build")
         .join(format!("{service}.iid"));
-    let Ok(id) = fs::read_to_string(&iidfile) else {
-        bail!(
-            "no image was built for it ({} is missing); {build_first}",
+    match fs::read_to_string(&iidfile) {
+        Ok(id) => Ok(id.trim().to_owned()),
+        Err(_) => Err(format!(
+            "no image was built for it ({} is missing)",
             relative(root, &iidfile)
-        );
-    };
-    let id = id.trim();
-    let sh = Shell::new()?;
-    let format = "{{json .RepoTags}}";
-    let tags = cmd!(sh, "docker image inspect --format {format} {id}")
-        .quiet()
-        .ignore_stderr()
-        .read()
-        .map_err(|_| anyhow::anyhow!("image {id} built for it no longer exists (or Docker does not answer); {build_first}"))?;
+        )),
+    }
+}
+
+/// Runs `inspect` (`docker image inspect` of the recorded id): the image must still exist
+/// and carry `expected` (the tag of the current commit).
+fn built_image(inspect: &Command, expected: &str, build_first: &str) -> Result<String> {
+    let id = inspect.args.last().expect("the inspect names an image");
+    let tags = exec::output(inspect)
+        .ok()
+        .filter(|o| o.success)
+        .map(|o| o.stdout)
+        .ok_or_else(|| anyhow::anyhow!("image {id} built for it no longer exists (or Docker does not answer); {build_first}"))?;
     choose_image(id, &tags, expected).map_err(|e| anyhow::anyhow!("{e:#}; {build_first}"))
 }
 
@@ -683,6 +887,99 @@ mod tests {
             "{err}"
         );
         assert!(choose_image(id, "null", "shipyard/api:sha-860c190").is_err());
+    }
+
+    fn target(service: Option<&str>, reference: &str, built: Option<Result<&str, &str>>) -> Target {
+        Target {
+            name: service.map_or_else(|| file_name(reference), str::to_owned),
+            service: service.map(str::to_owned),
+            reference: reference.into(),
+            built: built.map(|b| b.map(str::to_owned).map_err(str::to_owned)),
+            location: reference.into(),
+        }
+    }
+
+    fn lines(plan: &ScanPlan) -> Vec<String> {
+        plan.commands().map(|c| c.to_string()).collect()
+    }
+
+    #[test]
+    fn plan_inspects_the_built_images_then_runs_trivy_once_per_image() {
+        let options = trivy::Options {
+            cache_dir: "/home/u/.cache/trivy".into(),
+            skip_db_update: true,
+            offline: false,
+            db_repository: None,
+            timeout: Duration::from_secs(600),
+        };
+        let targets = [
+            target(Some("api"), "acme/api:sha-1234567", Some(Ok("sha256:abc"))),
+            target(Some("web"), "acme/web:sha-1234567", Some(Err("no iid"))),
+            target(None, "alpine:3.20", None),
+        ];
+        let dir = Path::new("/repo/target/xtask/scan");
+        let plan = plan(
+            &targets,
+            &Runner::Native("/usr/bin/trivy".into()),
+            &options,
+            dir,
+        );
+        let trivy = |image: &str, file: &str| {
+            format!(
+                "/usr/bin/trivy image --scanners vuln,secret --format json \
+                 --output /repo/target/xtask/scan/{file}.trivy.json --cache-dir /home/u/.cache/trivy \
+                 --timeout 600s --skip-db-update --skip-java-db-update --no-progress {image}"
+            )
+        };
+        assert_eq!(
+            lines(&plan),
+            [
+                "docker image inspect --format '{{json .RepoTags}}' sha256:abc".to_owned(),
+                "docker image inspect --format '{{json .RepoTags}}' '<image id of acme/web:sha-1234567>'".to_owned(),
+                trivy("acme/api:sha-1234567", "api"),
+                trivy("acme/web:sha-1234567", "web"),
+                trivy("alpine:3.20", "alpine_3.20"),
+            ]
+        );
+        assert!(plan
+            .scans
+            .iter()
+            .all(|s| s.command.dir.as_deref() == Some(dir)
+                && s.command.timeout == Some(Duration::from_secs(600))
+                && s.on_timeout.is_none()));
+    }
+
+    #[test]
+    fn trivy_on_docker_is_named_by_a_placeholder_bound_at_run_time() {
+        let options = trivy::Options {
+            cache_dir: "/c".into(),
+            skip_db_update: false,
+            offline: false,
+            db_repository: None,
+            timeout: Duration::from_secs(5),
+        };
+        let runner = Runner::Docker {
+            image: "aquasec/trivy:0.71.2".into(),
+        };
+        let plan = plan(
+            &[target(None, "alpine:3.20", None)],
+            &runner,
+            &options,
+            Path::new("/s"),
+        );
+        let scan = &plan.scans[0];
+        assert!(
+            scan.command
+                .to_string()
+                .starts_with("docker run --rm --name 'xtask-trivy-<process id>' -v "),
+            "{}",
+            scan.command
+        );
+        let rm = scan.on_timeout.as_ref().unwrap();
+        assert_eq!(rm.to_string(), "docker rm -f 'xtask-trivy-<process id>'");
+        let name = format!("xtask-trivy-{}", exec::process_id());
+        assert_eq!(bind(rm).args, ["rm", "-f", name.as_str()]);
+        assert!(bind(&scan.command).args.contains(&name));
     }
 
     #[test]

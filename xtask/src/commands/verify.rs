@@ -13,10 +13,11 @@ use anyhow::{bail, Result};
 use serde::Serialize;
 
 use crate::adapters::container;
-use crate::adapters::exec::{usage, UsageError};
+use crate::adapters::exec::{self, usage, Command, UsageError};
 use crate::adapters::image;
 use crate::adapters::registry::{self, Retry, Session};
 use crate::adapters::workspace::Workspace;
+use crate::cli::Preview;
 use crate::commands::sign;
 use crate::domain::checks::{self, Check, Facts, Policy, Status};
 use crate::domain::image::ImageInfo;
@@ -42,9 +43,8 @@ pub struct Args {
     /// How long a container may take to become healthy.
     #[arg(long, value_name = "SECONDS", default_value_t = 60)]
     pub timeout: u64,
-    /// Print JSON on stdout instead of a table.
-    #[arg(long)]
-    pub json: bool,
+    #[command(flatten)]
+    pub preview: Preview,
     /// Also check the cosign signature of each image at its registry tag
     /// (`<namespace>/<image>:sha-<7>` for services, the reference itself for --image).
     #[arg(long)]
@@ -60,10 +60,18 @@ pub struct Args {
     pub offline: bool,
 }
 
-/// One image to verify and what it is held to.
+/// One image to verify and what it is held to, as known before anything runs.
 struct Target {
     name: String,
-    image: ImageInfo,
+    /// The service it was built for; `None` for `--image`.
+    service: Option<String>,
+    /// What `docker image inspect` is given: the id `build` recorded, or the reference.
+    inspect: String,
+    /// What the containers are started from: the recorded id, else a placeholder for the id
+    /// the inspect gives.
+    image: String,
+    /// Why no image was recorded for the service.
+    missing: Option<String>,
     policy: Policy,
     /// Where `--signature` looks for the signature: a registry tag.
     signed_ref: Option<String>,
@@ -77,26 +85,132 @@ pub struct Report {
     pub checks: Vec<Check>,
 }
 
+/// Stands for the id of the image `reference` names until `docker image inspect` says it.
+pub fn image_id_placeholder(reference: &str) -> String {
+    format!("<image id of {reference}>")
+}
+
+/// Stands for the run id that labels this run's containers.
+pub const RUN_ID: &str = "<run id>";
+
+fn container_placeholder(kind: &str, name: &str) -> String {
+    format!("<{kind} container of {name}>")
+}
+
+/// What verify runs, in order: a `docker image inspect` of every image, then per image the
+/// containers it starts.
+#[derive(Debug)]
+pub struct VerifyPlan {
+    pub inspects: Vec<Command>,
+    pub images: Vec<Containers>,
+}
+
+/// The containers one image is checked in.
+#[derive(Debug)]
+pub struct Containers {
+    /// Created, never started; its filesystem is exported and read for secrets, then it is
+    /// removed.
+    pub export: [Command; 3],
+    /// Started hardened, polled until healthy, then removed; only when the policy wants a
+    /// HEALTHCHECK (and the image has one).
+    pub health: Option<[Command; 3]>,
+}
+
+impl VerifyPlan {
+    pub fn commands(&self) -> impl Iterator<Item = &Command> {
+        self.inspects.iter().chain(
+            self.images
+                .iter()
+                .flat_map(|c| c.export.iter().chain(c.health.iter().flatten())),
+        )
+    }
+}
+
+/// The commands verifying `targets` runs (`--signature`'s cosign runs are not included).
+fn plan(targets: &[Target]) -> VerifyPlan {
+    let label = format!("{}={RUN_ID}", container::LABEL);
+    let docker = |args: &[&str]| Command::new("docker").args(args.iter().copied());
+    let remove = |id: &str| docker(&["rm", "-f", "-v", id]);
+    let images = targets
+        .iter()
+        .map(|t| {
+            let created = container_placeholder("created", &t.name);
+            let hardened = container_placeholder("hardened", &t.name);
+            Containers {
+                export: [
+                    docker(&[
+                        "create",
+                        "--label",
+                        &label,
+                        "--entrypoint",
+                        "",
+                        &t.image,
+                        "/xtask-verify",
+                    ]),
+                    docker(&["export", &created]),
+                    remove(&created),
+                ],
+                health: t.policy.healthcheck.then(|| {
+                    [
+                        Command::from_argv(&container::hardened_run_argv(&t.image, RUN_ID)),
+                        docker(&["inspect", "--format", "{{json .State}}", &hardened]),
+                        remove(&hardened),
+                    ]
+                }),
+            }
+        })
+        .collect();
+    VerifyPlan {
+        inspects: targets
+            .iter()
+            .map(|t| docker(&["image", "inspect", &t.inspect]))
+            .collect(),
+        images,
+    }
+}
+
+/// The images to verify and their policies; reads what `build` recorded, starts nothing.
 fn targets(ws: &Workspace, args: &Args) -> Result<Vec<Target>> {
     let mut targets = Vec::new();
     if !args.services.is_empty() || args.images.is_empty() {
         let services = ws.config.select(&args.services).map_err(usage)?;
         let ctx = ws.git_context()?;
+        let namespace = plan::resolve_namespace(args.registry.as_deref(), &ws.env, &ws.config);
+        // Without --signature the namespace only names a placeholder in the dry run.
+        let namespace = match namespace {
+            Err(e) if args.signature => return Err(e),
+            n => n.unwrap_or_else(|_| ws.config.project.name.clone()),
+        };
         let signed_refs: Vec<Option<String>> = if args.signature {
-            let ns = plan::resolve_namespace(args.registry.as_deref(), &ws.env, &ws.config)?;
-            registry::require_host(&ns)?;
-            sign::immutable_refs(ws, &ns, &services)?
+            registry::require_host(&namespace)?;
+            sign::immutable_refs(ws, &namespace, &services)?
                 .into_iter()
                 .map(|(_, repository, tag)| Some(format!("{repository}:{tag}")))
                 .collect()
         } else {
             vec![None; services.len()]
         };
+        let short_sha = &ctx.sha[..7.min(ctx.sha.len())];
         for (service, signed_ref) in services.into_iter().zip(signed_refs) {
             let ignore = service.ignore_file();
+            let name = &service.name;
+            let file = image::iid_file(name);
+            let (id, missing) = match std::fs::read_to_string(ws.root.join(&file)) {
+                Ok(id) => (id.trim().to_owned(), None),
+                Err(_) => (
+                    image_id_placeholder(&format!(
+                        "{namespace}/{}:sha-{short_sha}",
+                        service.image_name()
+                    )),
+                    Some(format!("no image was built for `{name}` ({file} is missing): build it first: cargo xtask build {name}")),
+                ),
+            };
             targets.push(Target {
-                name: service.name.clone(),
-                image: image::built(&ws.root, service)?,
+                name: name.clone(),
+                service: Some(name.clone()),
+                inspect: id.clone(),
+                image: id,
+                missing,
                 policy: Policy {
                     healthcheck: service.healthcheck,
                     size_budget_mb: Some(service.size_budget_mb),
@@ -112,12 +226,12 @@ fn targets(ws: &Workspace, args: &Args) -> Result<Vec<Target>> {
         }
     }
     for reference in &args.images {
-        let Some(image) = image::inspect(reference)? else {
-            bail!("no image `{reference}` in the local engine: build or pull it first");
-        };
         targets.push(Target {
             name: reference.clone(),
-            image,
+            service: None,
+            inspect: reference.clone(),
+            image: image_id_placeholder(reference),
+            missing: None,
             policy: Policy {
                 healthcheck: !args.no_healthcheck,
                 size_budget_mb: args.size_budget_mb,
@@ -132,8 +246,51 @@ fn targets(ws: &Workspace, args: &Args) -> Result<Vec<Target>> {
     Ok(targets)
 }
 
+/// Runs a planned `docker image inspect` through exec; `None` when the engine has no such
+/// image.
+fn inspect(cmd: &Command) -> Result<Option<ImageInfo>> {
+    let out = exec::output(cmd)?;
+    if !out.success {
+        if out.stderr.contains("No such image") || out.stderr.contains("No such object") {
+            return Ok(None);
+        }
+        bail!("`{cmd}` failed: {}", out.stderr.trim());
+    }
+    ImageInfo::parse(&out.stdout).map(Some)
+}
+
+/// The inspected image of every target, in order; a missing one is an error up front.
+fn inspect_all(targets: &[Target], plan: &VerifyPlan) -> Result<Vec<ImageInfo>> {
+    let mut images = Vec::new();
+    for (t, cmd) in targets.iter().zip(&plan.inspects) {
+        if let Some(why) = &t.missing {
+            bail!("{why}");
+        }
+        let Some(info) = inspect(cmd)? else {
+            match &t.service {
+                Some(name) => bail!("the image built for `{name}` ({}) is gone from the engine: build it first: cargo xtask build {name}", t.inspect),
+                None => bail!("no image `{}` in the local engine: build or pull it first", t.inspect),
+            }
+        };
+        images.push(info);
+    }
+    Ok(images)
+}
+
 pub fn run(ws: &Workspace, args: &Args) -> Result<()> {
     let targets = targets(ws, args)?;
+    let plan = plan(&targets);
+    if args.preview.dry_run {
+        for why in targets.iter().filter_map(|t| t.missing.as_ref()) {
+            eprintln!("note: {why}");
+        }
+        if args.signature {
+            eprintln!("note: --signature also runs cosign verify for each image, not listed here");
+        }
+        render::print_commands(plan.commands(), args.preview.json);
+        return Ok(());
+    }
+    let images = inspect_all(&targets, &plan)?;
     let signatures = if args.signature {
         Some(signature_checker(ws, args, &targets)?)
     } else {
@@ -143,40 +300,10 @@ pub fn run(ws: &Workspace, args: &Args) -> Result<()> {
     container::clean_up_on_interrupt(&run)?;
     let timeout = Duration::from_secs(args.timeout);
     let mut reports = Vec::new();
-    for t in &targets {
-        eprintln!("verifying {} ({})", t.name, t.image.id);
-        let secret_files = container::secret_files(&t.image.id, &run)?;
-        let health = if t.policy.healthcheck && t.image.has_healthcheck() {
-            eprintln!("  starting it hardened, waiting up to {timeout:?} for healthy");
-            Some(container::health(&t.image.id, &run, timeout)?)
-        } else {
-            None
-        };
-        let mut checks = checks::evaluate(
-            &t.policy,
-            &Facts {
-                image: &t.image,
-                secret_files: &secret_files,
-                health,
-            },
-        );
-        if let Some(checker) = &signatures {
-            checks.push(match &t.signed_ref {
-                Some(reference) => {
-                    eprintln!("  checking the signature of {reference}");
-                    checks::signature(&checker.check(reference))
-                }
-                None => checks::skip_signature(&t.name),
-            });
-        }
-        reports.push(Report {
-            name: t.name.clone(),
-            image_id: t.image.id.clone(),
-            passed: checks.iter().all(|c| c.status != Status::Fail),
-            checks,
-        });
+    for (t, image) in targets.iter().zip(&images) {
+        reports.push(verify_one(t, image, &run, timeout, signatures.as_ref())?);
     }
-    if args.json {
+    if args.preview.json {
         render::print_json(&serde_json::json!({ "images": reports }));
     } else {
         print!("{}", table(&reports));
@@ -198,6 +325,48 @@ pub fn run(ws: &Workspace, args: &Args) -> Result<()> {
         bail!("verify failed for {}", failed.join("; "));
     }
     Ok(())
+}
+
+/// Gathers one image's facts in the planned containers and evaluates its checks. The
+/// containers are started by the container adapter, with the argv [`plan`] lists.
+fn verify_one(
+    t: &Target,
+    image: &ImageInfo,
+    run: &str,
+    timeout: Duration,
+    signatures: Option<&SignatureChecker>,
+) -> Result<Report> {
+    eprintln!("verifying {} ({})", t.name, image.id);
+    let secret_files = container::secret_files(&image.id, run)?;
+    let health = if t.policy.healthcheck && image.has_healthcheck() {
+        eprintln!("  starting it hardened, waiting up to {timeout:?} for healthy");
+        Some(container::health(&image.id, run, timeout)?)
+    } else {
+        None
+    };
+    let mut checks = checks::evaluate(
+        &t.policy,
+        &Facts {
+            image,
+            secret_files: &secret_files,
+            health,
+        },
+    );
+    if let Some(checker) = signatures {
+        checks.push(match &t.signed_ref {
+            Some(reference) => {
+                eprintln!("  checking the signature of {reference}");
+                checks::signature(&checker.check(reference))
+            }
+            None => checks::skip_signature(&t.name),
+        });
+    }
+    Ok(Report {
+        name: t.name.clone(),
+        image_id: image.id.clone(),
+        passed: checks.iter().all(|c| c.status != Status::Fail),
+        checks,
+    })
 }
 
 /// What `--signature` needs: cosign, the public key, a registry session.
@@ -263,6 +432,56 @@ fn table(reports: &[Report]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn target(name: &str, service: bool, healthcheck: bool) -> Target {
+        let (inspect, image) = if service {
+            ("sha256:abc".to_owned(), "sha256:abc".to_owned())
+        } else {
+            (name.to_owned(), image_id_placeholder(name))
+        };
+        Target {
+            name: name.into(),
+            service: service.then(|| name.to_owned()),
+            inspect,
+            image,
+            missing: None,
+            policy: Policy {
+                healthcheck,
+                size_budget_mb: None,
+                revision: None,
+                source_known: false,
+                ignore_file: None,
+            },
+            signed_ref: None,
+        }
+    }
+
+    #[test]
+    fn plan_inspects_every_image_then_lists_the_containers_it_starts() {
+        let plan = plan(&[
+            target("api", true, true),
+            target("acme/tool:1", false, false),
+        ]);
+        let lines: Vec<String> = plan.commands().map(|c| c.to_string()).collect();
+        assert_eq!(
+            lines,
+            [
+                "docker image inspect sha256:abc",
+                "docker image inspect acme/tool:1",
+                "docker create --label 'xtask.verify=<run id>' --entrypoint '' sha256:abc /xtask-verify",
+                "docker export '<created container of api>'",
+                "docker rm -f -v '<created container of api>'",
+                "docker run --detach --label 'xtask.verify=<run id>' --read-only --tmpfs /tmp \
+                 --cap-drop ALL --security-opt no-new-privileges sha256:abc",
+                "docker inspect --format '{{json .State}}' '<hardened container of api>'",
+                "docker rm -f -v '<hardened container of api>'",
+                "docker create --label 'xtask.verify=<run id>' --entrypoint '' \
+                 '<image id of acme/tool:1>' /xtask-verify",
+                "docker export '<created container of acme/tool:1>'",
+                "docker rm -f -v '<created container of acme/tool:1>'",
+            ]
+        );
+    }
 
     #[test]
     fn table_has_one_row_per_check() {

@@ -84,6 +84,22 @@ pub fn print_json<T: Serialize>(value: &T) {
     );
 }
 
+/// A dry run's plan: the commands the real run executes, in order, one per line as they
+/// would be typed (secrets redacted), or `{"commands": [...]}` with `--json`.
+pub fn print_commands<'a>(
+    commands: impl IntoIterator<Item = &'a crate::domain::command::Command>,
+    json: bool,
+) {
+    let commands: Vec<&crate::domain::command::Command> = commands.into_iter().collect();
+    if json {
+        print_json(&serde_json::json!({ "commands": commands }));
+    } else {
+        for c in commands {
+            println!("{c}");
+        }
+    }
+}
+
 pub fn megabytes(bytes: u64) -> String {
     format!("{:.1} MB", bytes as f64 / 1_000_000.0)
 }
