@@ -28,7 +28,7 @@ impl Workspace {
         Ok(Workspace {
             root,
             config,
-            env: Env::from_process(),
+            env: std::env::vars().collect(),
         })
     }
 

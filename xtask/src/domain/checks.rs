@@ -212,7 +212,7 @@ pub fn healthy(health: Option<&Health>, defined: bool, required: bool) -> Check 
 }
 
 pub fn size(bytes: u64, budget_mb: Option<u64>) -> Check {
-    let size = crate::render::megabytes(bytes);
+    let size = megabytes(bytes);
     match budget_mb {
         None => skip(
             "size",
@@ -456,6 +456,11 @@ pub fn ignore_file(path: &str, text: Option<&str>) -> Check {
     } else {
         fail(NAME, format!("{path} does not exclude {}", gaps.join(", ")))
     }
+}
+
+/// A size as people read it in budgets: decimal megabytes, one decimal (`84.5 MB`).
+pub fn megabytes(bytes: u64) -> String {
+    format!("{:.1} MB", bytes as f64 / 1_000_000.0)
 }
 
 #[cfg(test)]

@@ -1,7 +1,7 @@
 //! A snapshot of the environment variables the toolkit reads.
 //!
 //! Everything that depends on the environment (GitHub Actions or a laptop, where reports go)
-//! takes an [`Env`] instead of calling `std::env::var`, so tests can state the environment
+//! takes an [`Env`] instead of reading the process environment, so tests can state the environment
 //! as data and CI differs from local runs only in inputs.
 
 use std::collections::BTreeMap;
@@ -10,10 +10,6 @@ use std::collections::BTreeMap;
 pub struct Env(BTreeMap<String, String>);
 
 impl Env {
-    pub fn from_process() -> Env {
-        Env(std::env::vars().collect())
-    }
-
     pub fn get(&self, key: &str) -> Option<&str> {
         self.0
             .get(key)

@@ -100,9 +100,7 @@ pub fn print_commands<'a>(
     }
 }
 
-pub fn megabytes(bytes: u64) -> String {
-    format!("{:.1} MB", bytes as f64 / 1_000_000.0)
-}
+pub use crate::domain::checks::megabytes;
 
 pub fn duration(d: Duration) -> String {
     let secs = d.as_secs_f64();
@@ -110,6 +108,32 @@ pub fn duration(d: Duration) -> String {
         format!("{secs:.1}s")
     } else {
         format!("{}m{:02}s", d.as_secs() / 60, d.as_secs() % 60)
+    }
+}
+
+/// A titled stretch of log: in GitHub Actions a `::group::` that the log folds (closed
+/// with `::endgroup::` when the value is dropped, so an early return closes it too), and
+/// nothing elsewhere.
+#[must_use = "the group ends when this is dropped"]
+#[allow(dead_code)] // the pipeline's stages open groups next
+pub struct Group {
+    github: bool,
+}
+
+/// Opens a log group titled `title` when `github` (running as an Actions step).
+#[allow(dead_code)]
+pub fn group(github: bool, title: &str) -> Group {
+    if github {
+        println!("::group::{}", title.replace(['\r', '\n'], " "));
+    }
+    Group { github }
+}
+
+impl Drop for Group {
+    fn drop(&mut self) {
+        if self.github {
+            println!("::endgroup::");
+        }
     }
 }
 
