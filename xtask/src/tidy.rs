@@ -409,10 +409,6 @@ const KNOWN_BREACHES: &[&str] = &[
     "commands/ci.rs uses `crate::commands::sign`",
     "commands/push.rs uses `crate::commands::scan`",
     "commands/verify.rs uses `crate::commands::sign`",
-    "domain/affected.rs uses `crate::adapters`",
-    "domain/labels.rs uses `crate::adapters`",
-    "domain/plan.rs uses `crate::adapters`",
-    "domain/tag_rules.rs uses `crate::adapters`",
 ];
 
 #[test]

@@ -5,9 +5,9 @@ use std::path::{Path, PathBuf};
 use anyhow::Result;
 
 use crate::adapters::exec::usage;
-use crate::adapters::git::GitContext;
 use crate::domain::config::Config;
 use crate::domain::env::Env;
+use crate::domain::git::GitContext;
 use crate::domain::tag::Tag;
 use crate::domain::tag_rules::Evaluation;
 

@@ -15,12 +15,13 @@ use anyhow::{bail, Context, Result};
 use serde::Serialize;
 use time::OffsetDateTime;
 
-use crate::adapters::changes::{self, Changes};
+use crate::adapters::changes;
 use crate::adapters::exec::{self, usage, Command};
 use crate::adapters::workspace::Workspace;
 use crate::cli::Preview;
 use crate::domain::affected::{self, Decision};
 use crate::domain::builder::Builder;
+use crate::domain::changes::Changes;
 use crate::domain::config::Service;
 use crate::domain::plan::{self, BuildPlan, Output, PlanInput, ServicePlan, TARGET_DIR};
 use crate::render::{self, Table};

@@ -19,10 +19,10 @@ use serde::Serialize;
 use serde_json::Value;
 
 use crate::adapters::exec::{Command, EnvValue, EnvironmentError, Stdin, UsageError};
-use crate::adapters::git::GitContext;
 use crate::adapters::workspace::Workspace;
 use crate::cli::Preview;
 use crate::domain::config::PushOn;
+use crate::domain::git::GitContext;
 use crate::render::{self, Table};
 
 #[derive(Debug, clap::Args)]
@@ -537,7 +537,7 @@ fn github_outputs(runs: &[StageRun], services: &[ServiceRow]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::adapters::git::fixture;
+    use crate::domain::git::fixture;
 
     const DEFAULT: &[PushOn] = &[PushOn::DefaultBranch, PushOn::Tags];
 

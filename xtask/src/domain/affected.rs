@@ -12,7 +12,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, Result};
 use cargo_metadata::{DependencyKind, Metadata, Package};
 
-use crate::adapters::changes::Changes;
+use crate::domain::changes::Changes;
 use crate::domain::config::{Config, Service};
 use crate::domain::dockerignore::IgnoreRules;
 

@@ -7,8 +7,8 @@ use std::collections::BTreeMap;
 
 use time::format_description::well_known::Rfc3339;
 
-use crate::adapters::git::GitContext;
 use crate::domain::config::{Project, Service};
+use crate::domain::git::GitContext;
 use crate::domain::tag_rules::Version;
 
 pub fn oci_labels(
@@ -57,7 +57,7 @@ mod tests {
             Path::new("images.toml"),
         )
         .unwrap();
-        let ctx = crate::adapters::git::fixture("push", "refs/heads/main");
+        let ctx = crate::domain::git::fixture("push", "refs/heads/main");
         let version = Version {
             main: Some(Tag::parse("main").unwrap()),
             partial: vec![],

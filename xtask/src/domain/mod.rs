@@ -4,6 +4,7 @@
 
 pub mod affected;
 pub mod builder;
+pub mod changes;
 pub mod checks;
 pub mod command;
 pub mod config;
@@ -12,6 +13,7 @@ pub mod dockerignore;
 pub mod env;
 pub mod error;
 pub mod gate;
+pub mod git;
 pub mod identity;
 pub mod ignore;
 pub mod image;

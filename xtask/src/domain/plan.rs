@@ -15,11 +15,11 @@ use anyhow::{bail, Result};
 use serde::Serialize;
 use time::OffsetDateTime;
 
-use crate::adapters::git::GitContext;
 use crate::domain::builder::{Builder, Capabilities};
 use crate::domain::config::{Config, Service};
 use crate::domain::env::Env;
 use crate::domain::error::UsageError;
+use crate::domain::git::GitContext;
 use crate::domain::identity;
 use crate::domain::labels::oci_labels;
 use crate::domain::tag::{validate_repository, ImageRef};
@@ -482,7 +482,7 @@ pub mod tests {
     }
 
     pub fn ctx() -> GitContext {
-        crate::adapters::git::fixture("push", "refs/heads/main")
+        crate::domain::git::fixture("push", "refs/heads/main")
     }
 
     fn plan_with(inspect: &str, env: &[(&str, &str)]) -> BuildPlan {

@@ -20,7 +20,7 @@ use anyhow::{bail, Context, Result};
 use serde::Serialize;
 use time::OffsetDateTime;
 
-use crate::adapters::git::GitContext;
+use crate::domain::git::GitContext;
 use crate::domain::tag::Tag;
 
 /// What the default configuration uses: `sha-<7>`, the branch, `<branch>-<commit time>`,
@@ -662,7 +662,7 @@ mod tests {
     const SHA: &str = "860c1904a1ce19322e91ac35af1ab07466440c37";
 
     fn ctx(event: &str, git_ref: &str) -> GitContext {
-        crate::adapters::git::fixture(event, git_ref)
+        crate::domain::git::fixture(event, git_ref)
     }
 
     fn tags_with(rules: &[&str], flavor: &[&str], ctx: &GitContext) -> Vec<String> {
