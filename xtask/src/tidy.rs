@@ -403,7 +403,6 @@ fn layer_violations(files: &[(String, String)]) -> Vec<String> {
 /// Breaches still being moved out, each in its own upcoming change. The list only shrinks:
 /// a new breach fails, and so does a fixed one still listed.
 const KNOWN_BREACHES: &[&str] = &[
-    "adapters/publish.rs uses `crate::render`",
     "commands/ci.rs uses `duct`",
     "commands/ci.rs uses `std::process`",
     "commands/ci.rs uses `crate::commands::sign`",

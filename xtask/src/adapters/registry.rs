@@ -10,10 +10,10 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use anyhow::{bail, Context, Result};
-use serde::Serialize;
 
 use crate::adapters::exec::{self, Command, Secret, Stdin, UsageError};
 use crate::domain::env::Env;
+use crate::domain::publish::Failure;
 
 /// The registry host of a namespace such as `ghcr.io/acme` or `127.0.0.1:5000/acme`; `None`
 /// for a bare name like `shipyard`, which only names local images.
@@ -98,17 +98,6 @@ impl Redactor {
             .iter()
             .fold(line.to_owned(), |l, s| l.replace(s.as_str(), "***"))
     }
-}
-
-/// How a failed registry command failed, from what it printed.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Failure {
-    /// Credentials missing or refused: retrying cannot help.
-    Auth,
-    /// The network or the registry had a moment: worth another try.
-    Transient,
-    Other,
 }
 
 pub fn classify(output: &str) -> Failure {

@@ -8,13 +8,14 @@
 use anyhow::Result;
 
 use crate::adapters::exec::{usage, UsageError};
-use crate::adapters::publish::{self, Job, Plan, DIGEST};
 use crate::adapters::registry;
 use crate::adapters::workspace::Workspace;
 use crate::cli::Preview;
 use crate::domain::identity;
 use crate::domain::plan;
+use crate::domain::publish::{self, Job, Plan, DIGEST};
 use crate::domain::tag::Tag;
+use crate::render;
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
@@ -83,11 +84,12 @@ pub fn run(ws: &Workspace, args: &Args) -> Result<()> {
         notes: Vec::new(),
     };
     if args.preview.dry_run {
-        publish::print_plan(&plan, args.preview.json);
+        render::publish::print_plan(&plan, args.preview.json);
         return Ok(());
     }
-    let outcomes = publish::run(&ws.env, &host, credentials, &plan.services)?;
-    publish::report(&outcomes, args.preview.json, "promote")
+    let outcomes = crate::adapters::publish::run(&ws.env, &host, credentials, &plan.services)?;
+    render::publish::print_outcomes(&outcomes, args.preview.json);
+    publish::verdict(&outcomes, "promote")
 }
 
 #[cfg(test)]

@@ -10,14 +10,15 @@ use anyhow::{bail, Context, Result};
 
 use crate::adapters::exec::usage;
 use crate::adapters::image;
-use crate::adapters::publish::{self, Capture, Job, Plan, Step, DIGEST, MANIFEST};
 use crate::adapters::registry;
 use crate::adapters::workspace::Workspace;
 use crate::cli::Preview;
 use crate::commands::scan::{self, Verdict};
 use crate::domain::identity;
 use crate::domain::plan;
+use crate::domain::publish::{self, Capture, Job, Plan, Step, DIGEST, MANIFEST};
 use crate::domain::tag::Tag;
+use crate::render;
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
@@ -152,7 +153,7 @@ pub fn run(ws: &Workspace, args: &Args) -> Result<()> {
             .iter()
             .chain(&refused)
             .for_each(|n| eprintln!("note: {n}"));
-        publish::print_plan(&plan, args.preview.json);
+        render::publish::print_plan(&plan, args.preview.json);
         return Ok(());
     }
     for n in &plan.notes {
@@ -161,8 +162,9 @@ pub fn run(ws: &Workspace, args: &Args) -> Result<()> {
     if !refused.is_empty() {
         bail!("nothing was pushed:\n  {}", refused.join("\n  "));
     }
-    let outcomes = publish::run(&ws.env, &host, credentials, &plan.services)?;
-    publish::report(&outcomes, args.preview.json, "push")
+    let outcomes = crate::adapters::publish::run(&ws.env, &host, credentials, &plan.services)?;
+    render::publish::print_outcomes(&outcomes, args.preview.json);
+    publish::verdict(&outcomes, "push")
 }
 
 #[cfg(test)]

@@ -14,7 +14,6 @@ use std::path::PathBuf;
 use anyhow::{Context, Result};
 
 use crate::adapters::exec::{usage, EnvironmentError, UsageError};
-use crate::adapters::publish::{self, Job, Plan, Step, DIGEST};
 use crate::adapters::registry::{self, Session};
 use crate::adapters::workspace::Workspace;
 use crate::cli::Preview;
@@ -22,6 +21,8 @@ use crate::domain::checks::Signature;
 use crate::domain::env::Env;
 use crate::domain::identity;
 use crate::domain::plan;
+use crate::domain::publish::{self, Job, Plan, Step, DIGEST};
+use crate::render;
 
 #[derive(Debug, Default, clap::Args)]
 pub struct Args {
@@ -213,12 +214,13 @@ pub fn run(ws: &Workspace, args: &Args) -> Result<()> {
         eprintln!("note: {n}");
     }
     if args.preview.dry_run {
-        publish::print_plan(&plan, args.preview.json);
+        render::publish::print_plan(&plan, args.preview.json);
         return Ok(());
     }
     require_cosign()?;
-    let outcomes = publish::run(&ws.env, &host, credentials, &plan.services)?;
-    publish::report(&outcomes, args.preview.json, "sign")
+    let outcomes = crate::adapters::publish::run(&ws.env, &host, credentials, &plan.services)?;
+    render::publish::print_outcomes(&outcomes, args.preview.json);
+    publish::verdict(&outcomes, "sign")
 }
 
 /// Resolves `reference` (a tag) to its digest in the registry and runs `cosign verify` on

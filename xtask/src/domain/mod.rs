@@ -19,6 +19,7 @@ pub mod ignore;
 pub mod image;
 pub mod labels;
 pub mod plan;
+pub mod publish;
 pub mod report;
 pub mod tag;
 pub mod tag_rules;

@@ -3,6 +3,7 @@
 //! Human output goes to stderr while a command runs and its final table to stdout; `--json`
 //! replaces the table with one JSON document on stdout and nothing else there.
 
+pub mod publish;
 pub mod sarif;
 
 use std::fmt::Write as _;
