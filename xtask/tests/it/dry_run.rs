@@ -818,6 +818,80 @@ cases! {
         services: &["dryrun-sign"],
         ..ROW
     },
+    scan_runs_what_its_dry_run_prints: Case {
+        args: &[
+            "--config", "{config}", "scan", "dryrun-scan", "--registry", "127.0.0.1:5999/acme",
+            "--image", "busybox:stable", "--sarif", "{dir}/trivy.sarif",
+        ],
+        env: &[("FAKE_REPO_TAGS", r#"["127.0.0.1:5999/acme/dryrun-scan:sha-{sha7}"]"#)],
+        services: &["dryrun-scan"],
+        built: &["dryrun-scan"],
+        writes: &[
+            "target/xtask/scan/dryrun-scan.trivy.json",
+            "target/xtask/scan/dryrun-scan.trivy.log",
+            "target/xtask/scan/dryrun-scan.verdict.json",
+            "target/xtask/scan/busybox_stable.trivy.json",
+            "target/xtask/scan/busybox_stable.trivy.log",
+        ],
+        ..ROW
+    },
+    scan_on_docker_runs_what_its_dry_run_prints: Case {
+        args: &[
+            "--config", "{config}", "scan", "--registry", "127.0.0.1:5999/acme",
+            "--sarif", "{dir}/trivy.sarif",
+        ],
+        env: &[("FAKE_REPO_TAGS", r#"["127.0.0.1:5999/acme/dryrun-scan-docker:sha-{sha7}"]"#)],
+        services: &["dryrun-scan-docker"],
+        built: &["dryrun-scan-docker"],
+        writes: &[
+            "target/xtask/scan/dryrun-scan-docker.trivy.json",
+            "target/xtask/scan/dryrun-scan-docker.trivy.log",
+            "target/xtask/scan/dryrun-scan-docker.verdict.json",
+        ],
+        without: &["trivy"],
+        ..ROW
+    },
+    verify_runs_what_its_dry_run_prints: Case {
+        args: &["--config", "{config}", "verify", "dryrun-verify", "--image", "busybox:stable"],
+        services: &["dryrun-verify"],
+        built: &["dryrun-verify"],
+        ..ROW
+    },
+    ci_runs_what_its_dry_run_prints: Case {
+        args: &["ci", "--push", "--registry", "127.0.0.1:5999/acme"],
+        env: &[
+            (
+                "FAKE_REPO_TAGS",
+                r#"["127.0.0.1:5999/acme/api:sha-{sha7}","127.0.0.1:5999/acme/web:sha-{sha7}","127.0.0.1:5999/acme/playwright-runner:sha-{sha7}"]"#,
+            ),
+            ("REGISTRY_USERNAME", "dry-user"),
+            ("REGISTRY_PASSWORD", "dry-Pa55"),
+            ("COSIGN_KEY", "{dir}/cosign.key"),
+            ("COSIGN_PASSWORD", "dry-cosign-pw"),
+        ],
+        writes: &[
+            "target/xtask/build/api.iid",
+            "target/xtask/build/web.iid",
+            "target/xtask/build/playwright-runner.iid",
+            "target/xtask/logs/api.log",
+            "target/xtask/logs/web.log",
+            "target/xtask/logs/playwright-runner.log",
+            "target/xtask/scan/api.trivy.json",
+            "target/xtask/scan/api.trivy.log",
+            "target/xtask/scan/api.verdict.json",
+            "target/xtask/scan/web.trivy.json",
+            "target/xtask/scan/web.trivy.log",
+            "target/xtask/scan/web.verdict.json",
+            "target/xtask/scan/playwright-runner.trivy.json",
+            "target/xtask/scan/playwright-runner.trivy.log",
+            "target/xtask/scan/playwright-runner.verdict.json",
+            "target/xtask/scan/trivy.sarif",
+            "target/xtask/e2e/junit.xml",
+        ],
+        repository: true,
+        children: true,
+        ..ROW
+    },
     e2e_runs_what_its_dry_run_prints: Case {
         args: &["e2e"],
         built: &["api", "web", "playwright-runner"],
