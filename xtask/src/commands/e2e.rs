@@ -26,6 +26,8 @@ use crate::render;
 pub const OUT_DIR: &str = "target/xtask/e2e";
 /// Every network and container of a run is named `xtask-e2e-<run id>[-<role>]`.
 pub const PREFIX: &str = "xtask-e2e";
+/// Stands for the run id (this process's id) in a dry run, which cannot know the real run's.
+pub const RUN_ID: &str = "<run id>";
 const LABEL: &str = "dev.shipyard.xtask=e2e";
 const API: &str = "api";
 const WEB: &str = "web";
@@ -58,7 +60,7 @@ pub struct Images {
 }
 
 pub struct E2eInput<'a> {
-    /// Makes names unique per run (the process id).
+    /// Makes names unique per run: the process id, or [`RUN_ID`] in a dry run.
     pub run_id: &'a str,
     pub images: &'a Images,
     /// Absolute host directory mounted at `/out` in the runner.
@@ -285,7 +287,11 @@ pub fn run(ws: &Workspace, args: &Args) -> Result<()> {
     };
     // Read the same way (no process started) for a dry run and a run, so both plan alike.
     let user = current_user();
-    let run_id = exec::process_id().to_string();
+    let run_id = if args.preview.dry_run {
+        RUN_ID.to_owned()
+    } else {
+        exec::process_id().to_string()
+    };
     let plan = plan(&E2eInput {
         run_id: &run_id,
         images: &images,

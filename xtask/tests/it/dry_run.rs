@@ -2,13 +2,23 @@
 //! stand-in `docker`, `trivy` and `cosign` first on PATH (git stays real: the tags come from
 //! this repository's context): once with `--dry-run`, keeping the commands it prints, and
 //! once for real, with the stand-ins logging every argv. The acting commands logged must be
-//! the printed ones, in order, once the placeholders the dry run prints for run-time values
-//! are filled in. The read-only queries both runs make (`docker buildx inspect`,
-//! `docker image inspect`, ...) are not part of a plan; the dry run must make nothing else.
+//! the printed ones, in order. The read-only queries both runs make (`docker buildx inspect`,
+//! `docker image inspect`, ...) may come in between when a plan does not list them; the dry
+//! run must make nothing else.
+//!
+//! A dry run names the values only a real run knows with placeholders: `{manifest}` and
+//! `{digest}` (filled in with what the stand-ins print) and `<...>` ones such as `<run id>`,
+//! `<created container of api>` or `xtask-trivy-<process id>`. A `<...>` placeholder matches
+//! the value the real run has at the same place in the same word, and must match the same
+//! value wherever it appears.
+//!
+//! `ci` plans child `xtask` commands, not tools: its case compares them with the processes
+//! that called the stand-ins, as /proc names them (so the ci case needs Linux).
 //!
 //! No engine is needed and the shared one is never touched. A new case is one row in
 //! [`cases!`] at the bottom.
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
@@ -24,7 +34,8 @@ const DIGEST: &str = "sha256:bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb
 
 /// The argv of a stand-in, one line, quoted like `shell_words` in xtask/src/domain/command.rs:
 /// a word made only of `[A-Za-z0-9-_./:=@,+%^]` as it is, any other in single quotes with
-/// `'\''` for a quote. Appended to `$FAKE_TOOLS_LOG`.
+/// `'\''` for a quote. Appended to `$FAKE_TOOLS_LOG`; the argv of the calling process (its
+/// words separated by `\x1f`) to `$FAKE_TOOLS_LOG.callers`.
 const LOG_ARGV: &str = r#"LC_ALL=C
 export LC_ALL
 line=$(basename "$0")
@@ -37,13 +48,24 @@ for a in "$@"; do
   esac
 done
 printf '%s\n' "$line" >> "$FAKE_TOOLS_LOG"
+if [ -r "/proc/$PPID/cmdline" ]; then
+  caller=$(tr '\000' '\037' < "/proc/$PPID/cmdline")
+  printf '%s\n' "$caller" >> "$FAKE_TOOLS_LOG.callers"
+fi
 "#;
 
 /// Answers what xtask parses: a `docker` driver builder, the image id in `--iidfile`, image
-/// inspect JSON, the digests of push and imagetools, healthy containers and a JUnit report
-/// for the e2e runner.
+/// inspect JSON (labelled with `$FAKE_REVISION`, tagged `$FAKE_REPO_TAGS`), the digests of
+/// push and imagetools, a new id for every container created or started, an empty
+/// filesystem for `export`, healthy containers, trivy's report when it runs on Docker and a
+/// JUnit report for the e2e runner.
 const DOCKER: &str = r#"
 value_of() { flag=$1; shift; prev=; for a in "$@"; do [ "$prev" = "$flag" ] && printf '%s' "$a"; prev=$a; done; }
+new_id() {
+  n=$(( $(cat "$FAKE_TOOLS_LOG.ids" 2>/dev/null || echo 0) + 1 ))
+  echo "$n" > "$FAKE_TOOLS_LOG.ids"
+  printf 'c0ffee%058d\n' "$n"
+}
 case "$*" in
   'buildx inspect'*) cat <<'EOF'
 Name:          default
@@ -59,29 +81,49 @@ Platforms:        linux/amd64, linux/386
 EOF
   ;;
   'info'*) echo '[]' ;;
+  'version'*) echo 27.0.0 ;;
   'buildx build'*)
     iid=$(value_of --iidfile "$@")
     [ -n "$iid" ] && printf '%s\n' "@IMAGE_ID@" > "$iid"
     echo '#1 [internal] load build definition'
     echo '#1 DONE 0.0s' ;;
+  'image inspect --format {{json .RepoTags}} '*) printf '%s\n' "${FAKE_REPO_TAGS:-[]}" ;;
   'image inspect --format'*) echo 1000000 ;;
-  'image inspect'*) echo '[{"Id": "@IMAGE_ID@", "Size": 1000000, "Config": {"User": "65534"}}]' ;;
+  'image inspect'*) cat <<EOF
+[{"Id": "@IMAGE_ID@", "Size": 1000000, "Config": {
+  "User": "65534", "Cmd": ["sleep", "3600"], "Entrypoint": null,
+  "Healthcheck": {"Test": ["CMD", "true"]},
+  "Labels": {"org.opencontainers.image.title": "stand-in",
+             "org.opencontainers.image.revision": "$FAKE_REVISION",
+             "org.opencontainers.image.created": "2026-11-23T15:03:03Z",
+             "org.opencontainers.image.version": "0.0.0",
+             "org.opencontainers.image.source": "https://example.invalid/stand-in"}}}]
+EOF
+  ;;
   'login '*) cat >/dev/null; echo 'Login Succeeded' ;;
   'push '*) echo 'The push refers to repository'; echo "tag: digest: @MANIFEST@ size: 527" ;;
   'buildx imagetools inspect'*) printf '{\n  "mediaType": "application/vnd.oci.image.index.v1+json",\n  "digest": "@DIGEST@",\n  "size": 402\n}\n' ;;
   'run --rm'*)
-    out=$(value_of --mount "$@"); out=${out#type=bind,source=}; out=${out%%,target=*}
-    echo '<testsuites tests="1" failures="0" errors="0" skipped="0"></testsuites>' > "$out/junit.xml" ;;
-  'run '*|'network create'*) echo 0123456789abcdef ;;
-  'inspect --format'*) echo '{"Status": "running", "Health": {"Status": "healthy"}}' ;;
+    report=$(value_of --output "$@")
+    if [ -n "$report" ]; then
+      echo '{"SchemaVersion": 2, "ArtifactName": "stand-in", "Results": []}' > "$report"
+    else
+      out=$(value_of --mount "$@"); out=${out#type=bind,source=}; out=${out%%,target=*}
+      echo '<testsuites tests="1" failures="0" errors="0" skipped="0"></testsuites>' > "$out/junit.xml"
+    fi ;;
+  'create '*|'run '*) new_id ;;
+  'network create'*) echo 0123456789abcdef ;;
+  'export '*) head -c 1024 /dev/zero ;;
+  'inspect --format'*) echo '{"Status": "running", "ExitCode": 0, "Health": {"Status": "healthy"}}' ;;
   'port '*) echo 127.0.0.1:49153 ;;
+  'ps '*|'rm '*|'network rm'*) ;;
 esac
 exit 0
 "#;
 
 /// Writes an empty report where `--output` says.
 const TRIVY: &str = r#"
-prev=; for a in "$@"; do [ "$prev" = --output ] && echo '{"SchemaVersion": 2, "Results": []}' > "$a"; prev=$a; done
+prev=; for a in "$@"; do [ "$prev" = --output ] && echo '{"SchemaVersion": 2, "ArtifactName": "stand-in", "Results": []}' > "$a"; prev=$a; done
 exit 0
 "#;
 
@@ -91,6 +133,7 @@ const COSIGN: &str = "exit 0\n";
 const QUERIES: &[&[&str]] = &[
     &["docker", "buildx", "inspect"],
     &["docker", "info"],
+    &["docker", "version"],
     &["docker", "image", "inspect"],
     &["docker", "inspect"],
     &["docker", "port"],
@@ -170,53 +213,219 @@ fn is_env_prefix(word: &str) -> bool {
     })
 }
 
-/// The run-time values in a word, named: the digests the dry run cannot know (filled in with
-/// what the stand-ins print), and e2e's run id (the process id, different in each run).
+/// The digests the dry run cannot know, filled in with what the stand-ins print.
 fn fill_in(word: &str) -> String {
-    let word = word
-        .replace("{manifest}", MANIFEST)
-        .replace("{digest}", DIGEST);
-    let prefix = "xtask-e2e-";
-    let mut out = String::new();
-    let mut rest = word.as_str();
-    while let Some(i) = rest.find(prefix) {
-        let after = &rest[i + prefix.len()..];
-        let digits = after.chars().take_while(char::is_ascii_digit).count();
-        out.push_str(&rest[..i + prefix.len()]);
-        out.push_str(if digits > 0 { "{run}" } else { "" });
-        rest = &after[digits..];
-    }
-    out.push_str(rest);
-    out
+    word.replace("{manifest}", MANIFEST)
+        .replace("{digest}", DIGEST)
 }
 
-fn normalise(argv: Vec<String>) -> String {
-    let argv: Vec<String> = argv
+/// One command as words: the environment prefix dropped, the digests filled in, and a
+/// stand-in named by its path in `bin` named as it logs itself, by its file name.
+fn normalise(argv: Vec<String>, bin: &Path) -> Vec<String> {
+    let mut argv: Vec<String> = argv
         .into_iter()
         .skip_while(|w| is_env_prefix(w))
         .map(|w| fill_in(&w))
         .collect();
-    shell_words(&argv)
+    if let Some(name) = argv
+        .first()
+        .and_then(|p| Path::new(p).strip_prefix(bin).ok())
+        .map(|name| name.display().to_string())
+    {
+        argv[0] = name;
+    }
+    argv
 }
 
 /// The commands a dry run printed: every line that is not blank or a `#` comment.
-fn printed(stdout: &str) -> Vec<String> {
+fn printed(stdout: &str, bin: &Path) -> Vec<Vec<String>> {
     stdout
         .lines()
         .filter(|l| !l.trim().is_empty() && !l.starts_with('#'))
-        .map(|l| normalise(split(l)))
+        .map(|l| normalise(split(l), bin))
         .collect()
 }
 
-/// The logged argv lines, split into the acting commands and the queries.
-fn logged(log: &Path) -> (Vec<String>, Vec<String>) {
-    let text = std::fs::read_to_string(log).unwrap_or_default();
-    let (queries, acts): (Vec<Vec<String>>, Vec<Vec<String>>) =
-        text.lines().map(split).partition(|argv| is_query(argv));
-    (
-        acts.into_iter().map(normalise).collect(),
-        queries.into_iter().map(normalise).collect(),
-    )
+/// The logged argv lines, in order.
+fn logged(log: &Path, bin: &Path) -> Vec<Vec<String>> {
+    std::fs::read_to_string(log)
+        .unwrap_or_default()
+        .lines()
+        .map(|l| normalise(split(l), bin))
+        .collect()
+}
+
+/// The processes that called the stand-ins (from `<log>.callers`), in order and each once,
+/// leaving out `except` (the command under test itself).
+fn callers(log: &Path, except: &[String]) -> Vec<Vec<String>> {
+    let mut path = log.as_os_str().to_owned();
+    path.push(".callers");
+    let mut callers: Vec<Vec<String>> = std::fs::read_to_string(path)
+        .unwrap_or_default()
+        .lines()
+        .map(|l| {
+            l.trim_end_matches('\x1f')
+                .split('\x1f')
+                .map(String::from)
+                .collect()
+        })
+        .filter(|argv: &Vec<String>| argv != except)
+        .collect();
+    callers.dedup();
+    callers
+}
+
+/// A piece of a planned word: text as it is, or a `<...>` placeholder for a run-time value.
+#[derive(Debug, PartialEq)]
+enum Part<'a> {
+    Text(&'a str),
+    Placeholder(&'a str),
+}
+
+/// A word's text and placeholders. A `<` that no `>` closes before the next `<` (as in a
+/// secret stdin's `<<<`) is text.
+fn parts(word: &str) -> Vec<Part<'_>> {
+    let mut parts = Vec::new();
+    let (mut text_from, mut at) = (0, 0);
+    while let Some(open) = word[at..].find('<').map(|i| at + i) {
+        match word[open + 1..].find(['<', '>']).map(|i| open + 1 + i) {
+            Some(close) if word[close..].starts_with('>') && close > open + 1 => {
+                if open > text_from {
+                    parts.push(Part::Text(&word[text_from..open]));
+                }
+                parts.push(Part::Placeholder(&word[open..=close]));
+                text_from = close + 1;
+                at = close + 1;
+            }
+            _ => at = open + 1,
+        }
+    }
+    if text_from < word.len() {
+        parts.push(Part::Text(&word[text_from..]));
+    }
+    parts
+}
+
+/// Whether `actual` is the planned word `parts` with its placeholders filled in, each with a
+/// non-empty value; the values are pushed onto `found`. A placeholder's value so far (in
+/// `bound` or `found`) is tried first, then the shortest value that fits.
+fn fill(
+    parts: &[Part],
+    actual: &str,
+    bound: &BTreeMap<String, String>,
+    found: &mut Vec<(String, String)>,
+) -> bool {
+    match parts.split_first() {
+        None => actual.is_empty(),
+        Some((Part::Text(text), rest)) => actual
+            .strip_prefix(text)
+            .is_some_and(|actual| fill(rest, actual, bound, found)),
+        Some((Part::Placeholder(name), rest)) => {
+            let known = bound.get(*name).cloned().or_else(|| {
+                found
+                    .iter()
+                    .rev()
+                    .find(|(k, _)| k == name)
+                    .map(|(_, v)| v.clone())
+            });
+            let mut ends: Vec<usize> = (1..=actual.len())
+                .filter(|&i| actual.is_char_boundary(i))
+                .collect();
+            if let Some(i) = known.and_then(|v| ends.iter().position(|&e| actual[..e] == v)) {
+                let end = ends.remove(i);
+                ends.insert(0, end);
+            }
+            for end in ends {
+                found.push(((*name).to_owned(), actual[..end].to_owned()));
+                if fill(rest, &actual[end..], bound, found) {
+                    return true;
+                }
+                found.pop();
+            }
+            false
+        }
+    }
+}
+
+/// The placeholders of `planned` and their values, when `actual` is `planned` filled in.
+fn matches(
+    planned: &[String],
+    actual: &[String],
+    bound: &BTreeMap<String, String>,
+) -> Option<Vec<(String, String)>> {
+    let mut found = Vec::new();
+    (planned.len() == actual.len()
+        && planned
+            .iter()
+            .zip(actual)
+            .all(|(p, a)| fill(&parts(p), a, bound, &mut found)))
+    .then_some(found)
+}
+
+/// How a real run went along its plan.
+#[derive(Debug, Default)]
+struct Comparison {
+    /// Where the run differs from the plan, one entry per line.
+    diff: Vec<String>,
+    /// Each placeholder and the value it stands for in the real run.
+    bound: BTreeMap<String, String>,
+    /// The queries the plan does not list, passed over.
+    queries: Vec<String>,
+}
+
+/// Walks the real run's commands along the plan: each must be the next planned command with
+/// its placeholders filled in (a placeholder always with the same value), except a query
+/// the plan does not list there, which is passed over.
+fn compare(plan: &[Vec<String>], ran: &[Vec<String>]) -> Comparison {
+    let mut c = Comparison::default();
+    let mut next = 0;
+    for argv in ran {
+        let planned = plan.get(next);
+        match planned.and_then(|p| matches(p, argv, &c.bound)) {
+            Some(mut found) => {
+                let mut seen = Vec::new();
+                found.retain(|pair| {
+                    let first = !seen.contains(pair);
+                    seen.push(pair.clone());
+                    first
+                });
+                for (name, value) in found {
+                    match c.bound.get(&name) {
+                        Some(before) if *before != value => c.diff.push(format!(
+                            "line {}: {name} stood for {before}, here for {value}:\n  \
+                             dry run: {}\n  ran:     {}",
+                            next + 1,
+                            shell_words(&plan[next]),
+                            shell_words(argv)
+                        )),
+                        Some(_) => {}
+                        None => {
+                            c.bound.insert(name, value);
+                        }
+                    }
+                }
+                next += 1;
+            }
+            None if is_query(argv) => c.queries.push(shell_words(argv)),
+            None => {
+                c.diff.push(format!(
+                    "line {}:\n  dry run: {}\n  ran:     {}",
+                    next + 1,
+                    planned.map_or("(nothing)".to_owned(), |p| shell_words(p)),
+                    shell_words(argv)
+                ));
+                next += usize::from(planned.is_some());
+            }
+        }
+    }
+    for (i, planned) in plan.iter().enumerate().skip(next) {
+        c.diff.push(format!(
+            "line {}:\n  dry run: {}\n  ran:     (nothing)",
+            i + 1,
+            shell_words(planned)
+        ));
+    }
+    c
 }
 
 /// A scratch directory: the stand-ins in `bin/`, their logs, and fixture services.
@@ -227,11 +436,15 @@ struct Scratch {
 }
 
 impl Scratch {
-    fn new() -> Scratch {
+    /// The stand-ins, but for those named in `without`.
+    fn new(without: &[&str]) -> Scratch {
         let dir = tempfile::tempdir().unwrap();
         let bin = dir.path().join("bin");
         std::fs::create_dir(&bin).unwrap();
         for (name, body) in [("docker", DOCKER), ("trivy", TRIVY), ("cosign", COSIGN)] {
+            if without.contains(&name) {
+                continue;
+            }
             let body = body
                 .replace("@IMAGE_ID@", IMAGE_ID)
                 .replace("@MANIFEST@", MANIFEST)
@@ -271,7 +484,7 @@ impl Scratch {
     }
 
     /// `cargo xtask ARGS...` with the stand-ins first on PATH, logging to `log`.
-    fn xtask(&self, args: &[String], env: &[(&str, &str)], log: &str) -> Output {
+    fn xtask(&self, args: &[String], env: &[(String, String)], log: &str) -> Output {
         let path = format!(
             "{}:{}",
             self.path("bin").display(),
@@ -293,7 +506,7 @@ impl Scratch {
         ] {
             c.env_remove(var);
         }
-        c.envs(env.iter().copied())
+        c.envs(env.iter().map(|(k, v)| (k, v)))
             .env("PATH", path)
             .env("FAKE_TOOLS_LOG", self.path(log))
             .env("XTASK_RETRY_BASE_MS", "1");
@@ -316,11 +529,14 @@ impl Drop for Scratch {
     }
 }
 
-/// One acting command, as a row of [`cases!`].
+/// One acting command, as a row of [`cases!`] (fields left out as in [`ROW`]).
 struct Case {
     /// The command line without `--dry-run`; `{config}` is the fixture's images.toml and
     /// `{dir}` the scratch directory.
     args: &'static [&'static str],
+    /// Added to the environment; in values, `{dir}` is the scratch directory and `{sha7}`
+    /// the commit's short sha. `FAKE_REPO_TAGS` is what the stand-in's
+    /// `docker image inspect --format '{{json .RepoTags}}'` answers.
     env: &'static [(&'static str, &'static str)],
     /// Fixture services (GOOD Dockerfiles) in `{config}`; their names keep the files xtask
     /// writes under target/xtask apart from every other test's.
@@ -333,11 +549,29 @@ struct Case {
     /// The case uses the repository's own services (and their files under target/xtask):
     /// it takes its turn with the tests that build them.
     repository: bool,
+    /// Stand-ins left out of PATH (e.g. `trivy`, so that scan runs trivy's image on Docker).
+    without: &'static [&'static str],
+    /// The plan lists child `xtask` commands (ci): the real run's are the processes that
+    /// called the stand-ins, and the stand-ins' own argv is not compared.
+    children: bool,
 }
+
+/// The fields a row leaves out.
+const ROW: Case = Case {
+    args: &[],
+    env: &[],
+    services: &[],
+    built: &[],
+    writes: &[],
+    repository: false,
+    without: &[],
+    children: false,
+};
 
 fn check(case: Case) {
     let _turn = case.repository.then(repository_images);
-    let mut s = Scratch::new();
+    let mut s = Scratch::new(case.without);
+    let bin = s.path("bin");
     let config = if case.services.is_empty() {
         String::new()
     } else {
@@ -361,56 +595,89 @@ fn check(case: Case) {
         s.written_by_the_run(file);
     }
     let dir = s.dir.path().display().to_string();
+    let head = git_head();
+    let sha7 = &head[..7];
     let args: Vec<String> = case
         .args
         .iter()
         .map(|a| a.replace("{config}", &config).replace("{dir}", &dir))
         .collect();
+    let mut env: Vec<(String, String)> = case
+        .env
+        .iter()
+        .map(|(k, v)| {
+            let v = v.replace("{dir}", &dir).replace("{sha7}", sha7);
+            ((*k).to_owned(), v)
+        })
+        .collect();
+    env.push(("FAKE_REVISION".into(), head.clone()));
     let mut dry_args = args.clone();
     dry_args.push("--dry-run".into());
 
-    let dry = s.xtask(&dry_args, case.env, "dry-run.log");
+    let dry = s.xtask(&dry_args, &env, "dry-run.log");
     assert!(
         dry.status.success(),
         "{dry_args:?}: {}\n{}",
         stdout(&dry),
         stderr(&dry)
     );
-    let plan = printed(&stdout(&dry));
+    let plan = printed(&stdout(&dry), &bin);
     assert!(!plan.is_empty(), "{dry_args:?} printed no command");
-    let (dry_acts, dry_queries) = logged(&s.path("dry-run.log"));
+    let dry_acts: Vec<String> = logged(&s.path("dry-run.log"), &bin)
+        .iter()
+        .map(|argv| shell_words(argv))
+        .collect();
     assert!(
-        dry_acts.is_empty(),
-        "{dry_args:?} acted: {dry_acts:#?}\n(queries: {dry_queries:#?})"
+        dry_acts.iter().all(|line| is_query(&split(line))),
+        "{dry_args:?} made other commands than queries: {dry_acts:#?}"
     );
 
-    let real = s.xtask(&args, case.env, "run.log");
+    let real = s.xtask(&args, &env, "run.log");
     assert!(
         real.status.success(),
         "{args:?}: {}\n{}",
         stdout(&real),
         stderr(&real)
     );
-    let (acts, queries) = logged(&s.path("run.log"));
-    let diff: Vec<String> = (0..plan.len().max(acts.len()))
-        .filter(|&i| plan.get(i) != acts.get(i))
-        .map(|i| {
-            format!(
-                "line {}:\n  dry run: {}\n  ran:     {}",
-                i + 1,
-                plan.get(i).map_or("(nothing)", String::as_str),
-                acts.get(i).map_or("(nothing)", String::as_str)
-            )
+    let ran = if case.children {
+        let itself: Vec<String> = std::iter::once(env!("CARGO_BIN_EXE_xtask").to_owned())
+            .chain(args.iter().cloned())
+            .collect();
+        callers(&s.path("run.log"), &itself)
+    } else {
+        logged(&s.path("run.log"), &bin)
+    };
+    let lines = |argvs: &[Vec<String>]| {
+        argvs
+            .iter()
+            .map(|argv| shell_words(argv))
+            .collect::<Vec<_>>()
+            .join("\n")
+    };
+    let c = compare(&plan, &ran);
+    assert!(
+        c.diff.is_empty(),
+        "`cargo xtask {}` ran other commands than its dry run printed:\n{}\n\
+         dry run printed:\n{}\nran:\n{}\n(placeholders: {:#?})",
+        args.join(" "),
+        c.diff.join("\n"),
+        lines(&plan),
+        lines(&ran),
+        c.bound,
+    );
+    let placeholders: Vec<&str> = plan
+        .iter()
+        .flatten()
+        .flat_map(|w| parts(w))
+        .filter_map(|p| match p {
+            Part::Placeholder(name) => Some(name),
+            Part::Text(_) => None,
         })
         .collect();
     assert!(
-        diff.is_empty(),
-        "`cargo xtask {}` ran other commands than its dry run printed:\n{}\n\
-         dry run printed:\n{}\nran:\n{}\n(queries: {queries:#?})",
-        args.join(" "),
-        diff.join("\n"),
-        plan.join("\n"),
-        acts.join("\n"),
+        placeholders.iter().all(|p| c.bound.contains_key(*p)),
+        "placeholders without a value: {placeholders:?} vs {:#?}",
+        c.bound
     );
 }
 
@@ -418,7 +685,7 @@ fn check(case: Case) {
 /// printed line splits back into the same words.
 #[test]
 fn stand_ins_log_argv_quoted_like_shell_words() {
-    let s = Scratch::new();
+    let s = Scratch::new(&[]);
     let argv: Vec<String> = [
         "docker",
         "tag",
@@ -442,9 +709,62 @@ fn stand_ins_log_argv_quoted_like_shell_words() {
     assert_eq!(log, format!("{}\n", shell_words(&argv)));
     assert_eq!(split(log.trim_end_matches('\n')), argv);
     assert_eq!(
-        normalise(split("FOO=1 BAR_2=x docker run 'xtask-e2e-4242-api'")),
-        "docker run 'xtask-e2e-{run}-api'"
+        normalise(
+            split("FOO=1 BAR_2=x /s/bin/trivy image 'x@{digest}'"),
+            Path::new("/s/bin")
+        ),
+        ["trivy", "image", &format!("x@{DIGEST}")]
     );
+}
+
+/// The harness itself: placeholders match the real run's values by position and must keep
+/// them; `<<<` is no placeholder; queries the plan does not list are passed over.
+#[test]
+fn placeholders_stand_for_one_value_each() {
+    let words = |l: &str| split(l);
+    assert_eq!(
+        parts("xtask-e2e-<run id>-api"),
+        [
+            Part::Text("xtask-e2e-"),
+            Part::Placeholder("<run id>"),
+            Part::Text("-api")
+        ]
+    );
+    assert_eq!(parts("<<<"), [Part::Text("<<<")]);
+    assert_eq!(parts("<<a>"), [Part::Text("<"), Part::Placeholder("<a>")]);
+    let plan = [
+        words("docker network create 'xtask-e2e-<run id>'"),
+        words("docker run --name 'xtask-e2e-<run id>-api' --label 'v=<run id>' img"),
+        words("docker login --password-stdin host '<<<' '***'"),
+        words("docker rm -f '<created container of api>'"),
+    ];
+    let ran = [
+        words("docker network create xtask-e2e-42"),
+        words("docker inspect --format x xtask-e2e-42"),
+        words("docker run --name xtask-e2e-42-api --label v=42 img"),
+        words("docker login --password-stdin host '<<<' '***'"),
+        words("docker rm -f c0ffee1"),
+    ];
+    let c = compare(&plan, &ran);
+    assert!(c.diff.is_empty(), "{:#?}", c.diff);
+    assert_eq!(c.queries, ["docker inspect --format x xtask-e2e-42"]);
+    assert_eq!(c.bound["<run id>"], "42");
+    assert_eq!(c.bound["<created container of api>"], "c0ffee1");
+
+    let inconsistent = [
+        words("docker network create xtask-e2e-42"),
+        words("docker run --name xtask-e2e-43-api --label v=43 img"),
+    ];
+    let c = compare(&plan[..2], &inconsistent);
+    assert_eq!(c.diff.len(), 1, "{:#?}", c.diff);
+    assert!(
+        c.diff[0].starts_with("line 2: <run id> stood for 42, here for 43"),
+        "{:#?}",
+        c.diff
+    );
+
+    let c = compare(&plan[..2], &[words("docker network create other")]);
+    assert_eq!(c.diff.len(), 2, "{:#?}", c.diff);
 }
 
 /// One `#[test]` per row.
@@ -462,11 +782,9 @@ macro_rules! cases {
 cases! {
     build_runs_what_its_dry_run_prints: Case {
         args: &["--config", "{config}", "build", "--registry", "127.0.0.1:5999/acme"],
-        env: &[],
         services: &["dryrun-build"],
-        built: &[],
         writes: &["target/xtask/build/dryrun-build.iid", "target/xtask/logs/dryrun-build.log"],
-        repository: false,
+        ..ROW
     },
     push_runs_what_its_dry_run_prints: Case {
         args: &[
@@ -476,8 +794,7 @@ cases! {
         env: &[("REGISTRY_USERNAME", "dry-user"), ("REGISTRY_PASSWORD", "dry-Pa55")],
         services: &["dryrun-push-a", "dryrun-push-b"],
         built: &["dryrun-push-a", "dryrun-push-b"],
-        writes: &[],
-        repository: false,
+        ..ROW
     },
     promote_runs_what_its_dry_run_prints: Case {
         args: &[
@@ -486,9 +803,7 @@ cases! {
         ],
         env: &[("REGISTRY_USERNAME", "dry-user"), ("REGISTRY_PASSWORD", "dry-Pa55")],
         services: &["dryrun-promote"],
-        built: &[],
-        writes: &[],
-        repository: false,
+        ..ROW
     },
     sign_runs_what_its_dry_run_prints: Case {
         args: &[
@@ -501,16 +816,87 @@ cases! {
             ("COSIGN_PASSWORD", "dry-cosign-pw"),
         ],
         services: &["dryrun-sign"],
-        built: &[],
-        writes: &[],
-        repository: false,
+        ..ROW
+    },
+    scan_runs_what_its_dry_run_prints: Case {
+        args: &[
+            "--config", "{config}", "scan", "dryrun-scan", "--registry", "127.0.0.1:5999/acme",
+            "--image", "busybox:stable", "--sarif", "{dir}/trivy.sarif",
+        ],
+        env: &[("FAKE_REPO_TAGS", r#"["127.0.0.1:5999/acme/dryrun-scan:sha-{sha7}"]"#)],
+        services: &["dryrun-scan"],
+        built: &["dryrun-scan"],
+        writes: &[
+            "target/xtask/scan/dryrun-scan.trivy.json",
+            "target/xtask/scan/dryrun-scan.trivy.log",
+            "target/xtask/scan/dryrun-scan.verdict.json",
+            "target/xtask/scan/busybox_stable.trivy.json",
+            "target/xtask/scan/busybox_stable.trivy.log",
+        ],
+        ..ROW
+    },
+    scan_on_docker_runs_what_its_dry_run_prints: Case {
+        args: &[
+            "--config", "{config}", "scan", "--registry", "127.0.0.1:5999/acme",
+            "--sarif", "{dir}/trivy.sarif",
+        ],
+        env: &[("FAKE_REPO_TAGS", r#"["127.0.0.1:5999/acme/dryrun-scan-docker:sha-{sha7}"]"#)],
+        services: &["dryrun-scan-docker"],
+        built: &["dryrun-scan-docker"],
+        writes: &[
+            "target/xtask/scan/dryrun-scan-docker.trivy.json",
+            "target/xtask/scan/dryrun-scan-docker.trivy.log",
+            "target/xtask/scan/dryrun-scan-docker.verdict.json",
+        ],
+        without: &["trivy"],
+        ..ROW
+    },
+    verify_runs_what_its_dry_run_prints: Case {
+        args: &["--config", "{config}", "verify", "dryrun-verify", "--image", "busybox:stable"],
+        services: &["dryrun-verify"],
+        built: &["dryrun-verify"],
+        ..ROW
+    },
+    ci_runs_what_its_dry_run_prints: Case {
+        args: &["ci", "--push", "--registry", "127.0.0.1:5999/acme"],
+        env: &[
+            (
+                "FAKE_REPO_TAGS",
+                r#"["127.0.0.1:5999/acme/api:sha-{sha7}","127.0.0.1:5999/acme/web:sha-{sha7}","127.0.0.1:5999/acme/playwright-runner:sha-{sha7}"]"#,
+            ),
+            ("REGISTRY_USERNAME", "dry-user"),
+            ("REGISTRY_PASSWORD", "dry-Pa55"),
+            ("COSIGN_KEY", "{dir}/cosign.key"),
+            ("COSIGN_PASSWORD", "dry-cosign-pw"),
+        ],
+        writes: &[
+            "target/xtask/build/api.iid",
+            "target/xtask/build/web.iid",
+            "target/xtask/build/playwright-runner.iid",
+            "target/xtask/logs/api.log",
+            "target/xtask/logs/web.log",
+            "target/xtask/logs/playwright-runner.log",
+            "target/xtask/scan/api.trivy.json",
+            "target/xtask/scan/api.trivy.log",
+            "target/xtask/scan/api.verdict.json",
+            "target/xtask/scan/web.trivy.json",
+            "target/xtask/scan/web.trivy.log",
+            "target/xtask/scan/web.verdict.json",
+            "target/xtask/scan/playwright-runner.trivy.json",
+            "target/xtask/scan/playwright-runner.trivy.log",
+            "target/xtask/scan/playwright-runner.verdict.json",
+            "target/xtask/scan/trivy.sarif",
+            "target/xtask/e2e/junit.xml",
+        ],
+        repository: true,
+        children: true,
+        ..ROW
     },
     e2e_runs_what_its_dry_run_prints: Case {
         args: &["e2e"],
-        env: &[],
-        services: &[],
         built: &["api", "web", "playwright-runner"],
         writes: &["target/xtask/e2e/junit.xml"],
         repository: true,
+        ..ROW
     },
 }
