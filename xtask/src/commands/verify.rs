@@ -13,15 +13,16 @@ use anyhow::{bail, Result};
 use serde::Serialize;
 
 use crate::adapters::container;
+use crate::adapters::cosign;
 use crate::adapters::exec::{self, usage, Command, UsageError};
 use crate::adapters::image;
 use crate::adapters::registry::{self, Retry, Session};
 use crate::adapters::workspace::Workspace;
 use crate::cli::Preview;
-use crate::commands::sign;
 use crate::domain::checks::{self, Check, Facts, Policy, Status};
 use crate::domain::image::ImageInfo;
 use crate::domain::plan;
+use crate::domain::signing;
 use crate::render::{self, Table};
 
 #[derive(Debug, clap::Args)]
@@ -183,9 +184,9 @@ fn targets(ws: &Workspace, args: &Args) -> Result<Vec<Target>> {
         };
         let signed_refs: Vec<Option<String>> = if args.signature {
             registry::require_host(&namespace)?;
-            sign::immutable_refs(ws, &namespace, &services)?
-                .into_iter()
-                .map(|(_, repository, tag)| Some(format!("{repository}:{tag}")))
+            signing::immutable_refs(&namespace, &services, &ws.tags(&ctx)?, &ctx.sha)?
+                .iter()
+                .map(|job| Some(job.tagged()))
                 .collect()
         } else {
             vec![None; services.len()]
@@ -378,12 +379,12 @@ struct SignatureChecker {
 
 impl SignatureChecker {
     fn check(&self, reference: &str) -> checks::Signature {
-        sign::verify(&self.session, &self.key, self.tlog, reference)
+        cosign::verify(&self.session, &self.key, self.tlog, reference)
     }
 }
 
 fn signature_checker(ws: &Workspace, args: &Args, targets: &[Target]) -> Result<SignatureChecker> {
-    sign::require_cosign()?;
+    cosign::require_cosign()?;
     let key = match (&args.key, ws.env.get("COSIGN_PUBLIC_KEY")) {
         (Some(k), _) => k.display().to_string(),
         (None, Some(k)) => k.to_owned(),
@@ -409,7 +410,7 @@ fn signature_checker(ws: &Workspace, args: &Args, targets: &[Target]) -> Result<
     };
     Ok(SignatureChecker {
         session: Session::open(&ws.env, &host, credentials, Retry::from_env(&ws.env))?,
-        tlog: sign::tlog_upload(&host, args.offline, None),
+        tlog: signing::tlog_upload(&host, args.offline, None),
         key,
     })
 }

@@ -18,5 +18,6 @@ pub mod image;
 pub mod labels;
 pub mod plan;
 pub mod report;
+pub mod signing;
 pub mod tag;
 pub mod tag_rules;
