@@ -1,9 +1,14 @@
 //! Containers `verify` starts: a hardened run that waits for `healthy`, and a created (never
 //! started) one whose filesystem is exported and read as a tar stream.
 //!
-//! Every container carries the label `xtask.verify=<run id>` and is removed when its guard
-//! drops; a Ctrl-C handler removes whatever still carries the run's label and exits 130, so
-//! an interrupted `verify` leaves nothing behind.
+//! Both run exactly the commands `verify` planned (and `--dry-run` prints), as a
+//! [`Planned`] container: this module only fills in the container id the first command
+//! prints. Beyond the plan it only reads: the planned `docker inspect` is repeated until the
+//! container is healthy, and `docker logs` is read when it is not.
+//!
+//! Every container carries the label `xtask.verify=<run id>` and is removed (with its
+//! planned `docker rm`) when its guard drops; a Ctrl-C handler removes whatever still
+//! carries the run's label and exits 130, so an interrupted `verify` leaves nothing behind.
 
 use std::io::Read;
 use std::time::{Duration, Instant};
@@ -48,8 +53,6 @@ fn remove_labelled(run: &str) {
     }
 }
 
-/// `docker run` with the options production should use: read-only root with a tmpfs for
-/// /tmp, no capabilities, no privilege escalation.
 /// The options every container the toolkit starts for a check runs under: read-only root
 /// with a writable /tmp, no capabilities, no privilege escalation.
 pub const HARDENED: [&str; 7] = [
@@ -62,6 +65,7 @@ pub const HARDENED: [&str; 7] = [
     "no-new-privileges",
 ];
 
+/// `docker run --detach` of `image` with the [`HARDENED`] options and the run's label.
 pub fn hardened_run_argv(image: &str, run: &str) -> Vec<String> {
     [
         "docker",
@@ -77,12 +81,44 @@ pub fn hardened_run_argv(image: &str, run: &str) -> Vec<String> {
     .collect()
 }
 
-/// A container removed (with its volumes) when dropped.
-struct Guard(String);
+/// One container's life as planned: `start` creates or runs it and prints its id, `then` is
+/// what is done with it, `remove` removes it. `then` and `remove` name the container by
+/// `id`, a placeholder until `start` has printed the real one.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Planned {
+    pub start: Command,
+    pub then: Command,
+    pub remove: Command,
+    pub id: String,
+}
+
+impl Planned {
+    pub fn commands(&self) -> [&Command; 3] {
+        [&self.start, &self.then, &self.remove]
+    }
+
+    /// The same commands with `placeholder` replaced by `value` (see [`Command::bind`]).
+    pub fn bind(&self, placeholder: &str, value: &str) -> Planned {
+        Planned {
+            start: self.start.bind(placeholder, value),
+            then: self.then.bind(placeholder, value),
+            remove: self.remove.bind(placeholder, value),
+            id: self.id.replace(placeholder, value),
+        }
+    }
+
+    /// The commands for the container `start` printed the id of.
+    fn started(&self, printed: &str) -> Planned {
+        self.bind(&self.id, printed.trim())
+    }
+}
+
+/// Runs the planned removal of a container when dropped.
+struct Guard(Command);
 
 impl Drop for Guard {
     fn drop(&mut self) {
-        let _ = exec::quiet(&Command::new("docker").args(["rm", "-f", "-v", &self.0]));
+        let _ = exec::quiet(&self.0);
     }
 }
 
@@ -132,22 +168,22 @@ fn judge(state_json: &str) -> Result<Option<std::result::Result<(), String>>> {
     })
 }
 
-/// Starts `image` hardened and waits up to `timeout` for `healthy`; the container is
-/// removed afterwards whatever happened.
-pub fn health(image: &str, run: &str, timeout: Duration) -> Result<Health> {
-    let out = exec::output(&Command::from_argv(&hardened_run_argv(image, run)))?;
+/// Runs the planned hardened container (`docker run --detach`) and repeats its planned
+/// `docker inspect` until it is healthy, for up to `timeout`; the planned `docker rm`
+/// removes it afterwards whatever happened.
+pub fn health(planned: &Planned, timeout: Duration) -> Result<Health> {
+    let out = exec::output(&planned.start)?;
     if !out.success {
         return Ok(Health::NotHealthy(format!(
             "cannot start it hardened: {}",
             out.stderr.trim()
         )));
     }
-    let guard = Guard(out.stdout.trim().to_owned());
-    let id = guard.0.as_str();
+    let planned = planned.started(&out.stdout);
+    let _guard = Guard(planned.remove.clone());
     let started = Instant::now();
-    let inspect = Command::new("docker").args(["inspect", "--format", "{{json .State}}", id]);
     loop {
-        let state = exec::read(&inspect)?;
+        let state = exec::read(&planned.then)?;
         let verdict = judge(&state)?;
         let elapsed = started.elapsed();
         let verdict = match verdict {
@@ -163,7 +199,7 @@ pub fn health(image: &str, run: &str, timeout: Duration) -> Result<Health> {
                 after_secs: elapsed.as_secs_f64(),
             },
             Err(why) => {
-                let logs = exec::output(&Command::new("docker").args(["logs", "--tail", "5", id]))?;
+                let logs = exec::output(&logs(&planned.id))?;
                 let logs = format!("{}{}", logs.stdout, logs.stderr);
                 let logs = logs.trim();
                 if logs.is_empty() {
@@ -179,26 +215,22 @@ pub fn health(image: &str, run: &str, timeout: Duration) -> Result<Health> {
     }
 }
 
-/// Lists the suspicious files in `image`'s filesystem (see [`checks::suspicious_path`]),
-/// streaming `docker export` through a tar reader without writing it to disk.
-pub fn secret_files(image: &str, run: &str) -> Result<Vec<String>> {
-    let label = format!("{LABEL}={run}");
-    // The command is never run; it only has to exist for images without CMD.
-    let create = Command::new("docker").args([
-        "create",
-        "--label",
-        &label,
-        "--entrypoint",
-        "",
-        image,
-        "/xtask-verify",
-    ]);
-    let id =
-        exec::read(&create).with_context(|| format!("cannot create a container from {image}"))?;
-    let guard = Guard(id.trim().to_owned());
-    let export = Command::new("docker").args(["export", &guard.0]);
+/// The last log lines of a container that did not become healthy: a read beyond the plan.
+fn logs(container: &str) -> Command {
+    Command::new("docker").args(["logs", "--tail", "5", container])
+}
+
+/// Lists the suspicious files in a created container's filesystem (see
+/// [`checks::suspicious_path`]): runs the planned `docker create`, streams the planned
+/// `docker export` through a tar reader without writing it to disk, and removes the
+/// container with the planned `docker rm`.
+pub fn secret_files(planned: &Planned) -> Result<Vec<String>> {
+    let id = exec::read(&planned.start)
+        .with_context(|| format!("cannot create a container: `{}`", planned.start))?;
+    let planned = planned.started(&id);
+    let _guard = Guard(planned.remove.clone());
     let (found, output) =
-        exec::pipe(&export, |tar| scan_tar(tar)).context("cannot run docker export")?;
+        exec::pipe(&planned.then, |tar| scan_tar(tar)).context("cannot run docker export")?;
     if !output.success {
         bail!("docker export failed: {}", output.stderr.trim());
     }
@@ -254,6 +286,32 @@ mod tests {
             hardened_run_argv("sha256:abc", "42-7").join(" "),
             "docker run --detach --label xtask.verify=42-7 --read-only --tmpfs /tmp --cap-drop ALL --security-opt no-new-privileges sha256:abc"
         );
+    }
+
+    #[test]
+    fn a_planned_container_is_bound_to_the_id_its_start_prints() {
+        let docker = |args: &[&str]| Command::new("docker").args(args.iter().copied());
+        let planned = Planned {
+            start: Command::from_argv(&hardened_run_argv("<image>", "<run>")),
+            then: docker(&["inspect", "--format", "{{json .State}}", "<c>"]),
+            remove: docker(&["rm", "-f", "-v", "<c>"]),
+            id: "<c>".into(),
+        };
+        let bound = planned
+            .bind("<run>", "42-7")
+            .bind("<image>", "sha256:abc")
+            .started("f00d\n");
+        let lines: Vec<String> = bound.commands().iter().map(|c| c.to_string()).collect();
+        assert_eq!(
+            lines,
+            [
+                "docker run --detach --label xtask.verify=42-7 --read-only --tmpfs /tmp \
+                 --cap-drop ALL --security-opt no-new-privileges sha256:abc",
+                "docker inspect --format '{{json .State}}' f00d",
+                "docker rm -f -v f00d",
+            ]
+        );
+        assert_eq!(bound.id, "f00d");
     }
 
     #[test]

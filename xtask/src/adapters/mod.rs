@@ -5,6 +5,7 @@ pub mod builder;
 pub mod cargo;
 pub mod changes;
 pub mod container;
+pub mod cosign;
 pub mod exec;
 pub mod git;
 pub mod image;

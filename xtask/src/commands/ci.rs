@@ -195,7 +195,7 @@ pub fn run(ws: &Workspace, args: &Args) -> Result<()> {
         _ => push_decision(&ws.config.ci.push_on, &ctx),
     };
     let exe = std::env::current_exe().context("locating the running xtask")?;
-    let signing = crate::commands::sign::signer(None, &ws.env)
+    let signing = crate::domain::signing::signer(None, &ws.env)
         .map(|_| ())
         .map_err(|e| format!("{e:#}"));
     let plan = plan(args, decision, &signing, &exe, &ws.config.path);

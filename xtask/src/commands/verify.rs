@@ -12,16 +12,17 @@ use std::time::Duration;
 use anyhow::{bail, Result};
 use serde::Serialize;
 
-use crate::adapters::container;
+use crate::adapters::container::{self, Planned};
+use crate::adapters::cosign;
 use crate::adapters::exec::{self, usage, Command, UsageError};
 use crate::adapters::image;
 use crate::adapters::registry::{self, Retry, Session};
 use crate::adapters::workspace::Workspace;
 use crate::cli::Preview;
-use crate::commands::sign;
 use crate::domain::checks::{self, Check, Facts, Policy, Status};
 use crate::domain::image::ImageInfo;
 use crate::domain::plan;
+use crate::domain::signing;
 use crate::render::{self, Table};
 
 #[derive(Debug, clap::Args)]
@@ -105,28 +106,31 @@ pub struct VerifyPlan {
     pub images: Vec<Containers>,
 }
 
-/// The containers one image is checked in.
+/// The containers one image is checked in, as the container adapter runs them.
 #[derive(Debug)]
 pub struct Containers {
     /// Created, never started; its filesystem is exported and read for secrets, then it is
     /// removed.
-    pub export: [Command; 3],
+    pub export: Planned,
     /// Started hardened, polled until healthy, then removed; only when the policy wants a
     /// HEALTHCHECK (and the image has one).
-    pub health: Option<[Command; 3]>,
+    pub health: Option<Planned>,
 }
 
 impl VerifyPlan {
     pub fn commands(&self) -> impl Iterator<Item = &Command> {
-        self.inspects.iter().chain(
-            self.images
-                .iter()
-                .flat_map(|c| c.export.iter().chain(c.health.iter().flatten())),
-        )
+        self.inspects.iter().chain(self.images.iter().flat_map(|c| {
+            c.export
+                .commands()
+                .into_iter()
+                .chain(c.health.iter().flat_map(Planned::commands))
+        }))
     }
 }
 
 /// The commands verifying `targets` runs (`--signature`'s cosign runs are not included).
+/// They name what is known only while running by placeholders: the run id ([`RUN_ID`]), the
+/// id of an image given by reference, and each container's id.
 fn plan(targets: &[Target]) -> VerifyPlan {
     let label = format!("{}={RUN_ID}", container::LABEL);
     let docker = |args: &[&str]| Command::new("docker").args(args.iter().copied());
@@ -137,25 +141,26 @@ fn plan(targets: &[Target]) -> VerifyPlan {
             let created = container_placeholder("created", &t.name);
             let hardened = container_placeholder("hardened", &t.name);
             Containers {
-                export: [
-                    docker(&[
+                export: Planned {
+                    start: docker(&[
                         "create",
                         "--label",
                         &label,
                         "--entrypoint",
                         "",
                         &t.image,
+                        // Never run; a command only has to exist for images without CMD.
                         "/xtask-verify",
                     ]),
-                    docker(&["export", &created]),
-                    remove(&created),
-                ],
-                health: t.policy.healthcheck.then(|| {
-                    [
-                        Command::from_argv(&container::hardened_run_argv(&t.image, RUN_ID)),
-                        docker(&["inspect", "--format", "{{json .State}}", &hardened]),
-                        remove(&hardened),
-                    ]
+                    then: docker(&["export", &created]),
+                    remove: remove(&created),
+                    id: created,
+                },
+                health: t.policy.healthcheck.then(|| Planned {
+                    start: Command::from_argv(&container::hardened_run_argv(&t.image, RUN_ID)),
+                    then: docker(&["inspect", "--format", "{{json .State}}", &hardened]),
+                    remove: remove(&hardened),
+                    id: hardened,
                 }),
             }
         })
@@ -183,9 +188,9 @@ fn targets(ws: &Workspace, args: &Args) -> Result<Vec<Target>> {
         };
         let signed_refs: Vec<Option<String>> = if args.signature {
             registry::require_host(&namespace)?;
-            sign::immutable_refs(ws, &namespace, &services)?
-                .into_iter()
-                .map(|(_, repository, tag)| Some(format!("{repository}:{tag}")))
+            signing::immutable_refs(&namespace, &services, &ws.tags(&ctx)?, &ctx.sha)?
+                .iter()
+                .map(|job| Some(job.tagged()))
                 .collect()
         } else {
             vec![None; services.len()]
@@ -284,6 +289,18 @@ pub fn run(ws: &Workspace, args: &Args) -> Result<()> {
         for why in targets.iter().filter_map(|t| t.missing.as_ref()) {
             eprintln!("note: {why}");
         }
+        if plan.images.iter().any(|c| c.health.is_some()) {
+            eprintln!(
+                "note: a hardened container's `docker inspect` is repeated until it is healthy \
+                 or --timeout passes, and `docker logs --tail 5` of it is read when it is not; \
+                 these reads are not listed again"
+            );
+        }
+        eprintln!(
+            "note: on Ctrl-C, `docker ps -aq --filter label={}=<run id>` finds this run's \
+             containers and `docker rm -f` removes them, not listed here",
+            container::LABEL
+        );
         if args.signature {
             eprintln!("note: --signature also runs cosign verify for each image, not listed here");
         }
@@ -300,8 +317,18 @@ pub fn run(ws: &Workspace, args: &Args) -> Result<()> {
     container::clean_up_on_interrupt(&run)?;
     let timeout = Duration::from_secs(args.timeout);
     let mut reports = Vec::new();
-    for (t, image) in targets.iter().zip(&images) {
-        reports.push(verify_one(t, image, &run, timeout, signatures.as_ref())?);
+    for ((t, image), containers) in targets.iter().zip(&images).zip(&plan.images) {
+        let containers = Containers {
+            export: bind(&containers.export, t, image, &run),
+            health: containers.health.as_ref().map(|h| bind(h, t, image, &run)),
+        };
+        reports.push(verify_one(
+            t,
+            image,
+            &containers,
+            timeout,
+            signatures.as_ref(),
+        )?);
     }
     if args.preview.json {
         render::print_json(&serde_json::json!({ "images": reports }));
@@ -327,22 +354,29 @@ pub fn run(ws: &Workspace, args: &Args) -> Result<()> {
     Ok(())
 }
 
-/// Gathers one image's facts in the planned containers and evaluates its checks. The
-/// containers are started by the container adapter, with the argv [`plan`] lists.
+/// A planned container of `t` with the run id and the inspected image id filled in.
+fn bind(planned: &Planned, t: &Target, image: &ImageInfo, run: &str) -> Planned {
+    planned.bind(RUN_ID, run).bind(&t.image, &image.id)
+}
+
+/// Gathers one image's facts in its planned `containers` (bound to this run and the
+/// inspected image) and evaluates its checks. The container adapter runs exactly those
+/// commands.
 fn verify_one(
     t: &Target,
     image: &ImageInfo,
-    run: &str,
+    containers: &Containers,
     timeout: Duration,
     signatures: Option<&SignatureChecker>,
 ) -> Result<Report> {
     eprintln!("verifying {} ({})", t.name, image.id);
-    let secret_files = container::secret_files(&image.id, run)?;
-    let health = if t.policy.healthcheck && image.has_healthcheck() {
-        eprintln!("  starting it hardened, waiting up to {timeout:?} for healthy");
-        Some(container::health(&image.id, run, timeout)?)
-    } else {
-        None
+    let secret_files = container::secret_files(&containers.export)?;
+    let health = match &containers.health {
+        Some(hardened) if image.has_healthcheck() => {
+            eprintln!("  starting it hardened, waiting up to {timeout:?} for healthy");
+            Some(container::health(hardened, timeout)?)
+        }
+        _ => None,
     };
     let mut checks = checks::evaluate(
         &t.policy,
@@ -378,12 +412,12 @@ struct SignatureChecker {
 
 impl SignatureChecker {
     fn check(&self, reference: &str) -> checks::Signature {
-        sign::verify(&self.session, &self.key, self.tlog, reference)
+        cosign::verify(&self.session, &self.key, self.tlog, reference)
     }
 }
 
 fn signature_checker(ws: &Workspace, args: &Args, targets: &[Target]) -> Result<SignatureChecker> {
-    sign::require_cosign()?;
+    cosign::require_cosign()?;
     let key = match (&args.key, ws.env.get("COSIGN_PUBLIC_KEY")) {
         (Some(k), _) => k.display().to_string(),
         (None, Some(k)) => k.to_owned(),
@@ -409,7 +443,7 @@ fn signature_checker(ws: &Workspace, args: &Args, targets: &[Target]) -> Result<
     };
     Ok(SignatureChecker {
         session: Session::open(&ws.env, &host, credentials, Retry::from_env(&ws.env))?,
-        tlog: sign::tlog_upload(&host, args.offline, None),
+        tlog: signing::tlog_upload(&host, args.offline, None),
         key,
     })
 }

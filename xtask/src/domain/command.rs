@@ -137,6 +137,23 @@ impl Command {
         self
     }
 
+    /// The command with `placeholder` replaced by `value` wherever an argument contains it:
+    /// how a planned command that names something known only later (a container's id, the
+    /// run's id) becomes the command that runs. An empty placeholder binds nothing.
+    pub fn bind(&self, placeholder: &str, value: &str) -> Command {
+        if placeholder.is_empty() {
+            return self.clone();
+        }
+        Command {
+            args: self
+                .args
+                .iter()
+                .map(|a| a.replace(placeholder, value))
+                .collect(),
+            ..self.clone()
+        }
+    }
+
     /// Program and arguments, as `std::process` and the fake tools in the tests see them.
     pub fn argv(&self) -> Vec<String> {
         std::iter::once(self.program.clone())
@@ -235,6 +252,17 @@ mod tests {
                 "{text}"
             );
         }
+    }
+
+    #[test]
+    fn bind_fills_a_placeholder_in_every_argument() {
+        let planned = Command::new("docker")
+            .args(["rm", "--label", "run=<run>", "<run>", "<other>"])
+            .timeout(Duration::from_secs(5));
+        let bound = planned.bind("<run>", "42");
+        assert_eq!(bound.shell(), "docker rm --label run=42 42 '<other>'");
+        assert_eq!(bound.timeout, planned.timeout);
+        assert_eq!(planned.bind("", "42"), planned);
     }
 
     #[test]

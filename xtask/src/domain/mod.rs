@@ -21,5 +21,6 @@ pub mod labels;
 pub mod plan;
 pub mod publish;
 pub mod report;
+pub mod signing;
 pub mod tag;
 pub mod tag_rules;
