@@ -166,8 +166,8 @@ pub fn run(inv: &Invocation, dir: &Path, timeout: Duration) -> Result<String> {
         .dir(dir)
         .stdin(Stdin::Null)
         .timeout(timeout);
-    let ok = match exec::to_file(&cmd, log) {
-        Ok(ok) => ok,
+    let exit = match exec::to_file(&cmd, log) {
+        Ok(exit) => exit,
         Err(e) if e.downcast_ref::<TimedOut>().is_some() => {
             if let Some(name) = &inv.container {
                 let _ = exec::quiet(&Command::new("docker").args(["rm", "-f", name]));
@@ -181,8 +181,8 @@ pub fn run(inv: &Invocation, dir: &Path, timeout: Duration) -> Result<String> {
         }
         Err(e) => return Err(e),
     };
-    if !ok {
-        bail!("trivy exited with an error{}", tail(&inv.log));
+    if !exit.success {
+        bail!("trivy {exit}{}", tail(&inv.log));
     }
     match std::fs::read_to_string(&inv.report) {
         Ok(text) => Ok(text),

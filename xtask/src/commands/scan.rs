@@ -406,8 +406,8 @@ fn run_trivy(scan: &PlannedScan) -> Result<String> {
     let log =
         fs::File::create(&scan.log).with_context(|| format!("creating {}", scan.log.display()))?;
     match exec::to_file(&bind(&scan.command), log) {
-        Ok(true) => {}
-        Ok(false) => bail!("trivy exited with an error{}", trivy::tail(&scan.log)),
+        Ok(exit) if exit.success => {}
+        Ok(exit) => bail!("trivy {exit}{}", trivy::tail(&scan.log)),
         Err(e) if e.downcast_ref::<TimedOut>().is_some() => {
             if let Some(rm) = &scan.on_timeout {
                 let _ = exec::quiet(&bind(rm));
