@@ -18,7 +18,7 @@ use anyhow::{Context, Result};
 use serde::Serialize;
 use serde_json::Value;
 
-use crate::adapters::exec::{Command, EnvValue, EnvironmentError, Stdin, UsageError};
+use crate::adapters::exec::{self, Command, EnvironmentError, UsageError};
 use crate::adapters::git::GitContext;
 use crate::adapters::workspace::Workspace;
 use crate::cli::Preview;
@@ -292,50 +292,32 @@ fn report(ws: &Workspace, args: &Args, runs: &[StageRun]) -> Result<()> {
     }
 }
 
+/// Runs one stage's child with its stdout (the JSON report) captured and its stderr live on
+/// the terminal; its exit code is kept for ci's own.
 fn run_stage(stage: Stage, cmd: &Command) -> Result<StageRun> {
     let started = Instant::now();
-    let (status, stdout) =
-        stdout_of(cmd).with_context(|| format!("cannot run `cargo xtask {}`", stage.name()))?;
-    let report: Value = serde_json::from_slice(&stdout).unwrap_or(Value::Null);
-    let (result, reason) = match (status.success(), report.is_null()) {
+    let out =
+        exec::stdout(cmd).with_context(|| format!("cannot run `cargo xtask {}`", stage.name()))?;
+    let report: Value = serde_json::from_str(&out.stdout).unwrap_or(Value::Null);
+    let (result, reason) = match (out.success, report.is_null()) {
         (true, false) => ("passed", None),
         (true, true) => ("failed", Some("printed no JSON report".to_owned())),
-        (false, _) => ("failed", Some(format!("exited with {status}"))),
+        (false, _) => (
+            "failed",
+            Some(match out.code {
+                Some(code) => format!("exited with code {code}"),
+                None => "was killed by a signal".to_owned(),
+            }),
+        ),
     };
     Ok(StageRun {
         stage,
         result,
         duration_secs: started.elapsed().as_secs_f64(),
         reason,
-        exit_code: status.code(),
+        exit_code: out.code,
         report,
     })
-}
-
-/// Runs `cmd` with its stdout captured and its stderr on the terminal, returning its exit
-/// status (whose code ci passes on). exec has no runner that captures stdout alone and keeps
-/// the exit code, so this local helper fills that gap until exec grows one.
-fn stdout_of(cmd: &Command) -> Result<(std::process::ExitStatus, Vec<u8>)> {
-    let mut expr = duct::cmd(&cmd.program, &cmd.args)
-        .unchecked()
-        .stdout_capture();
-    if let Some(dir) = &cmd.dir {
-        expr = expr.dir(dir);
-    }
-    for (name, value) in &cmd.env {
-        expr = match value {
-            EnvValue::Plain(v) => expr.env(name, v),
-            EnvValue::Secret(s) => expr.env(name, s.expose()),
-            EnvValue::Removed => expr.env_remove(name),
-        };
-    }
-    expr = match &cmd.stdin {
-        Stdin::Null => expr.stdin_null(),
-        Stdin::Inherit => expr,
-        Stdin::Secret(s) => expr.stdin_bytes(s.expose().as_bytes().to_vec()),
-    };
-    let out = expr.run()?;
-    Ok((out.status, out.stdout))
 }
 
 /// One row per service, joined from the stages' JSON reports.
