@@ -14,7 +14,7 @@ use anyhow::{bail, Context, Result};
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
-use crate::adapters::exec::{self, usage, Command, TimedOut};
+use crate::adapters::exec::{self, usage, Command};
 use crate::adapters::trivy::{self, Runner};
 use crate::adapters::workspace::Workspace;
 use crate::cli::Preview;
@@ -181,10 +181,6 @@ pub fn plan(targets: &[Target], runner: &Runner, options: &trivy::Options, dir: 
         .collect();
     ScanPlan { inspects, scans }
 }
-
-// `trivy::run` starts trivy through duct; `run_trivy` below does the same through exec. It
-// stays referenced until adapters/trivy.rs moves onto exec itself.
-const _: fn(&trivy::Invocation, &Path, Duration) -> Result<String> = trivy::run;
 
 /// `cmd` with this run's values in place of the placeholders that stand for them.
 fn bind(cmd: &Command) -> Command {
@@ -398,36 +394,15 @@ fn scan_one(
     Ok(outcome)
 }
 
-/// Runs trivy once through exec and returns its report's text. A timeout, a non-zero exit
-/// and a missing report are errors that include the end of trivy's output. (The same as
-/// `trivy::run`, on the exec boundary.)
+/// Runs the planned trivy with this run's values bound; see [`trivy::run`].
 fn run_trivy(scan: &PlannedScan) -> Result<String> {
-    let _ = fs::remove_file(&scan.report);
-    let log =
-        fs::File::create(&scan.log).with_context(|| format!("creating {}", scan.log.display()))?;
-    match exec::to_file(&bind(&scan.command), log) {
-        Ok(exit) if exit.success => {}
-        Ok(exit) => bail!("trivy {exit}{}", trivy::tail(&scan.log)),
-        Err(e) if e.downcast_ref::<TimedOut>().is_some() => {
-            if let Some(rm) = &scan.on_timeout {
-                let _ = exec::quiet(&bind(rm));
-            }
-            bail!(
-                "trivy did not finish within {}s and was stopped (raise [scan] timeout_secs or \
-                 --timeout; a first run downloads the vulnerability DB){}",
-                scan.command.timeout.unwrap_or_default().as_secs(),
-                trivy::tail(&scan.log)
-            );
-        }
-        Err(e) => return Err(e),
-    }
-    fs::read_to_string(&scan.report).with_context(|| {
-        format!(
-            "trivy exited successfully but wrote no report to {}{}",
-            scan.report.display(),
-            trivy::tail(&scan.log)
-        )
-    })
+    let on_timeout = scan.on_timeout.as_ref().map(bind);
+    trivy::run(
+        &bind(&scan.command),
+        &scan.report,
+        &scan.log,
+        on_timeout.as_ref(),
+    )
 }
 
 /// The SARIF file, the step summary, and the table or `--json`.
