@@ -11,4 +11,5 @@ pub mod image;
 pub mod publish;
 pub mod registry;
 pub mod trivy;
+pub mod verdicts;
 pub mod workspace;

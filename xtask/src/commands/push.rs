@@ -12,12 +12,13 @@ use crate::adapters::exec::usage;
 use crate::adapters::image;
 use crate::adapters::publish::{self, Capture, Job, Plan, Step, DIGEST, MANIFEST};
 use crate::adapters::registry;
+use crate::adapters::verdicts as scan;
 use crate::adapters::workspace::Workspace;
 use crate::cli::Preview;
-use crate::commands::scan::{self, Verdict};
 use crate::domain::identity;
 use crate::domain::plan;
 use crate::domain::tag::Tag;
+use crate::domain::verdict::Verdict;
 
 #[derive(Debug, clap::Args)]
 pub struct Args {

@@ -20,3 +20,4 @@ pub mod plan;
 pub mod report;
 pub mod tag;
 pub mod tag_rules;
+pub mod verdict;
