@@ -400,33 +400,14 @@ fn layer_violations(files: &[(String, String)]) -> Vec<String> {
     found
 }
 
-/// Breaches still being moved out, each in its own upcoming change. The list only shrinks:
-/// a new breach fails, and so does a fixed one still listed.
-const KNOWN_BREACHES: &[&str] = &[
-    "commands/ci.rs uses `duct`",
-    "commands/ci.rs uses `std::process`",
-    "commands/push.rs uses `crate::commands::scan`",
-];
-
 #[test]
 fn the_code_keeps_its_layers() {
     let found = layer_violations(&sources(&root().join("xtask/src")));
-    let new: Vec<&str> = found
-        .iter()
-        .map(String::as_str)
-        .filter(|f| !KNOWN_BREACHES.iter().any(|k| f.starts_with(k)))
-        .collect();
-    let fixed: Vec<&str> = KNOWN_BREACHES
-        .iter()
-        .copied()
-        .filter(|k| !found.iter().any(|f| f.starts_with(k)))
-        .collect();
     assert!(
-        new.is_empty() && fixed.is_empty(),
+        found.is_empty(),
         "layer rules broken:
-  {}
-fixed but still listed in KNOWN_BREACHES: {fixed:?}",
-        new.join(
+  {}",
+        found.join(
             "
   "
         )

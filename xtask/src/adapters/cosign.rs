@@ -5,10 +5,10 @@
 use anyhow::Result;
 
 use crate::adapters::exec::{shell_words, EnvironmentError};
-use crate::domain::publish;
 use crate::adapters::registry::{self, Session};
 use crate::domain::checks::Signature;
 use crate::domain::identity;
+use crate::domain::publish;
 use crate::domain::signing;
 
 /// cosign on PATH, or an environment error saying how to get it.

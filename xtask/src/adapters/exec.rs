@@ -1,16 +1,14 @@
 //! The only place that starts processes, and what an error means for the exit code.
 //!
 //! A [`Command`] is data (domain/command.rs); this module runs it: [`output`] captures,
-//! [`read`] captures and insists on success, [`status`] lets the child talk to the
-//! terminal, [`quiet`] discards its output, [`stream`] hands over its output line by line,
-//! [`pipe`] hands over its stdout as bytes, [`to_file`] sends it to a log, [`spawn`]
-//! starts a background child that is killed when dropped. Every runner honours the command's timeout by killing the child (the direct
-//! child: a tool that forks helpers holding its output open delays the return until they
-//! exit).
+//! [`read`] captures and insists on success, [`stdout`] captures stdout while stderr goes
+//! to the terminal, [`status`] lets the child talk to the terminal, [`quiet`] discards its
+//! output, [`stream`] hands over its output line by line, [`pipe`] hands over its stdout as
+//! bytes, [`to_file`] sends it to a log. Every runner honours the command's timeout by
+//! killing the child (the direct child: a tool that forks helpers holding its output open
+//! delays the return until they exit). A secret reaches the child only on its stdin.
 //!
 //! The error classes that decide the exit code are in domain/error.rs (re-exported here).
-
-#![allow(dead_code)] // callers move onto these runners one module at a time
 
 use std::fmt;
 use std::fs::File;
@@ -51,8 +49,56 @@ impl std::error::Error for TimedOut {}
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Output {
     pub success: bool,
+    /// Its exit code; `None` when a signal ended it.
+    pub code: Option<i32>,
     pub stdout: String,
     pub stderr: String,
+}
+
+/// How a finished child ended, for runners whose output went elsewhere.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Exit {
+    pub success: bool,
+    /// Its exit code; `None` when a signal ended it.
+    pub code: Option<i32>,
+    /// The signal that ended it, where the platform says.
+    pub signal: Option<i32>,
+}
+
+impl Exit {
+    fn of(status: std::process::ExitStatus) -> Exit {
+        #[cfg(unix)]
+        let signal = std::os::unix::process::ExitStatusExt::signal(&status);
+        #[cfg(not(unix))]
+        let signal = None;
+        Exit {
+            success: status.success(),
+            code: status.code(),
+            signal,
+        }
+    }
+}
+
+/// `exited with code 1`, `was killed by signal 9`: how the child ended, for messages.
+impl fmt::Display for Exit {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match (self.code, self.signal) {
+            (Some(code), _) => write!(f, "exited with code {code}"),
+            (None, Some(signal)) => write!(f, "was killed by signal {signal}"),
+            (None, None) => write!(f, "was killed by a signal"),
+        }
+    }
+}
+
+impl Output {
+    fn of(out: &std::process::Output) -> Output {
+        Output {
+            success: out.status.success(),
+            code: out.status.code(),
+            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+        }
+    }
 }
 
 fn expression(cmd: &Command) -> duct::Expression {
@@ -63,8 +109,6 @@ fn expression(cmd: &Command) -> duct::Expression {
     for (name, value) in &cmd.env {
         expr = match value {
             EnvValue::Plain(v) => expr.env(name, v),
-            EnvValue::Secret(s) => expr.env(name, s.expose()),
-            EnvValue::Removed => expr.env_remove(name),
         };
     }
     match &cmd.stdin {
@@ -103,12 +147,14 @@ fn finish(cmd: &Command, handle: &duct::Handle) -> Result<std::process::Output> 
 /// Runs `cmd` with stdout and stderr captured; a non-zero exit is not an error.
 pub fn output(cmd: &Command) -> Result<Output> {
     let expr = expression(cmd).stdout_capture().stderr_capture();
-    let out = finish(cmd, &start(cmd, expr)?)?;
-    Ok(Output {
-        success: out.status.success(),
-        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-    })
+    Ok(Output::of(&finish(cmd, &start(cmd, expr)?)?))
+}
+
+/// Runs `cmd` with its stdout captured and its stderr on the terminal, so a person sees
+/// its progress live; the [`Output`]'s stderr is empty. A non-zero exit is not an error.
+pub fn stdout(cmd: &Command) -> Result<Output> {
+    let expr = expression(cmd).stdout_capture();
+    Ok(Output::of(&finish(cmd, &start(cmd, expr)?)?))
 }
 
 /// Runs `cmd` and returns its stdout without trailing whitespace; a non-zero exit is an
@@ -132,10 +178,10 @@ pub fn quiet(cmd: &Command) -> Result<bool> {
     Ok(finish(cmd, &start(cmd, expr)?)?.status.success())
 }
 
-/// Runs `cmd` with stdout and stderr appended to `log`; returns whether it succeeded.
-pub fn to_file(cmd: &Command, log: File) -> Result<bool> {
+/// Runs `cmd` with stdout and stderr appended to `log`; returns how it ended.
+pub fn to_file(cmd: &Command, log: File) -> Result<Exit> {
     let expr = expression(cmd).stderr_to_stdout().stdout_file(log);
-    Ok(finish(cmd, &start(cmd, expr)?)?.status.success())
+    Ok(Exit::of(finish(cmd, &start(cmd, expr)?)?.status))
 }
 
 /// Runs `cmd`, handing every line of its combined stdout and stderr to `on_line`.
@@ -172,9 +218,8 @@ pub fn pipe<T>(cmd: &Command, consume: impl FnOnce(&mut dyn Read) -> T) -> Resul
     Ok((
         value,
         Output {
-            success: output.status.success(),
             stdout: String::new(),
-            stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
+            ..Output::of(&output)
         },
     ))
 }
@@ -213,58 +258,6 @@ fn read_through<T>(
         .try_wait()?
         .context("child still running after its output closed")?;
     Ok((value, output.clone()))
-}
-
-/// Where a background child's output goes.
-pub enum Sink {
-    Null,
-    Inherit,
-    File(File),
-}
-
-/// A background child; dropping it kills it.
-pub struct Child(duct::Handle);
-
-/// Starts `cmd` in the background. Its timeout, if any, is the caller's to enforce with
-/// [`Child::wait_for`].
-pub fn spawn(cmd: &Command, sink: Sink) -> Result<Child> {
-    let expr = match sink {
-        Sink::Null => expression(cmd).stdout_null().stderr_null(),
-        Sink::Inherit => expression(cmd),
-        Sink::File(f) => expression(cmd).stderr_to_stdout().stdout_file(f),
-    };
-    Ok(Child(start(cmd, expr)?))
-}
-
-impl Child {
-    /// Whether it has exited, and if so whether it succeeded.
-    pub fn try_wait(&self) -> Result<Option<bool>> {
-        Ok(self.0.try_wait()?.map(|o| o.status.success()))
-    }
-
-    /// Waits up to `limit`; `None` when it is still running.
-    pub fn wait_for(&self, limit: Duration) -> Result<Option<bool>> {
-        let started = Instant::now();
-        loop {
-            if let Some(ok) = self.try_wait()? {
-                return Ok(Some(ok));
-            }
-            if started.elapsed() >= limit {
-                return Ok(None);
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
-    }
-
-    pub fn kill(&self) -> Result<()> {
-        Ok(self.0.kill()?)
-    }
-}
-
-impl Drop for Child {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-    }
 }
 
 /// This process's id, for names that must not collide between concurrent runs.
@@ -306,11 +299,67 @@ mod tests {
         .unwrap();
         assert_eq!(bytes.unwrap(), b"ab\0cd");
         assert!(!out.success);
+        assert_eq!(out.code, Some(2));
         assert_eq!(out.stderr, "oops\n");
         // What the consumer leaves unread is drained, so the child still finishes.
         let big = sh("head -c 1000000 /dev/zero");
         let (first, out) = pipe(&big, |r| r.read(&mut [0; 10]).unwrap()).unwrap();
         assert!(first > 0 && out.success);
+    }
+
+    #[test]
+    fn output_and_to_file_read_the_exit_code() {
+        let out = output(&sh("echo out; echo err >&2; exit 4")).unwrap();
+        assert_eq!(
+            (
+                out.success,
+                out.code,
+                out.stdout.as_str(),
+                out.stderr.as_str()
+            ),
+            (false, Some(4), "out\n", "err\n")
+        );
+        assert_eq!(output(&sh("true")).unwrap().code, Some(0));
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("log");
+        let exit = to_file(
+            &sh("echo one; echo two >&2; exit 5"),
+            File::create(&path).unwrap(),
+        )
+        .unwrap();
+        assert_eq!((exit.success, exit.code), (false, Some(5)));
+        assert_eq!(exit.to_string(), "exited with code 5");
+        assert_eq!(std::fs::read_to_string(&path).unwrap(), "one\ntwo\n");
+        let ok = to_file(&sh("true"), File::create(&path).unwrap()).unwrap();
+        assert!(ok.success && ok.code == Some(0));
+    }
+
+    #[test]
+    fn a_child_killed_by_a_signal_has_no_exit_code() {
+        let out = output(&sh("kill -9 $$")).unwrap();
+        assert!(!out.success && out.code.is_none(), "{out:?}");
+        let dir = tempfile::tempdir().unwrap();
+        let exit = to_file(
+            &sh("kill -9 $$"),
+            File::create(dir.path().join("log")).unwrap(),
+        )
+        .unwrap();
+        assert_eq!(exit.code, None);
+        assert_eq!(exit.to_string(), "was killed by signal 9");
+    }
+
+    #[test]
+    fn stdout_captures_stdout_only_and_keeps_the_exit_code() {
+        // The child's stderr goes to this process's stderr, not into the Output.
+        let out = stdout(&sh(
+            "echo out; echo '(exec test: stderr stays live)' >&2; exit 3",
+        ))
+        .unwrap();
+        assert_eq!(out.stdout, "out\n");
+        assert_eq!(out.stderr, "");
+        assert_eq!((out.success, out.code), (false, Some(3)));
+        let fed = stdout(&sh("cat").stdin(Stdin::Secret(Secret::new("in")))).unwrap();
+        assert_eq!((fed.stdout.as_str(), fed.code), ("in", Some(0)));
     }
 
     #[test]
@@ -321,12 +370,10 @@ mod tests {
     }
 
     #[test]
-    fn secrets_reach_the_child_through_stdin_and_env_only() {
-        let cmd = sh("read line; echo \"$line/$PASS\"")
-            .stdin(Stdin::Secret(Secret::new("in")))
-            .secret_env("PASS", Secret::new("env"));
-        assert_eq!(read(&cmd).unwrap(), "in/env");
-        assert!(!cmd.to_string().contains("in/") && !cmd.to_string().contains("env\""));
+    fn a_secret_reaches_the_child_on_stdin_and_is_never_shown() {
+        let cmd = sh("read line; echo \"got $line\"").stdin(Stdin::Secret(Secret::new("s3cret")));
+        assert_eq!(read(&cmd).unwrap(), "got s3cret");
+        assert!(!cmd.to_string().contains("s3cret"), "{cmd}");
     }
 
     #[test]
@@ -335,22 +382,14 @@ mod tests {
         let started = Instant::now();
         for err in [
             output(&slow).unwrap_err(),
+            stdout(&slow).unwrap_err(),
             quiet(&slow).unwrap_err(),
+            to_file(&slow, tempfile::tempfile().unwrap()).unwrap_err(),
             stream(&slow, |_| {}).unwrap_err(),
             pipe(&slow, |_| ()).unwrap_err(),
         ] {
             assert!(err.downcast_ref::<TimedOut>().is_some(), "{err:#}");
         }
         assert!(started.elapsed() < Duration::from_secs(4));
-    }
-
-    #[test]
-    fn a_dropped_background_child_is_killed() {
-        let child = spawn(&sh("exec sleep 5"), Sink::Null).unwrap();
-        assert_eq!(child.wait_for(Duration::from_millis(50)).unwrap(), None);
-        let started = Instant::now();
-        child.kill().unwrap();
-        drop(child);
-        assert!(started.elapsed() < Duration::from_secs(1));
     }
 }

@@ -12,4 +12,5 @@ pub mod image;
 pub mod publish;
 pub mod registry;
 pub mod trivy;
+pub mod verdicts;
 pub mod workspace;

@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use anyhow::{bail, Context, Result};
 
-use crate::adapters::exec::{self, Command, EnvironmentError, Stdin, TimedOut};
+use crate::adapters::exec::{self, Command, EnvironmentError, TimedOut};
 
 pub const INSTALL: &str = "install trivy (https://trivy.dev/latest/getting-started/installation/, e.g. \
      `brew install trivy` or the .deb/.rpm from its releases) or start a Docker engine (`cargo xtask engine up`)";
@@ -154,46 +154,44 @@ pub fn invocation(
     }
 }
 
-/// Runs trivy once and returns its report's text. A timeout, a non-zero exit and a missing
-/// report are errors that include the end of trivy's output.
-pub fn run(inv: &Invocation, dir: &Path, timeout: Duration) -> Result<String> {
-    let _ = std::fs::remove_file(&inv.report);
-    let log = File::create(&inv.log).with_context(|| format!("creating {}", inv.log.display()))?;
-    if inv.argv.is_empty() {
-        bail!("empty command");
-    }
-    let cmd = Command::from_argv(&inv.argv)
-        .dir(dir)
-        .stdin(Stdin::Null)
-        .timeout(timeout);
-    let ok = match exec::to_file(&cmd, log) {
-        Ok(ok) => ok,
+/// Runs trivy once as planned and returns its report's text: `cmd` is the [`invocation`]'s
+/// argv with its working directory and timeout, writing `report` and logging to `log`;
+/// `on_timeout` (removing trivy's container on Docker) runs when the timeout stopped it. A
+/// timeout, a non-zero exit and a missing report are errors that include the end of
+/// trivy's output.
+pub fn run(
+    cmd: &Command,
+    report: &Path,
+    log: &Path,
+    on_timeout: Option<&Command>,
+) -> Result<String> {
+    let _ = std::fs::remove_file(report);
+    let file = File::create(log).with_context(|| format!("creating {}", log.display()))?;
+    let exit = match exec::to_file(cmd, file) {
+        Ok(exit) => exit,
         Err(e) if e.downcast_ref::<TimedOut>().is_some() => {
-            if let Some(name) = &inv.container {
-                let _ = exec::quiet(&Command::new("docker").args(["rm", "-f", name]));
+            if let Some(rm) = on_timeout {
+                let _ = exec::quiet(rm);
             }
             bail!(
                 "trivy did not finish within {}s and was stopped (raise [scan] timeout_secs or \
                  --timeout; a first run downloads the vulnerability DB){}",
-                timeout.as_secs(),
-                tail(&inv.log)
+                cmd.timeout.unwrap_or_default().as_secs(),
+                tail(log)
             );
         }
         Err(e) => return Err(e),
     };
-    if !ok {
-        bail!("trivy exited with an error{}", tail(&inv.log));
+    if !exit.success {
+        bail!("trivy {exit}{}", tail(log));
     }
-    match std::fs::read_to_string(&inv.report) {
-        Ok(text) => Ok(text),
-        Err(e) => Err(e).with_context(|| {
-            format!(
-                "trivy exited successfully but wrote no report to {}{}",
-                inv.report.display(),
-                tail(&inv.log)
-            )
-        }),
-    }
+    std::fs::read_to_string(report).with_context(|| {
+        format!(
+            "trivy exited successfully but wrote no report to {}{}",
+            report.display(),
+            tail(log)
+        )
+    })
 }
 
 /// The last lines trivy printed, for an error message.
@@ -292,6 +290,33 @@ mod tests {
         );
         assert!(a.contains("--cache-dir /root/.cache/trivy"), "{a}");
         assert!(inv.container.is_some());
+    }
+
+    #[test]
+    fn run_reports_the_exit_code_a_missing_report_and_a_timeout() {
+        let dir = tempfile::tempdir().unwrap();
+        let (report, log) = (dir.path().join("r.json"), dir.path().join("r.log"));
+        let sh = |script: &str| Command::new("sh").args(["-c", script]).dir(dir.path());
+        let err = run(&sh("echo 'FATAL no DB'; exit 2"), &report, &log, None).unwrap_err();
+        let err = format!("{err:#}");
+        assert!(
+            err.starts_with("trivy exited with code 2; trivy's output")
+                && err.contains("FATAL no DB"),
+            "{err}"
+        );
+        let err = run(&sh("true"), &report, &log, None).unwrap_err();
+        assert!(format!("{err:#}").contains("wrote no report"), "{err:#}");
+        let ok = run(&sh("echo '{}' > r.json"), &report, &log, None).unwrap();
+        assert_eq!(ok, "{}\n");
+        let marker = dir.path().join("removed");
+        let rm = Command::new("touch").arg(marker.display().to_string());
+        let slow = sh("exec sleep 5").timeout(Duration::from_millis(200));
+        let err = run(&slow, &report, &log, Some(&rm)).unwrap_err();
+        assert!(
+            err.to_string().contains("did not finish within 0s"),
+            "{err}"
+        );
+        assert!(marker.exists(), "on_timeout ran");
     }
 
     #[test]

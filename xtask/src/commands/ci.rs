@@ -5,9 +5,10 @@
 //! drift). The first failing stage stops the run; the summary covers every stage run so far.
 //! Push only happens where the `[ci] push_on` policy allows it: by default on the default
 //! branch and on tags, never on pull requests. What was pushed is signed when signing is
-//! configured: a key in `COSIGN_KEY`, or keyless where GitHub Actions offers an OIDC token. In GitHub Actions the summary also goes to the
-//! step summary, a failure becomes an `::error` annotation and the image refs and digests
-//! become step outputs.
+//! configured: a key in `COSIGN_KEY`, or keyless where GitHub Actions offers an OIDC token.
+//! In GitHub Actions each stage's output is one log group (except with `--json`, whose
+//! stdout is the report alone), the summary also goes to the step summary, a failure
+//! becomes an `::error` annotation and the image refs and digests become step outputs.
 
 use std::collections::BTreeMap;
 use std::io::Write as _;
@@ -18,7 +19,7 @@ use anyhow::{Context, Result};
 use serde::Serialize;
 use serde_json::Value;
 
-use crate::adapters::exec::{Command, EnvValue, EnvironmentError, Stdin, UsageError};
+use crate::adapters::exec::{self, Command, EnvironmentError, UsageError};
 use crate::adapters::workspace::Workspace;
 use crate::cli::Preview;
 use crate::domain::config::PushOn;
@@ -218,12 +219,43 @@ pub fn run(ws: &Workspace, args: &Args) -> Result<()> {
         render::print_commands(plan.commands(), args.preview.json);
         return Ok(());
     }
-    let runs = execute(&plan)?;
+    let runs = execute(&plan, ws.env.github_actions(), args.preview.json)?;
     report(ws, args, &runs)
 }
 
-/// Runs the planned stages in order until one fails.
-fn execute(plan: &CiPlan) -> Result<Vec<StageRun>> {
+/// How one stage's output is set apart in the log: a heading on stderr and, when `group`,
+/// a GitHub Actions log group of the same title around it.
+#[derive(Debug, PartialEq, Eq)]
+struct Section {
+    title: String,
+    group: bool,
+}
+
+/// The section of the `i`th (from 0) of `total` stages, running `cmd`: a log group when
+/// `github` (running as an Actions step) unless `json`, as stdout then holds the report alone.
+fn section(i: usize, total: usize, cmd: &Command, github: bool, json: bool) -> Section {
+    Section {
+        title: format!(
+            "[{}/{total}] cargo xtask {}",
+            i + 1,
+            cmd.args.get(2..).unwrap_or_default().join(" ")
+        ),
+        group: github && !json,
+    }
+}
+
+impl Section {
+    /// Prints the opening of the section; the group, if any, ends when the guard is dropped.
+    fn open(&self) -> render::Group {
+        let group = render::group(self.group, &self.title);
+        eprintln!("\n==> {}", self.title);
+        group
+    }
+}
+
+/// Runs the planned stages in order until one fails, each stage's output in its own
+/// section of the log (see [`section`]).
+fn execute(plan: &CiPlan, github: bool, json: bool) -> Result<Vec<StageRun>> {
     let mut runs: Vec<StageRun> = Vec::new();
     for (i, (stage, step)) in plan.stages.iter().enumerate() {
         let cmd = match step {
@@ -240,13 +272,10 @@ fn execute(plan: &CiPlan) -> Result<Vec<StageRun>> {
             }
             Step::Run(cmd) => cmd,
         };
-        eprintln!(
-            "\n==> [{}/{}] cargo xtask {}",
-            i + 1,
-            plan.stages.len(),
-            cmd.args[2..].join(" ")
-        );
+        let section = section(i, plan.stages.len(), cmd, github, json);
+        let group = section.open();
         let run = run_stage(*stage, cmd)?;
+        drop(group);
         let failed = run.result == "failed";
         runs.push(run);
         if failed {
@@ -292,50 +321,32 @@ fn report(ws: &Workspace, args: &Args, runs: &[StageRun]) -> Result<()> {
     }
 }
 
+/// Runs one stage's child with its stdout (the JSON report) captured and its stderr live on
+/// the terminal; its exit code is kept for ci's own.
 fn run_stage(stage: Stage, cmd: &Command) -> Result<StageRun> {
     let started = Instant::now();
-    let (status, stdout) =
-        stdout_of(cmd).with_context(|| format!("cannot run `cargo xtask {}`", stage.name()))?;
-    let report: Value = serde_json::from_slice(&stdout).unwrap_or(Value::Null);
-    let (result, reason) = match (status.success(), report.is_null()) {
+    let out =
+        exec::stdout(cmd).with_context(|| format!("cannot run `cargo xtask {}`", stage.name()))?;
+    let report: Value = serde_json::from_str(&out.stdout).unwrap_or(Value::Null);
+    let (result, reason) = match (out.success, report.is_null()) {
         (true, false) => ("passed", None),
         (true, true) => ("failed", Some("printed no JSON report".to_owned())),
-        (false, _) => ("failed", Some(format!("exited with {status}"))),
+        (false, _) => (
+            "failed",
+            Some(match out.code {
+                Some(code) => format!("exited with code {code}"),
+                None => "was killed by a signal".to_owned(),
+            }),
+        ),
     };
     Ok(StageRun {
         stage,
         result,
         duration_secs: started.elapsed().as_secs_f64(),
         reason,
-        exit_code: status.code(),
+        exit_code: out.code,
         report,
     })
-}
-
-/// Runs `cmd` with its stdout captured and its stderr on the terminal, returning its exit
-/// status (whose code ci passes on). exec has no runner that captures stdout alone and keeps
-/// the exit code, so this local helper fills that gap until exec grows one.
-fn stdout_of(cmd: &Command) -> Result<(std::process::ExitStatus, Vec<u8>)> {
-    let mut expr = duct::cmd(&cmd.program, &cmd.args)
-        .unchecked()
-        .stdout_capture();
-    if let Some(dir) = &cmd.dir {
-        expr = expr.dir(dir);
-    }
-    for (name, value) in &cmd.env {
-        expr = match value {
-            EnvValue::Plain(v) => expr.env(name, v),
-            EnvValue::Secret(s) => expr.env(name, s.expose()),
-            EnvValue::Removed => expr.env_remove(name),
-        };
-    }
-    expr = match &cmd.stdin {
-        Stdin::Null => expr.stdin_null(),
-        Stdin::Inherit => expr,
-        Stdin::Secret(s) => expr.stdin_bytes(s.expose().as_bytes().to_vec()),
-    };
-    let out = expr.run()?;
-    Ok((out.status, out.stdout))
 }
 
 /// One row per service, joined from the stages' JSON reports.
@@ -655,6 +666,47 @@ mod tests {
                 "skip sign: not signing: no COSIGN_KEY".to_owned(),
             ]
         );
+    }
+
+    #[test]
+    fn each_stage_is_one_log_group_in_github_actions_only() {
+        let a = args(None, false);
+        let plan = plan(
+            &a,
+            (false, "branch dev does not push".into()),
+            &Ok(()),
+            Path::new("/x/xtask"),
+            Path::new("xtask/images.toml"),
+        );
+        let sections = |github: bool, json: bool| -> Vec<Section> {
+            plan.stages
+                .iter()
+                .enumerate()
+                .filter_map(|(i, (_, step))| match step {
+                    Step::Run(cmd) => Some(section(i, plan.stages.len(), cmd, github, json)),
+                    Step::Skip(_) => None,
+                })
+                .collect()
+        };
+        let titles = [
+            "[1/6] cargo xtask build --json",
+            "[2/6] cargo xtask scan --json",
+            "[3/6] cargo xtask verify --json",
+            "[4/6] cargo xtask e2e --json",
+        ];
+        let expect = |group: bool| -> Vec<Section> {
+            titles
+                .iter()
+                .map(|t| Section {
+                    title: (*t).to_owned(),
+                    group,
+                })
+                .collect()
+        };
+        assert_eq!(sections(true, false), expect(true));
+        assert_eq!(sections(false, false), expect(false));
+        // With --json, stdout carries the report alone: no workflow commands there.
+        assert_eq!(sections(true, true), expect(false));
     }
 
     fn stage(stage: Stage, report: Value) -> StageRun {

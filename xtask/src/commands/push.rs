@@ -11,13 +11,14 @@ use anyhow::{bail, Context, Result};
 use crate::adapters::exec::usage;
 use crate::adapters::image;
 use crate::adapters::registry;
+use crate::adapters::verdicts;
 use crate::adapters::workspace::Workspace;
 use crate::cli::Preview;
-use crate::commands::scan::{self, Verdict};
 use crate::domain::identity;
 use crate::domain::plan;
 use crate::domain::publish::{self, Capture, Job, Plan, Step, DIGEST, MANIFEST};
 use crate::domain::tag::Tag;
+use crate::domain::verdict::Verdict;
 use crate::render;
 
 #[derive(Debug, clap::Args)]
@@ -120,7 +121,7 @@ pub fn run(ws: &Workspace, args: &Args) -> Result<()> {
             }
             Err(e) => return Err(e),
         };
-        let verdict = scan::verdict_for(&ws.root, &service.name)?;
+        let verdict = verdicts::verdict_for(&ws.root, &service.name)?;
         if let Err(why) = gate(
             &service.name,
             &image_id,

@@ -11,22 +11,22 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use anyhow::{bail, Context, Result};
-use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
-use crate::adapters::exec::{self, usage, Command, TimedOut};
+use crate::adapters::exec::{self, usage, Command};
 use crate::adapters::trivy::{self, Runner};
+use crate::adapters::verdicts;
 use crate::adapters::workspace::Workspace;
 use crate::cli::Preview;
 use crate::domain::env::Env;
-use crate::domain::gate::{assess, Assessment, Counts, Gate, Status};
+use crate::domain::gate::{assess, Assessment, Gate, Status};
 use crate::domain::ignore::IgnoreList;
 use crate::domain::plan::{self, TARGET_DIR};
 use crate::domain::report::{Kind, Report, Severity};
+use crate::domain::verdict::{Verdict, SCAN_DIR};
 use crate::render::sarif::{self, ImageResults};
 use crate::render::{self, Table};
 
-pub const SCAN_DIR: &str = "target/xtask/scan";
 const DOCS: &str = "docs/scanning.md";
 
 #[derive(Debug, clap::Args)]
@@ -182,10 +182,6 @@ pub fn plan(targets: &[Target], runner: &Runner, options: &trivy::Options, dir: 
     ScanPlan { inspects, scans }
 }
 
-// `trivy::run` starts trivy through duct; `run_trivy` below does the same through exec. It
-// stays referenced until adapters/trivy.rs moves onto exec itself.
-const _: fn(&trivy::Invocation, &Path, Duration) -> Result<String> = trivy::run;
-
 /// `cmd` with this run's values in place of the placeholders that stand for them.
 fn bind(cmd: &Command) -> Command {
     let pid = exec::process_id().to_string();
@@ -196,41 +192,6 @@ fn bind(cmd: &Command) -> Command {
         .map(|a| a.replace(PROCESS_ID, &pid))
         .collect();
     bound
-}
-
-/// The scan result `push` checks: recorded per service for one image id.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Verdict {
-    /// What the gate needs: the scanned image and whether it passed. The rest describes the
-    /// scan for people and may be missing from a hand-written file.
-    pub image_id: String,
-    pub passed: bool,
-    #[serde(default)]
-    pub service: String,
-    #[serde(default)]
-    pub image: String,
-    #[serde(default)]
-    pub counts: Counts,
-    #[serde(default)]
-    pub scanned_at: String,
-}
-
-/// The recorded verdict of `service`'s last scan: `None` when it was never scanned, an
-/// error when the file is there but unreadable. `push` compares its `image_id` with the
-/// image it is about to push.
-pub fn verdict_for(root: &Path, service: &str) -> Result<Option<Verdict>> {
-    let path = verdict_path(root, service);
-    match fs::read_to_string(&path) {
-        Ok(text) => serde_json::from_str(&text)
-            .with_context(|| format!("{} is not a scan verdict", path.display()))
-            .map(Some),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-        Err(e) => Err(e).with_context(|| format!("cannot read {}", path.display())),
-    }
-}
-
-fn verdict_path(root: &Path, service: &str) -> PathBuf {
-    root.join(SCAN_DIR).join(format!("{service}.verdict.json"))
 }
 
 #[derive(Debug)]
@@ -353,7 +314,7 @@ fn scan_one(
 ) -> Result<Outcome> {
     let target = &scan.target;
     if let Some(service) = &target.service {
-        let _ = fs::remove_file(verdict_path(&ws.root, service));
+        verdicts::remove(&ws.root, service);
     }
     eprintln!("scanning {} with {}", target.reference, runner.describe());
     let scanned = run_trivy(scan).and_then(|text| {
@@ -398,36 +359,15 @@ fn scan_one(
     Ok(outcome)
 }
 
-/// Runs trivy once through exec and returns its report's text. A timeout, a non-zero exit
-/// and a missing report are errors that include the end of trivy's output. (The same as
-/// `trivy::run`, on the exec boundary.)
+/// Runs the planned trivy with this run's values bound; see [`trivy::run`].
 fn run_trivy(scan: &PlannedScan) -> Result<String> {
-    let _ = fs::remove_file(&scan.report);
-    let log =
-        fs::File::create(&scan.log).with_context(|| format!("creating {}", scan.log.display()))?;
-    match exec::to_file(&bind(&scan.command), log) {
-        Ok(true) => {}
-        Ok(false) => bail!("trivy exited with an error{}", trivy::tail(&scan.log)),
-        Err(e) if e.downcast_ref::<TimedOut>().is_some() => {
-            if let Some(rm) = &scan.on_timeout {
-                let _ = exec::quiet(&bind(rm));
-            }
-            bail!(
-                "trivy did not finish within {}s and was stopped (raise [scan] timeout_secs or \
-                 --timeout; a first run downloads the vulnerability DB){}",
-                scan.command.timeout.unwrap_or_default().as_secs(),
-                trivy::tail(&scan.log)
-            );
-        }
-        Err(e) => return Err(e),
-    }
-    fs::read_to_string(&scan.report).with_context(|| {
-        format!(
-            "trivy exited successfully but wrote no report to {}{}",
-            scan.report.display(),
-            trivy::tail(&scan.log)
-        )
-    })
+    let on_timeout = scan.on_timeout.as_ref().map(bind);
+    trivy::run(
+        &bind(&scan.command),
+        &scan.report,
+        &scan.log,
+        on_timeout.as_ref(),
+    )
 }
 
 /// The SARIF file, the step summary, and the table or `--json`.
@@ -601,17 +541,7 @@ fn write_verdict(root: &Path, service: &str, image: &str, id: &str, a: &Assessme
     let now = OffsetDateTime::now_utc()
         .format(&time::format_description::well_known::Rfc3339)
         .expect("a UTC time formats");
-    let verdict = Verdict {
-        service: service.to_owned(),
-        image: image.to_owned(),
-        image_id: id.to_owned(),
-        passed: a.passed,
-        counts: a.counts.clone(),
-        scanned_at: now,
-    };
-    let path = verdict_path(root, service);
-    let text = serde_json::to_string_pretty(&verdict).expect("plain data serializes");
-    fs::write(&path, text + "\n").with_context(|| format!("writing {}", path.display()))
+    verdicts::write(root, &Verdict::of(service, image, id, a, now))
 }
 
 fn relative(root: &Path, path: &Path) -> String {
@@ -1007,10 +937,9 @@ mod tests {
     }
 
     #[test]
-    fn verdicts_round_trip() {
+    fn a_scanned_service_gets_a_verdict_on_its_image() {
         let dir = tempfile::tempdir().unwrap();
         fs::create_dir_all(dir.path().join(SCAN_DIR)).unwrap();
-        assert_eq!(verdict_for(dir.path(), "api").unwrap(), None);
         let a = outcome("alpine-310", &IgnoreList::default())
             .assessment
             .unwrap();
@@ -1022,11 +951,13 @@ mod tests {
             &a,
         )
         .unwrap();
-        let v = verdict_for(dir.path(), "api").unwrap().unwrap();
+        let v = verdicts::verdict_for(dir.path(), "api").unwrap().unwrap();
         assert!(v.passed);
-        assert_eq!(v.image_id, "sha256:abc");
+        assert_eq!(
+            (v.service.as_str(), v.image_id.as_str()),
+            ("api", "sha256:abc")
+        );
         assert_eq!(v.counts.medium.fixed, 4);
-        fs::write(verdict_path(dir.path(), "api"), "not json").unwrap();
-        assert!(verdict_for(dir.path(), "api").is_err());
+        assert!(v.scanned_at.ends_with('Z'), "{}", v.scanned_at);
     }
 }

@@ -2,8 +2,6 @@
 //! runs it; dry runs, JSON and test snapshots print it. Its `Display` quotes like a POSIX
 //! shell and never shows a secret, so a printed command can be pasted and is safe to log.
 
-#![allow(dead_code)] // callers move onto commands as data one module at a time
-
 use std::fmt;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -55,8 +53,6 @@ pub enum Stdin {
 #[serde(rename_all = "snake_case")]
 pub enum EnvValue {
     Plain(String),
-    Secret(Secret),
-    Removed,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
@@ -112,16 +108,6 @@ impl Command {
         self
     }
 
-    pub fn secret_env(mut self, name: impl Into<String>, value: Secret) -> Command {
-        self.env.push((name.into(), EnvValue::Secret(value)));
-        self
-    }
-
-    pub fn env_remove(mut self, name: impl Into<String>) -> Command {
-        self.env.push((name.into(), EnvValue::Removed));
-        self
-    }
-
     pub fn dir(mut self, dir: impl AsRef<Path>) -> Command {
         self.dir = Some(dir.as_ref().to_owned());
         self
@@ -173,8 +159,6 @@ impl fmt::Display for Command {
         for (name, value) in &self.env {
             match value {
                 EnvValue::Plain(v) => write!(f, "{}={} ", name, quote(v))?,
-                EnvValue::Secret(_) => write!(f, "{name}=*** ")?,
-                EnvValue::Removed => write!(f, "-u {name} ")?,
             }
         }
         f.write_str(&self.shell())?;
@@ -235,14 +219,11 @@ mod tests {
         let cmd = Command::new("docker")
             .args(["login", "--password-stdin", "ghcr.io"])
             .env("DOCKER_CONFIG", "/tmp/a b")
-            .secret_env("COSIGN_PASSWORD", Secret::new("hunter2"))
-            .env_remove("DOCKER_HOST")
             .stdin(Stdin::Secret(Secret::new("s3cret")));
         let shown = cmd.to_string();
         assert_eq!(
             shown,
-            "DOCKER_CONFIG='/tmp/a b' COSIGN_PASSWORD=*** -u DOCKER_HOST \
-             docker login --password-stdin ghcr.io <<< ***"
+            "DOCKER_CONFIG='/tmp/a b' docker login --password-stdin ghcr.io <<< ***"
         );
         let json = serde_json::to_string(&cmd).unwrap();
         let debug = format!("{cmd:?}");

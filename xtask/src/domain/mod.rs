@@ -24,3 +24,4 @@ pub mod report;
 pub mod signing;
 pub mod tag;
 pub mod tag_rules;
+pub mod verdict;

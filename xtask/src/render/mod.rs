@@ -116,13 +116,11 @@ pub fn duration(d: Duration) -> String {
 /// with `::endgroup::` when the value is dropped, so an early return closes it too), and
 /// nothing elsewhere.
 #[must_use = "the group ends when this is dropped"]
-#[allow(dead_code)] // the pipeline's stages open groups next
 pub struct Group {
     github: bool,
 }
 
 /// Opens a log group titled `title` when `github` (running as an Actions step).
-#[allow(dead_code)]
 pub fn group(github: bool, title: &str) -> Group {
     if github {
         println!("::group::{}", title.replace(['\r', '\n'], " "));
