@@ -108,7 +108,7 @@ fn docs_mention_every_subcommand() {
     for entry in fs::read_dir(root().join("docs")).unwrap() {
         docs += &fs::read_to_string(entry.unwrap().path()).unwrap();
     }
-    for sub in crate::Cli::command().get_subcommands() {
+    for sub in crate::cli::Cli::command().get_subcommands() {
         let name = sub.get_name();
         assert!(
             docs.contains(&format!("cargo xtask {name}")),
@@ -451,7 +451,7 @@ fn the_layer_rules_catch_what_they_forbid() {
 /// --bins help` rewrites it.
 #[test]
 fn help_texts_match_their_snapshot() {
-    let mut cli = crate::Cli::command().term_width(100);
+    let mut cli = crate::cli::Cli::command().term_width(100);
     let mut text = format!("$ cargo xtask --help\n{}\n", cli.render_long_help());
     let names: Vec<String> = cli
         .get_subcommands()

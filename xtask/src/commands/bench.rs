@@ -21,6 +21,7 @@ use time::OffsetDateTime;
 
 use crate::adapters::exec::{self, usage, Command};
 use crate::adapters::workspace::Workspace;
+use crate::cli::Registry;
 use crate::domain::builder::Builder;
 use crate::domain::plan::{self, BuildPlan, Output, PlanInput, TARGET_DIR};
 use crate::render::Table;
@@ -30,9 +31,8 @@ pub struct Args {
     /// Rounds of each timed build; medians are reported.
     #[arg(long, value_name = "N", default_value_t = 3)]
     pub rounds: usize,
-    /// Registry and namespace to name the benchmark's images under (default as `build`).
-    #[arg(long, value_name = "REGISTRY/NAMESPACE")]
-    pub registry: Option<String>,
+    #[command(flatten)]
+    pub registry: Registry,
 }
 
 /// The targets docs/benchmarks.md holds the build to.
@@ -98,7 +98,7 @@ pub fn run(ws: &Workspace, args: &Args) -> Result<()> {
     let root = &ws.root;
     let dir = root.join(TARGET_DIR).join("bench");
     fs::create_dir_all(&dir)?;
-    let namespace = plan::resolve_namespace(args.registry.as_deref(), &ws.env, &ws.config)?;
+    let namespace = args.registry.namespace(ws)?;
     let builder = Builder::detect(None)?;
     let ctx = ws.git_context()?;
     let services = ws.config.select(&[])?;
@@ -115,7 +115,7 @@ pub fn run(ws: &Workspace, args: &Args) -> Result<()> {
             now: OffsetDateTime::now_utc(),
             platforms: &[],
             registry_configured: plan::registry_configured(
-                args.registry.as_deref(),
+                args.registry.value.as_deref(),
                 &ws.env,
                 &ws.config,
             ),

@@ -18,7 +18,7 @@ use time::OffsetDateTime;
 use crate::adapters::changes;
 use crate::adapters::exec::{self, usage, Command};
 use crate::adapters::workspace::Workspace;
-use crate::cli::Preview;
+use crate::cli::{Preview, Registry};
 use crate::domain::affected::{self, Decision};
 use crate::domain::builder::Builder;
 use crate::domain::changes::Changes;
@@ -38,9 +38,8 @@ pub struct Args {
     /// Build without using any cache.
     #[arg(long)]
     pub no_cache: bool,
-    /// Registry and namespace to name images under, e.g. `ghcr.io/acme` (env: XTASK_REGISTRY).
-    #[arg(long, value_name = "REGISTRY/NAMESPACE")]
-    pub registry: Option<String>,
+    #[command(flatten)]
+    pub registry: Registry,
     /// buildx builder to use (default: `[build] builder`, else the current one).
     #[arg(long, value_name = "NAME")]
     pub builder: Option<String>,
@@ -113,11 +112,11 @@ pub fn run(ws: &Workspace, args: &Args) -> Result<()> {
     };
     if services.is_empty() {
         // Nothing to build: no builder, no plan, no git context needed.
-        if args.preview.json && args.preview.dry_run {
+        if args.preview.json() && args.preview.dry_run {
             render::print_json(
                 &serde_json::json!({ "services": [], "notes": [], "skipped": skipped }),
             );
-        } else if args.preview.json {
+        } else if args.preview.json() {
             render::print_json(&serde_json::json!({ "services": skipped }));
         } else {
             print!("{}", summary(&skipped));
@@ -162,13 +161,13 @@ pub fn run(ws: &Workspace, args: &Args) -> Result<()> {
         builder: &builder,
         builder_flag,
         env: &ws.env,
-        namespace: plan::resolve_namespace(args.registry.as_deref(), &ws.env, &ws.config)?,
+        namespace: args.registry.namespace(ws)?,
         output: Output::Load,
         no_cache: args.no_cache,
         now: OffsetDateTime::now_utc(),
         platforms: &args.platforms,
         registry_configured: plan::registry_configured(
-            args.registry.as_deref(),
+            args.registry.value.as_deref(),
             &ws.env,
             &ws.config,
         ),
@@ -178,7 +177,7 @@ pub fn run(ws: &Workspace, args: &Args) -> Result<()> {
         eprintln!("note: {note}");
     }
     if args.preview.dry_run {
-        print_plan(&plan, &skipped, args.preview.json);
+        print_plan(&plan, &skipped, args.preview.json());
         return Ok(());
     }
 
@@ -202,7 +201,7 @@ pub fn run(ws: &Workspace, args: &Args) -> Result<()> {
         outcomes.extend(skipped);
         outcomes.sort_by_key(|o| selected.iter().position(|s| s.name == o.name));
     }
-    if args.preview.json {
+    if args.preview.json() {
         render::print_json(&serde_json::json!({ "services": outcomes }));
     } else {
         print!("{}", summary(&outcomes));
@@ -254,7 +253,7 @@ fn select_affected<'c>(
     };
     let inputs = crate::adapters::cargo::affected_inputs(&ws.root, selected)?;
     let config_file = affected::config_file(&ws.root, &ws.config);
-    let namespace = plan::resolve_namespace(args.registry.as_deref(), &ws.env, &ws.config)?;
+    let namespace = args.registry.namespace(ws)?;
     let mut selection = Selection::default();
     for (service, (_, decision)) in
         selected

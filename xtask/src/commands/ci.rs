@@ -21,16 +21,15 @@ use serde_json::Value;
 
 use crate::adapters::exec::{self, Command, EnvironmentError, UsageError};
 use crate::adapters::workspace::Workspace;
-use crate::cli::Preview;
+use crate::cli::{Preview, Registry};
 use crate::domain::config::PushOn;
 use crate::domain::git::GitContext;
 use crate::render::{self, Table};
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
-    /// Registry and namespace to name and push images under (env: XTASK_REGISTRY).
-    #[arg(long, value_name = "REGISTRY/NAMESPACE")]
-    pub registry: Option<String>,
+    #[command(flatten)]
+    pub registry: Registry,
     /// Push even where the `[ci] push_on` policy would not (e.g. a feature branch).
     #[arg(long, conflicts_with = "no_push")]
     pub push: bool,
@@ -80,7 +79,7 @@ impl Stage {
     pub fn args(self, args: &Args) -> Vec<String> {
         let mut argv = vec![self.name().to_owned(), "--json".to_owned()];
         if let (Some(r), Stage::Build | Stage::Scan | Stage::Push | Stage::Sign) =
-            (&args.registry, self)
+            (&args.registry.value, self)
         {
             argv.extend(["--registry".to_owned(), r.clone()]);
         }
@@ -216,10 +215,10 @@ pub fn run(ws: &Workspace, args: &Args) -> Result<()> {
                 eprintln!("note: {} is skipped: {reason}", stage.name());
             }
         }
-        render::print_commands(plan.commands(), args.preview.json);
+        render::print_commands(plan.commands(), args.preview.json());
         return Ok(());
     }
-    let runs = execute(&plan, ws.env.github_actions(), args.preview.json)?;
+    let runs = execute(&plan, ws.env.github_actions(), args.preview.json())?;
     report(ws, args, &runs)
 }
 
@@ -290,7 +289,7 @@ fn execute(plan: &CiPlan, github: bool, json: bool) -> Result<Vec<StageRun>> {
 fn report(ws: &Workspace, args: &Args, runs: &[StageRun]) -> Result<()> {
     let services = service_rows(runs);
     eprintln!();
-    if args.preview.json {
+    if args.preview.json() {
         let passed = runs.iter().all(|r| r.result != "failed");
         render::print_json(
             &serde_json::json!({ "passed": passed, "stages": runs, "services": services }),
@@ -303,7 +302,7 @@ fn report(ws: &Workspace, args: &Args, runs: &[StageRun]) -> Result<()> {
         }
     }
     if ws.env.github_actions() {
-        report_to_github(ws, runs, &services, !args.preview.json)?;
+        report_to_github(ws, runs, &services, !args.preview.json())?;
     }
     match runs.iter().find(|r| r.result == "failed") {
         None => Ok(()),
@@ -584,7 +583,9 @@ mod tests {
 
     fn args(registry: Option<&str>, skip_db_update: bool) -> Args {
         Args {
-            registry: registry.map(str::to_owned),
+            registry: crate::cli::Registry {
+                value: registry.map(str::to_owned),
+            },
             push: false,
             no_push: false,
             skip_db_update,

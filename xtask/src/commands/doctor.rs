@@ -15,9 +15,9 @@ use serde::Serialize;
 
 use crate::adapters::exec::{self, Command, EnvironmentError};
 use crate::adapters::workspace::Workspace;
+use crate::cli::{Json, Registry};
 use crate::domain::builder::Builder;
 use crate::domain::env::Env;
-use crate::domain::plan;
 use crate::render::{self, Table};
 
 const GB: u64 = 1_000_000_000;
@@ -29,12 +29,10 @@ const ENGINE_UP: &str = "start Docker Desktop or `sudo systemctl start docker`; 
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
-    /// Print JSON on stdout instead of a table.
-    #[arg(long)]
-    pub json: bool,
-    /// Registry and namespace to check the login for (env: XTASK_REGISTRY).
-    #[arg(long, value_name = "REGISTRY/NAMESPACE")]
-    pub registry: Option<String>,
+    #[command(flatten)]
+    pub output: Json,
+    #[command(flatten)]
+    pub registry: Registry,
     /// buildx builder to check (default: the current one).
     #[arg(long, value_name = "NAME")]
     pub builder: Option<String>,
@@ -463,7 +461,7 @@ fn disk() -> Result<(String, u64), String> {
 }
 
 fn registry_facts(ws: &Workspace, args: &Args) -> Result<RegistryFacts> {
-    let namespace = plan::resolve_namespace(args.registry.as_deref(), &ws.env, &ws.config)?;
+    let namespace = args.registry.namespace(ws)?;
     let Some(host) = registry_host(&namespace).map(str::to_owned) else {
         return Ok(RegistryFacts {
             namespace,
@@ -530,7 +528,7 @@ pub fn run(ws: &Workspace, args: &Args) -> Result<()> {
     let facts = Facts::gather(ws, args)?;
     let checks = checks(&facts);
     let ready = checks.iter().all(|c| c.status != Status::Fail);
-    if args.json {
+    if args.output.json {
         render::print_json(&serde_json::json!({ "ready": ready, "checks": checks }));
     } else {
         print!("{}", table(&checks));

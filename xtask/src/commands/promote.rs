@@ -10,9 +10,8 @@ use anyhow::Result;
 use crate::adapters::exec::{usage, UsageError};
 use crate::adapters::registry;
 use crate::adapters::workspace::Workspace;
-use crate::cli::Preview;
+use crate::cli::{Preview, Registry};
 use crate::domain::identity;
-use crate::domain::plan;
 use crate::domain::publish::{self, Job, Plan, DIGEST};
 use crate::domain::tag::Tag;
 use crate::render;
@@ -29,9 +28,8 @@ pub struct Args {
     pub to: Vec<String>,
     #[command(flatten)]
     pub preview: Preview,
-    /// Registry and namespace, e.g. `ghcr.io/acme` (env: XTASK_REGISTRY).
-    #[arg(long, value_name = "REGISTRY/NAMESPACE")]
-    pub registry: Option<String>,
+    #[command(flatten)]
+    pub registry: Registry,
 }
 
 /// The steps that point every `to` tag at what `repository:from` names now.
@@ -69,7 +67,7 @@ fn parse_tags(args: &Args) -> Result<(Tag, Vec<Tag>)> {
 pub fn run(ws: &Workspace, args: &Args) -> Result<()> {
     let (from, to) = parse_tags(args)?;
     let services = ws.config.select(&args.services).map_err(usage)?;
-    let namespace = plan::resolve_namespace(args.registry.as_deref(), &ws.env, &ws.config)?;
+    let namespace = args.registry.namespace(ws)?;
     let host = identity::require_host(&namespace)?;
     let credentials = registry::credentials(&ws.env, &host)?;
     let plan = Plan {
@@ -84,11 +82,11 @@ pub fn run(ws: &Workspace, args: &Args) -> Result<()> {
         notes: Vec::new(),
     };
     if args.preview.dry_run {
-        render::publish::print_plan(&plan, args.preview.json);
+        render::publish::print_plan(&plan, args.preview.json());
         return Ok(());
     }
     let outcomes = crate::adapters::publish::run(&ws.env, &host, credentials, &plan.services)?;
-    render::publish::print_outcomes(&outcomes, args.preview.json);
+    render::publish::print_outcomes(&outcomes, args.preview.json());
     publish::verdict(&outcomes, "promote")
 }
 
@@ -127,9 +125,9 @@ mod tests {
             to: vec![to.into()],
             preview: Preview {
                 dry_run: true,
-                json: false,
+                ..Preview::default()
             },
-            registry: None,
+            registry: Registry::default(),
         };
         assert!(parse_tags(&args("sha-1", "v1")).is_ok());
         let e = parse_tags(&args("sha-1", "-bad")).unwrap_err();

@@ -13,9 +13,8 @@ use crate::adapters::image;
 use crate::adapters::registry;
 use crate::adapters::verdicts;
 use crate::adapters::workspace::Workspace;
-use crate::cli::Preview;
+use crate::cli::{Preview, Registry};
 use crate::domain::identity;
-use crate::domain::plan;
 use crate::domain::publish::{self, Capture, Job, Plan, Step, DIGEST, MANIFEST};
 use crate::domain::tag::Tag;
 use crate::domain::verdict::Verdict;
@@ -27,9 +26,8 @@ pub struct Args {
     pub services: Vec<String>,
     #[command(flatten)]
     pub preview: Preview,
-    /// Registry and namespace to push to, e.g. `ghcr.io/acme` (env: XTASK_REGISTRY).
-    #[arg(long, value_name = "REGISTRY/NAMESPACE")]
-    pub registry: Option<String>,
+    #[command(flatten)]
+    pub registry: Registry,
     /// Push images even when no passing scan verdict exists for them.
     #[arg(long)]
     pub allow_unscanned: bool,
@@ -102,7 +100,7 @@ pub fn job(
 
 pub fn run(ws: &Workspace, args: &Args) -> Result<()> {
     let services = ws.config.select(&args.services).map_err(usage)?;
-    let namespace = plan::resolve_namespace(args.registry.as_deref(), &ws.env, &ws.config)?;
+    let namespace = args.registry.namespace(ws)?;
     let host = identity::require_host(&namespace)?;
     let credentials = registry::credentials(&ws.env, &host)?;
     let ctx = ws.git_context()?;
@@ -154,7 +152,7 @@ pub fn run(ws: &Workspace, args: &Args) -> Result<()> {
             .iter()
             .chain(&refused)
             .for_each(|n| eprintln!("note: {n}"));
-        render::publish::print_plan(&plan, args.preview.json);
+        render::publish::print_plan(&plan, args.preview.json());
         return Ok(());
     }
     for n in &plan.notes {
@@ -164,7 +162,7 @@ pub fn run(ws: &Workspace, args: &Args) -> Result<()> {
         bail!("nothing was pushed:\n  {}", refused.join("\n  "));
     }
     let outcomes = crate::adapters::publish::run(&ws.env, &host, credentials, &plan.services)?;
-    render::publish::print_outcomes(&outcomes, args.preview.json);
+    render::publish::print_outcomes(&outcomes, args.preview.json());
     publish::verdict(&outcomes, "push")
 }
 

@@ -17,11 +17,11 @@ use crate::adapters::exec::{self, usage, Command};
 use crate::adapters::trivy::{self, Runner};
 use crate::adapters::verdicts;
 use crate::adapters::workspace::Workspace;
-use crate::cli::Preview;
+use crate::cli::{Preview, Registry};
 use crate::domain::env::Env;
 use crate::domain::gate::{assess, Assessment, Gate, Status};
 use crate::domain::ignore::IgnoreList;
-use crate::domain::plan::{self, TARGET_DIR};
+use crate::domain::plan::TARGET_DIR;
 use crate::domain::report::{Kind, Report, Severity};
 use crate::domain::verdict::{Verdict, SCAN_DIR};
 use crate::render::sarif::{self, ImageResults};
@@ -61,9 +61,8 @@ pub struct Args {
     /// Stop trivy when one image takes longer (default: [scan] timeout_secs).
     #[arg(long, value_name = "SECONDS")]
     pub timeout: Option<u64>,
-    /// Registry and namespace the services' images are named under (env: XTASK_REGISTRY).
-    #[arg(long, value_name = "REGISTRY/NAMESPACE")]
-    pub registry: Option<String>,
+    #[command(flatten)]
+    pub registry: Registry,
 }
 
 /// One image to scan.
@@ -248,7 +247,7 @@ pub fn run(ws: &Workspace, args: &Args) -> Result<()> {
         }) {
             eprintln!("note: {service}: {why}");
         }
-        render::print_commands(plan.commands(), args.preview.json);
+        render::print_commands(plan.commands(), args.preview.json());
         return Ok(());
     }
     check_built(&plan)?;
@@ -392,7 +391,7 @@ fn report(ws: &Workspace, args: &Args, outcomes: &[Outcome], ignores: &IgnoreLis
     if let Some(summary) = ws.env.get("GITHUB_STEP_SUMMARY") {
         render::append_step_summary(Path::new(summary), &markdown(outcomes, ignores))?;
     }
-    if args.preview.json {
+    if args.preview.json() {
         render::print_json(&serde_json::json!({
             "passed": outcomes.iter().all(|o| o.passed),
             "sarif": relative(&ws.root, &sarif_path),
@@ -445,7 +444,7 @@ fn targets(ws: &Workspace, args: &Args) -> Result<Vec<Target>> {
     let mut targets = Vec::new();
     if !args.services.is_empty() || args.images.is_empty() {
         let services = ws.config.select(&args.services).map_err(usage)?;
-        let namespace = plan::resolve_namespace(args.registry.as_deref(), &ws.env, &ws.config)?;
+        let namespace = args.registry.namespace(ws)?;
         let ctx = ws.git_context()?;
         let tag = format!("sha-{}", &ctx.sha[..7.min(ctx.sha.len())]);
         for service in services {

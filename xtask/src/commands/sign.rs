@@ -16,9 +16,8 @@ use crate::adapters::cosign::require_cosign;
 use crate::adapters::exec::usage;
 use crate::adapters::registry;
 use crate::adapters::workspace::Workspace;
-use crate::cli::Preview;
+use crate::cli::{Preview, Registry};
 use crate::domain::identity;
-use crate::domain::plan;
 use crate::domain::publish::{self, Job, Plan, Step, DIGEST};
 use crate::domain::signing::{self, signer, tlog_upload, Signer, SigningJob};
 use crate::render;
@@ -29,9 +28,8 @@ pub struct Args {
     pub services: Vec<String>,
     #[command(flatten)]
     pub preview: Preview,
-    /// Registry and namespace the images were pushed to (env: XTASK_REGISTRY).
-    #[arg(long, value_name = "REGISTRY/NAMESPACE")]
-    pub registry: Option<String>,
+    #[command(flatten)]
+    pub registry: Registry,
     /// Private key file (default: COSIGN_KEY, the key itself or its path; keyless in GitHub
     /// Actions when the job may request an OIDC token, `id-token: write`).
     #[arg(long, value_name = "PATH")]
@@ -67,7 +65,7 @@ pub fn jobs(targets: &[SigningJob], signer: &Signer, tlog: bool, host: &str) -> 
 
 pub fn run(ws: &Workspace, args: &Args) -> Result<()> {
     let services = ws.config.select(&args.services).map_err(usage)?;
-    let namespace = plan::resolve_namespace(args.registry.as_deref(), &ws.env, &ws.config)?;
+    let namespace = args.registry.namespace(ws)?;
     let host = identity::require_host(&namespace)?;
     let credentials = registry::credentials(&ws.env, &host)?;
     let signer = signer(args.key.as_deref(), &ws.env)?;
@@ -110,12 +108,12 @@ pub fn run(ws: &Workspace, args: &Args) -> Result<()> {
         eprintln!("note: {n}");
     }
     if args.preview.dry_run {
-        render::publish::print_plan(&plan, args.preview.json);
+        render::publish::print_plan(&plan, args.preview.json());
         return Ok(());
     }
     require_cosign()?;
     let outcomes = crate::adapters::publish::run(&ws.env, &host, credentials, &plan.services)?;
-    render::publish::print_outcomes(&outcomes, args.preview.json);
+    render::publish::print_outcomes(&outcomes, args.preview.json());
     publish::verdict(&outcomes, "sign")
 }
 

@@ -5,6 +5,7 @@ use time::OffsetDateTime;
 
 use crate::adapters::exec::usage;
 use crate::adapters::workspace::Workspace;
+use crate::cli::Json;
 use crate::domain::tag_rules::{Evaluation, Flavor, TagRule};
 use crate::render::print_json;
 
@@ -17,9 +18,8 @@ pub struct Args {
     /// A flavor line, e.g. `latest=false` or `prefix=app-`; replaces the configured flavor.
     #[arg(long = "flavor", value_name = "FLAVOR")]
     pub flavors: Vec<String>,
-    /// Print `{"tags": [...]}` instead of one tag per line.
-    #[arg(long)]
-    pub json: bool,
+    #[command(flatten)]
+    pub output: Json,
 }
 
 pub fn run(ws: &Workspace, args: &Args) -> Result<()> {
@@ -46,7 +46,7 @@ pub fn run(ws: &Workspace, args: &Args) -> Result<()> {
     }
     .version(&rules)?;
     let tags = version.tags(&flavor);
-    if args.json {
+    if args.output.json {
         print_json(&serde_json::json!({ "tags": tags }));
     } else {
         eprintln!("tags for {}:", ctx.describe());

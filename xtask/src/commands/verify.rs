@@ -18,10 +18,9 @@ use crate::adapters::exec::{self, usage, Command, UsageError};
 use crate::adapters::image;
 use crate::adapters::registry::{self, Retry, Session};
 use crate::adapters::workspace::Workspace;
-use crate::cli::Preview;
+use crate::cli::{Preview, Registry};
 use crate::domain::checks::{self, Check, Facts, Policy, Status};
 use crate::domain::image::ImageInfo;
-use crate::domain::plan;
 use crate::domain::signing;
 use crate::render::{self, Table};
 
@@ -53,9 +52,8 @@ pub struct Args {
     /// Public key for --signature (default: COSIGN_PUBLIC_KEY, else cosign.pub).
     #[arg(long, value_name = "PATH", requires = "signature")]
     pub key: Option<std::path::PathBuf>,
-    /// Registry and namespace the services were pushed to, for --signature (env: XTASK_REGISTRY).
-    #[arg(long, value_name = "REGISTRY/NAMESPACE", requires = "signature")]
-    pub registry: Option<String>,
+    #[command(flatten)]
+    pub registry: Registry,
     /// For --signature: the signatures were made without the transparency log.
     #[arg(long, requires = "signature")]
     pub offline: bool,
@@ -180,7 +178,7 @@ fn targets(ws: &Workspace, args: &Args) -> Result<Vec<Target>> {
     if !args.services.is_empty() || args.images.is_empty() {
         let services = ws.config.select(&args.services).map_err(usage)?;
         let ctx = ws.git_context()?;
-        let namespace = plan::resolve_namespace(args.registry.as_deref(), &ws.env, &ws.config);
+        let namespace = args.registry.namespace(ws);
         // Without --signature the namespace only names a placeholder in the dry run.
         let namespace = match namespace {
             Err(e) if args.signature => return Err(e),
@@ -304,7 +302,7 @@ pub fn run(ws: &Workspace, args: &Args) -> Result<()> {
         if args.signature {
             eprintln!("note: --signature also runs cosign verify for each image, not listed here");
         }
-        render::print_commands(plan.commands(), args.preview.json);
+        render::print_commands(plan.commands(), args.preview.json());
         return Ok(());
     }
     let images = inspect_all(&targets, &plan)?;
@@ -330,7 +328,7 @@ pub fn run(ws: &Workspace, args: &Args) -> Result<()> {
             signatures.as_ref(),
         )?);
     }
-    if args.preview.json {
+    if args.preview.json() {
         render::print_json(&serde_json::json!({ "images": reports }));
     } else {
         print!("{}", table(&reports));
