@@ -14,7 +14,7 @@ use crate::domain::plan;
     name = "cargo xtask",
     bin_name = "cargo xtask",
     about = "Build, scan, verify and push this workspace's container images",
-    after_help = "Exit codes: 0 success, 1 a build or check failed, 2 bad input, 3 environment not ready (docker, buildx, daemon).\n\
+    after_help = "Exit codes: 0 success, 1 a build, check or test failed, 2 bad input, 3 environment not ready (docker, buildx, daemon), 4 a tool broke (trivy, hadolint, the test runner).\n\
                   Services and their policy are declared in xtask/images.toml."
 )]
 pub struct Cli {

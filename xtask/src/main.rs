@@ -18,11 +18,18 @@ use clap::Parser;
 use adapters::exec::{self, ExitCode, Stdin};
 use adapters::workspace::Workspace;
 use cli::{Cli, Command, EngineAction};
+use domain::outcome::Outcome;
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match run(cli) {
-        Ok(()) => ExitCode::SUCCESS,
+        Ok(Outcome::Clean) => ExitCode::SUCCESS,
+        Ok(failed @ Outcome::Failed(_)) => {
+            if let Outcome::Failed(why) = &failed {
+                eprintln!("error: {why}");
+            }
+            ExitCode::from(failed.exit_code())
+        }
         Err(e) => {
             eprintln!("error: {e:#}");
             ExitCode::from(exec::exit_code(&e))
@@ -30,9 +37,9 @@ fn main() -> ExitCode {
     }
 }
 
-fn run(cli: Cli) -> Result<()> {
+fn run(cli: Cli) -> Result<Outcome> {
     match &cli.command {
-        Command::Engine { action } => engine(*action),
+        Command::Engine { action } => engine(*action).map(|()| Outcome::Clean),
         Command::Test { args } => test(args),
         Command::Build(args) => commands::build::run(&Workspace::load(&cli.config)?, args),
         Command::Tags(args) => commands::tags::run(&Workspace::load(&cli.config)?, args),
@@ -75,7 +82,7 @@ fn engine(action: EngineAction) -> Result<()> {
     Ok(())
 }
 
-fn test(args: &[String]) -> Result<()> {
+fn test(args: &[String]) -> Result<Outcome> {
     engine(EngineAction::Up)?;
     let cmd = exec::Command::new(env!("CARGO"))
         .args(["test", "--workspace", "--locked"])
@@ -84,8 +91,6 @@ fn test(args: &[String]) -> Result<()> {
         .env("XTASK_REQUIRE_ENGINE", "1")
         .dir(root())
         .stdin(Stdin::Inherit);
-    if !exec::status(&cmd)? {
-        anyhow::bail!("tests failed");
-    }
-    Ok(())
+    let passed = exec::status(&cmd)?;
+    Ok(Outcome::failed_if(!passed, || "tests failed".into()))
 }

@@ -23,7 +23,7 @@ pub use crate::domain::command::{shell_words, Command, EnvValue, Secret, Stdin};
 #[allow(unused_imports)]
 pub use std::process::ExitCode;
 
-pub use crate::domain::error::{exit_code, usage, EnvironmentError, UsageError};
+pub use crate::domain::error::{exit_code, tool, usage, EnvironmentError, ToolError, UsageError};
 
 /// A child that ran past its command's timeout and was killed.
 #[derive(Debug)]

@@ -23,6 +23,7 @@ use crate::adapters::exec::{self, usage, Command};
 use crate::adapters::workspace::Workspace;
 use crate::cli::Registry;
 use crate::domain::builder::Builder;
+use crate::domain::outcome::Outcome;
 use crate::domain::plan::{self, BuildPlan, Output, PlanInput, TARGET_DIR};
 use crate::render::Table;
 
@@ -91,7 +92,7 @@ pub struct Size {
     pub budget_mb: u64,
 }
 
-pub fn run(ws: &Workspace, args: &Args) -> Result<()> {
+pub fn run(ws: &Workspace, args: &Args) -> Result<Outcome> {
     if args.rounds == 0 {
         return Err(usage(anyhow::anyhow!("--rounds must be at least 1")));
     }
@@ -281,7 +282,7 @@ pub fn run(ws: &Workspace, args: &Args) -> Result<()> {
     fs::write(root.join(TARGET_DIR).join("bench.md"), &markdown)?;
     print!("{markdown}");
     eprintln!("bench: wrote {TARGET_DIR}/bench.json and {TARGET_DIR}/bench.md");
-    Ok(())
+    Ok(Outcome::Clean)
 }
 
 /// Runs `argv` in `root` with stderr into `log`; returns its wall time and stdout. A

@@ -23,6 +23,7 @@ use crate::domain::affected::{self, Decision};
 use crate::domain::builder::Builder;
 use crate::domain::changes::Changes;
 use crate::domain::config::Service;
+use crate::domain::outcome;
 use crate::domain::plan::{self, BuildPlan, Output, PlanInput, ServicePlan, TARGET_DIR};
 use crate::render::{self, Table};
 
@@ -96,7 +97,7 @@ impl Outcome {
     }
 }
 
-pub fn run(ws: &Workspace, args: &Args) -> Result<()> {
+pub fn run(ws: &Workspace, args: &Args) -> Result<outcome::Outcome> {
     let selected = ws.config.select(&args.services).map_err(usage)?;
     let Selection {
         services,
@@ -121,7 +122,7 @@ pub fn run(ws: &Workspace, args: &Args) -> Result<()> {
         } else {
             print!("{}", summary(&skipped));
         }
-        return Ok(());
+        return Ok(outcome::Outcome::Clean);
     }
     let ctx = ws.git_context()?;
     for p in &args.platforms {
@@ -178,7 +179,7 @@ pub fn run(ws: &Workspace, args: &Args) -> Result<()> {
     }
     if args.preview.dry_run {
         print_plan(&plan, &skipped, args.preview.json());
-        return Ok(());
+        return Ok(outcome::Outcome::Clean);
     }
 
     eprintln!(
@@ -211,13 +212,12 @@ pub fn run(ws: &Workspace, args: &Args) -> Result<()> {
         .filter(|o| o.result == BuildResult::Failed)
         .map(|o| o.name.as_str())
         .collect();
-    if !failed.is_empty() {
-        bail!(
+    Ok(outcome::Outcome::failed_if(!failed.is_empty(), || {
+        format!(
             "build failed for {}; logs are in {TARGET_DIR}/logs/",
             failed.join(", ")
-        );
-    }
-    Ok(())
+        )
+    }))
 }
 
 /// The services to build, and with `--affected` why, plus an outcome for each one skipped.

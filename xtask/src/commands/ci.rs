@@ -19,11 +19,12 @@ use anyhow::{Context, Result};
 use serde::Serialize;
 use serde_json::Value;
 
-use crate::adapters::exec::{self, Command, EnvironmentError, UsageError};
+use crate::adapters::exec::{self, Command, EnvironmentError, ToolError, UsageError};
 use crate::adapters::workspace::Workspace;
 use crate::cli::{Preview, Registry};
 use crate::domain::config::PushOn;
 use crate::domain::git::GitContext;
+use crate::domain::outcome::Outcome;
 use crate::render::{self, Table};
 
 #[derive(Debug, clap::Args)]
@@ -187,7 +188,7 @@ pub fn plan(
     CiPlan { push, why, stages }
 }
 
-pub fn run(ws: &Workspace, args: &Args) -> Result<()> {
+pub fn run(ws: &Workspace, args: &Args) -> Result<Outcome> {
     let ctx = ws.git_context()?;
     let decision = match (args.push, args.no_push) {
         (true, _) => (true, "--push".to_owned()),
@@ -216,7 +217,7 @@ pub fn run(ws: &Workspace, args: &Args) -> Result<()> {
             }
         }
         render::print_commands(plan.commands(), args.preview.json());
-        return Ok(());
+        return Ok(Outcome::Clean);
     }
     let runs = execute(&plan, ws.env.github_actions(), args.preview.json())?;
     report(ws, args, &runs)
@@ -286,7 +287,9 @@ fn execute(plan: &CiPlan, github: bool, json: bool) -> Result<Vec<StageRun>> {
 
 /// The summary (tables or `--json`), GitHub's outputs, and the exit code of the first
 /// failing stage.
-fn report(ws: &Workspace, args: &Args, runs: &[StageRun]) -> Result<()> {
+/// Prints the stages, and concludes as the failed stage did: its verdict (exit 1) or its
+/// error class (2, 3, 4) again.
+fn report(ws: &Workspace, args: &Args, runs: &[StageRun]) -> Result<Outcome> {
     let services = service_rows(runs);
     eprintln!();
     if args.preview.json() {
@@ -305,7 +308,7 @@ fn report(ws: &Workspace, args: &Args, runs: &[StageRun]) -> Result<()> {
         report_to_github(ws, runs, &services, !args.preview.json())?;
     }
     match runs.iter().find(|r| r.result == "failed") {
-        None => Ok(()),
+        None => Ok(Outcome::Clean),
         Some(failed) => {
             let message = format!(
                 "the pipeline stopped at `cargo xtask {}`; rerun that command to see why",
@@ -314,7 +317,8 @@ fn report(ws: &Workspace, args: &Args, runs: &[StageRun]) -> Result<()> {
             Err(match failed.exit_code {
                 Some(2) => UsageError::new(message),
                 Some(3) => EnvironmentError::new(message),
-                _ => anyhow::anyhow!(message),
+                Some(4) => ToolError::new(message),
+                _ => return Ok(Outcome::Failed(message)),
             })
         }
     }

@@ -18,6 +18,7 @@ use crate::adapters::workspace::Workspace;
 use crate::cli::{Json, Registry};
 use crate::domain::builder::Builder;
 use crate::domain::env::Env;
+use crate::domain::outcome::Outcome;
 use crate::render::{self, Table};
 
 const GB: u64 = 1_000_000_000;
@@ -524,7 +525,7 @@ fn v2_status(host: &str) -> Result<u16, String> {
         .ok_or_else(|| format!("not an HTTP answer: {line}"))
 }
 
-pub fn run(ws: &Workspace, args: &Args) -> Result<()> {
+pub fn run(ws: &Workspace, args: &Args) -> Result<Outcome> {
     let facts = Facts::gather(ws, args)?;
     let checks = checks(&facts);
     let ready = checks.iter().all(|c| c.status != Status::Fail);
@@ -544,7 +545,7 @@ pub fn run(ws: &Workspace, args: &Args) -> Result<()> {
             failed.join(", ")
         )));
     }
-    Ok(())
+    Ok(Outcome::Clean)
 }
 
 fn table(checks: &[Check]) -> String {

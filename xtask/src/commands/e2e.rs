@@ -19,6 +19,7 @@ use crate::adapters::exec::{self, Command, EnvironmentError};
 use crate::adapters::workspace::Workspace;
 use crate::cli::{Preview, Registry};
 use crate::domain::env::Env;
+use crate::domain::outcome::Outcome;
 use crate::domain::plan::TARGET_DIR;
 use crate::render;
 
@@ -250,7 +251,7 @@ pub struct Report {
     pub duration_secs: f64,
 }
 
-pub fn run(ws: &Workspace, args: &Args) -> Result<()> {
+pub fn run(ws: &Workspace, args: &Args) -> Result<Outcome> {
     let services = ws
         .config
         .select(&[API.into(), WEB.into(), RUNNER.into()])
@@ -306,7 +307,7 @@ pub fn run(ws: &Workspace, args: &Args) -> Result<()> {
             );
         }
         print_plan(&plan, args.preview.json());
-        return Ok(());
+        return Ok(Outcome::Clean);
     }
 
     let started = Instant::now();
@@ -320,16 +321,15 @@ pub fn run(ws: &Workspace, args: &Args) -> Result<()> {
     } else {
         print!("{}", summary(&report, &ws.root));
     }
-    if !report.passed {
-        bail!(
+    Ok(Outcome::failed_if(!report.passed, || {
+        format!(
             "end-to-end tests failed: {} of {} failed, {} errors; report: {}",
             report.summary.failures,
             report.summary.tests,
             report.summary.errors,
             relative(&ws.root, &report.html.join("index.html")).display()
-        );
-    }
-    Ok(())
+        )
+    }))
 }
 
 fn print_plan(plan: &E2ePlan, json: bool) {
@@ -394,10 +394,12 @@ fn execute(root: &Path, plan: &E2ePlan, health_timeout: Duration) -> Result<Repo
     let junit = plan.out_dir.join("junit.xml");
     let summary = match fs::read_to_string(&junit) {
         Ok(xml) => parse_junit(&xml).with_context(|| format!("reading {}", junit.display()))?,
-        Err(_) if !ok => bail!(
-            "the test runner failed before writing {} (its output is above)",
-            junit.display()
-        ),
+        Err(_) if !ok => {
+            return Err(exec::ToolError::new(format!(
+                "the test runner failed before writing {} (its output is above)",
+                junit.display()
+            )))
+        }
         Err(e) => return Err(e).with_context(|| format!("reading {}", junit.display())),
     };
     Ok(Report {

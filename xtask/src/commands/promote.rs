@@ -12,6 +12,7 @@ use crate::adapters::registry;
 use crate::adapters::workspace::Workspace;
 use crate::cli::{Preview, Registry};
 use crate::domain::identity;
+use crate::domain::outcome::Outcome;
 use crate::domain::publish::{self, Job, Plan, DIGEST};
 use crate::domain::tag::Tag;
 use crate::render;
@@ -64,7 +65,7 @@ fn parse_tags(args: &Args) -> Result<(Tag, Vec<Tag>)> {
     Ok((from, to))
 }
 
-pub fn run(ws: &Workspace, args: &Args) -> Result<()> {
+pub fn run(ws: &Workspace, args: &Args) -> Result<Outcome> {
     let (from, to) = parse_tags(args)?;
     let services = ws.config.select(&args.services).map_err(usage)?;
     let namespace = args.registry.namespace(ws)?;
@@ -83,11 +84,11 @@ pub fn run(ws: &Workspace, args: &Args) -> Result<()> {
     };
     if args.preview.dry_run {
         render::publish::print_plan(&plan, args.preview.json());
-        return Ok(());
+        return Ok(Outcome::Clean);
     }
     let outcomes = crate::adapters::publish::run(&ws.env, &host, credentials, &plan.services)?;
     render::publish::print_outcomes(&outcomes, args.preview.json());
-    publish::verdict(&outcomes, "promote")
+    Ok(publish::verdict(&outcomes, "promote"))
 }
 
 #[cfg(test)]

@@ -15,6 +15,7 @@ use crate::adapters::verdicts;
 use crate::adapters::workspace::Workspace;
 use crate::cli::{Preview, Registry};
 use crate::domain::identity;
+use crate::domain::outcome::Outcome;
 use crate::domain::publish::{self, Capture, Job, Plan, Step, DIGEST, MANIFEST};
 use crate::domain::tag::Tag;
 use crate::domain::verdict::Verdict;
@@ -98,7 +99,7 @@ pub fn job(
     })
 }
 
-pub fn run(ws: &Workspace, args: &Args) -> Result<()> {
+pub fn run(ws: &Workspace, args: &Args) -> Result<Outcome> {
     let services = ws.config.select(&args.services).map_err(usage)?;
     let namespace = args.registry.namespace(ws)?;
     let host = identity::require_host(&namespace)?;
@@ -153,7 +154,7 @@ pub fn run(ws: &Workspace, args: &Args) -> Result<()> {
             .chain(&refused)
             .for_each(|n| eprintln!("note: {n}"));
         render::publish::print_plan(&plan, args.preview.json());
-        return Ok(());
+        return Ok(Outcome::Clean);
     }
     for n in &plan.notes {
         eprintln!("note: {n}");
@@ -163,7 +164,7 @@ pub fn run(ws: &Workspace, args: &Args) -> Result<()> {
     }
     let outcomes = crate::adapters::publish::run(&ws.env, &host, credentials, &plan.services)?;
     render::publish::print_outcomes(&outcomes, args.preview.json());
-    publish::verdict(&outcomes, "push")
+    Ok(publish::verdict(&outcomes, "push"))
 }
 
 #[cfg(test)]

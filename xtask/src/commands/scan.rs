@@ -13,7 +13,7 @@ use std::time::Duration;
 use anyhow::{bail, Context, Result};
 use time::OffsetDateTime;
 
-use crate::adapters::exec::{self, usage, Command};
+use crate::adapters::exec::{self, usage, Command, ToolError};
 use crate::adapters::trivy::{self, Runner};
 use crate::adapters::verdicts;
 use crate::adapters::workspace::Workspace;
@@ -21,6 +21,7 @@ use crate::cli::{Preview, Registry};
 use crate::domain::env::Env;
 use crate::domain::gate::{assess, Assessment, Gate, Status};
 use crate::domain::ignore::IgnoreList;
+use crate::domain::outcome;
 use crate::domain::plan::TARGET_DIR;
 use crate::domain::report::{Kind, Report, Severity};
 use crate::domain::verdict::{Verdict, SCAN_DIR};
@@ -35,8 +36,9 @@ The gate fails (exit 1) on a HIGH or CRITICAL vulnerability that has a fixed ver
 secret, unless .trivyignore.yaml accepts it with a statement; [scan] in xtask/images.toml sets
 the policy. A service's image is the one `cargo xtask build` last built for it. trivy runs once
 per image; its JSON report, the SARIF file and the verdicts are under target/xtask/scan/.
-Exit codes: 0 passed, 1 the gate failed or trivy could not scan an image, 2 bad input,
-3 neither trivy nor Docker available. See docs/scanning.md.")]
+Exit codes: 0 passed, 1 the gate failed, 2 bad input, 3 neither trivy nor Docker available,
+4 trivy could not scan an image (it failed, hung or wrote no readable report). See
+docs/scanning.md.")]
 pub struct Args {
     /// Services whose built image to scan (default: all, unless --image is given).
     pub services: Vec<String>,
@@ -225,7 +227,7 @@ impl Outcome {
     }
 }
 
-pub fn run(ws: &Workspace, args: &Args) -> Result<()> {
+pub fn run(ws: &Workspace, args: &Args) -> Result<outcome::Outcome> {
     let config = &ws.config.scan;
     let ignores = IgnoreList::load(&ws.root, &config.ignore_file).map_err(usage)?;
     let targets = targets(ws, args)?;
@@ -248,7 +250,7 @@ pub fn run(ws: &Workspace, args: &Args) -> Result<()> {
             eprintln!("note: {service}: {why}");
         }
         render::print_commands(plan.commands(), args.preview.json());
-        return Ok(());
+        return Ok(outcome::Outcome::Clean);
     }
     check_built(&plan)?;
     fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
@@ -404,7 +406,8 @@ fn report(ws: &Workspace, args: &Args, outcomes: &[Outcome], ignores: &IgnoreLis
     Ok(())
 }
 
-fn conclusion(outcomes: &[Outcome]) -> Result<()> {
+/// The gate's verdict, or a tool error (exit 4) when an image could not be scanned at all.
+fn conclusion(outcomes: &[Outcome]) -> Result<outcome::Outcome> {
     let names = |pick: &dyn Fn(&Outcome) -> bool| {
         outcomes
             .iter()
@@ -418,22 +421,22 @@ fn conclusion(outcomes: &[Outcome]) -> Result<()> {
         .collect();
     let failed = names(&|o| o.error.is_none() && !o.passed);
     match (errors.is_empty(), failed.is_empty()) {
-        (true, true) => Ok(()),
-        (true, false) => bail!(
+        (true, true) => Ok(outcome::Outcome::Clean),
+        (true, false) => Ok(outcome::Outcome::Failed(format!(
             "scan gate failed for {}: fix or accept the findings listed above ({DOCS})",
             failed.join(", ")
-        ),
+        ))),
         (false, _) => {
             let gate = if failed.is_empty() {
                 String::new()
             } else {
                 format!("scan gate failed for {}; ", failed.join(", "))
             };
-            bail!(
+            Err(ToolError::new(format!(
                 "{gate}could not scan {} ({DOCS}):\n{}",
                 names(&|o| o.error.is_some()).join(", "),
                 errors.join("\n")
-            )
+            )))
         }
     }
 }

@@ -18,6 +18,7 @@ use crate::adapters::registry;
 use crate::adapters::workspace::Workspace;
 use crate::cli::{Preview, Registry};
 use crate::domain::identity;
+use crate::domain::outcome::Outcome;
 use crate::domain::publish::{self, Job, Plan, Step, DIGEST};
 use crate::domain::signing::{self, signer, tlog_upload, Signer, SigningJob};
 use crate::render;
@@ -63,7 +64,7 @@ pub fn jobs(targets: &[SigningJob], signer: &Signer, tlog: bool, host: &str) -> 
         .collect()
 }
 
-pub fn run(ws: &Workspace, args: &Args) -> Result<()> {
+pub fn run(ws: &Workspace, args: &Args) -> Result<Outcome> {
     let services = ws.config.select(&args.services).map_err(usage)?;
     let namespace = args.registry.namespace(ws)?;
     let host = identity::require_host(&namespace)?;
@@ -109,12 +110,12 @@ pub fn run(ws: &Workspace, args: &Args) -> Result<()> {
     }
     if args.preview.dry_run {
         render::publish::print_plan(&plan, args.preview.json());
-        return Ok(());
+        return Ok(Outcome::Clean);
     }
     require_cosign()?;
     let outcomes = crate::adapters::publish::run(&ws.env, &host, credentials, &plan.services)?;
     render::publish::print_outcomes(&outcomes, args.preview.json());
-    publish::verdict(&outcomes, "sign")
+    Ok(publish::verdict(&outcomes, "sign"))
 }
 
 #[cfg(test)]

@@ -6,6 +6,7 @@ use time::OffsetDateTime;
 use crate::adapters::exec::usage;
 use crate::adapters::workspace::Workspace;
 use crate::cli::Json;
+use crate::domain::outcome::Outcome;
 use crate::domain::tag_rules::{Evaluation, Flavor, TagRule};
 use crate::render::print_json;
 
@@ -22,7 +23,7 @@ pub struct Args {
     pub output: Json,
 }
 
-pub fn run(ws: &Workspace, args: &Args) -> Result<()> {
+pub fn run(ws: &Workspace, args: &Args) -> Result<Outcome> {
     let rules: Vec<TagRule> = if args.rules.is_empty() {
         ws.config.tags.rules.clone()
     } else {
@@ -54,5 +55,5 @@ pub fn run(ws: &Workspace, args: &Args) -> Result<()> {
             println!("{t}");
         }
     }
-    Ok(())
+    Ok(Outcome::Clean)
 }

@@ -21,6 +21,7 @@ use crate::adapters::workspace::Workspace;
 use crate::cli::{Preview, Registry};
 use crate::domain::checks::{self, Check, Facts, Policy, Status};
 use crate::domain::image::ImageInfo;
+use crate::domain::outcome::Outcome;
 use crate::domain::signing;
 use crate::render::{self, Table};
 
@@ -280,7 +281,7 @@ fn inspect_all(targets: &[Target], plan: &VerifyPlan) -> Result<Vec<ImageInfo>> 
     Ok(images)
 }
 
-pub fn run(ws: &Workspace, args: &Args) -> Result<()> {
+pub fn run(ws: &Workspace, args: &Args) -> Result<Outcome> {
     let targets = targets(ws, args)?;
     let plan = plan(&targets);
     if args.preview.dry_run {
@@ -303,7 +304,7 @@ pub fn run(ws: &Workspace, args: &Args) -> Result<()> {
             eprintln!("note: --signature also runs cosign verify for each image, not listed here");
         }
         render::print_commands(plan.commands(), args.preview.json());
-        return Ok(());
+        return Ok(Outcome::Clean);
     }
     let images = inspect_all(&targets, &plan)?;
     let signatures = if args.signature {
@@ -346,10 +347,9 @@ pub fn run(ws: &Workspace, args: &Args) -> Result<()> {
             format!("{} ({})", r.name, names.join(", "))
         })
         .collect();
-    if !failed.is_empty() {
-        bail!("verify failed for {}", failed.join("; "));
-    }
-    Ok(())
+    Ok(Outcome::failed_if(!failed.is_empty(), || {
+        format!("verify failed for {}", failed.join("; "))
+    }))
 }
 
 /// A planned container of `t` with the run id and the inspected image id filled in.

@@ -1,9 +1,12 @@
 //! What an error means for the exit code.
 //!
-//! Exit codes: 0 success, 1 something the user asked for failed (a build, a scan gate, a
-//! check), 2 bad input (flags, config, unknown service), 3 the environment is not ready
-//! (docker, buildx, trivy or the daemon missing). Errors carry their class as a marker in
-//! the `anyhow` chain, so context can be added freely on the way up.
+//! Exit codes: 0 success; 1 what the user asked for failed: a verdict (a scan gate, a check,
+//! a test, a build; see domain/outcome.rs) or a step that could not be done (a registry
+//! refusing a push, an image that was never built); 2 bad input (flags, config, unknown
+//! service); 3 the environment is not ready (docker, buildx, trivy or the daemon missing);
+//! 4 a tool broke (trivy or hadolint crashed, hung past its timeout or wrote no readable
+//! report): nothing was judged. Errors carry their class as a marker in the `anyhow` chain,
+//! so context can be added freely on the way up.
 
 use std::fmt;
 
@@ -33,6 +36,7 @@ macro_rules! error_class {
 
 error_class!(UsageError, 2);
 error_class!(EnvironmentError, 3);
+error_class!(ToolError, 4);
 
 /// The exit code an error should end the program with.
 pub fn exit_code(error: &anyhow::Error) -> u8 {
@@ -43,6 +47,9 @@ pub fn exit_code(error: &anyhow::Error) -> u8 {
         if cause.downcast_ref::<EnvironmentError>().is_some() {
             return EnvironmentError::EXIT_CODE;
         }
+        if cause.downcast_ref::<ToolError>().is_some() {
+            return ToolError::EXIT_CODE;
+        }
     }
     1
 }
@@ -51,6 +58,12 @@ pub fn exit_code(error: &anyhow::Error) -> u8 {
 pub fn usage(error: anyhow::Error) -> anyhow::Error {
     let message = format!("{error:#}");
     UsageError::new(message)
+}
+
+/// Marks an error as a tool that broke (exit 4), keeping its message and chain.
+pub fn tool(error: anyhow::Error) -> anyhow::Error {
+    let message = format!("{error:#}");
+    ToolError::new(message)
 }
 
 #[cfg(test)]
@@ -64,6 +77,10 @@ mod tests {
         assert_eq!(
             exit_code(&EnvironmentError::new("no docker").context("building api")),
             3
+        );
+        assert_eq!(
+            exit_code(&tool(anyhow::anyhow!("trivy crashed")).context("scan")),
+            4
         );
     }
 }

@@ -18,6 +18,7 @@ pub mod identity;
 pub mod ignore;
 pub mod image;
 pub mod labels;
+pub mod outcome;
 pub mod plan;
 pub mod publish;
 pub mod report;

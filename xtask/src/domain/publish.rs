@@ -6,9 +6,9 @@
 //! failure: tags are planned immutable first and `latest` last, so stopping early can leave
 //! `latest` on the previous image but never on one that its `sha-` tag does not name.
 
-use anyhow::{bail, Result};
 use serde::Serialize;
 
+use crate::domain::outcome;
 use crate::domain::tag::Tag;
 
 /// Replaced by the digest `docker push` printed.
@@ -144,8 +144,8 @@ pub enum Failure {
     Other,
 }
 
-/// Fails, naming each failed job and its first error line, when any job failed.
-pub fn verdict(outcomes: &[Outcome], verb: &str) -> Result<()> {
+/// Failed, naming each failed job and its first error line, when any job failed.
+pub fn verdict(outcomes: &[Outcome], verb: &str) -> outcome::Outcome {
     let failed: Vec<String> = outcomes
         .iter()
         .filter(|o| o.result == Status::Failed)
@@ -154,10 +154,9 @@ pub fn verdict(outcomes: &[Outcome], verb: &str) -> Result<()> {
             None => o.name.clone(),
         })
         .collect();
-    if !failed.is_empty() {
-        bail!("{verb} failed for {}", failed.join("; "));
-    }
-    Ok(())
+    outcome::Outcome::failed_if(!failed.is_empty(), || {
+        format!("{verb} failed for {}", failed.join("; "))
+    })
 }
 
 #[cfg(test)]

@@ -227,7 +227,8 @@ fn broken_trivy_runs_are_errors_naming_the_image_with_trivys_output() {
         let s = StandIn::new();
         let image = format!("replay/alpine-310:{mode}");
         let o = s.scan(&["--image", &image], mode);
-        assert_eq!(o.status.code(), Some(1), "{mode}: {}", stderr(&o));
+        // A tool that broke judged nothing: exit 4, not a gate's 1.
+        assert_eq!(o.status.code(), Some(4), "{mode}: {}", stderr(&o));
         let err = last_error(&o);
         assert!(
             err.contains(&format!("could not scan {image}")),
@@ -255,7 +256,7 @@ fn a_scan_past_the_timeout_is_stopped() {
         "took {:?}",
         started.elapsed()
     );
-    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    assert_eq!(o.status.code(), Some(4), "{}", stderr(&o));
     let err = last_error(&o);
     assert!(
         err.contains("replay/alpine-310:slow") && err.contains("did not finish within 1s"),
