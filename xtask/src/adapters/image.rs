@@ -10,8 +10,8 @@ use anyhow::{bail, Context, Result};
 
 use crate::adapters::exec::{self, Command};
 use crate::domain::config::Service;
+use crate::domain::identity;
 use crate::domain::image::ImageInfo;
-use crate::domain::plan::TARGET_DIR;
 
 /// Inspects a local image; `None` when the engine has no such image.
 pub fn inspect(reference: &str) -> Result<Option<ImageInfo>> {
@@ -29,17 +29,18 @@ pub fn inspect(reference: &str) -> Result<Option<ImageInfo>> {
     ImageInfo::parse(&out.stdout).map(Some)
 }
 
-pub fn iid_file(service: &str) -> String {
-    format!("{TARGET_DIR}/build/{service}.iid")
+/// The image id `build` last recorded for `service`, if it recorded one.
+pub fn recorded_id(root: &Path, service: &str) -> Option<String> {
+    let id = std::fs::read_to_string(root.join(identity::iid_file(service))).ok()?;
+    Some(id.trim().to_owned()).filter(|id| !id.is_empty())
 }
 
 /// The image `cargo xtask build` last produced for `service`.
 pub fn built(root: &Path, service: &Service) -> Result<ImageInfo> {
     let name = &service.name;
-    let file = iid_file(name);
-    let id = match std::fs::read_to_string(root.join(&file)) {
-        Ok(id) => id.trim().to_owned(),
-        Err(_) => bail!("no image was built for `{name}` ({file} is missing): build it first: cargo xtask build {name}"),
+    let Some(id) = recorded_id(root, name) else {
+        let file = identity::iid_file(name);
+        bail!("no image was built for `{name}` ({} is missing): build it first: cargo xtask build {name}", file.display());
     };
     inspect(&id)?.with_context(|| {
         format!("the image built for `{name}` ({id}) is gone from the engine: build it first: cargo xtask build {name}")

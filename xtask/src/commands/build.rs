@@ -23,6 +23,7 @@ use crate::domain::affected::{self, Decision};
 use crate::domain::builder::Builder;
 use crate::domain::changes::Changes;
 use crate::domain::config::Service;
+use crate::domain::identity;
 use crate::domain::outcome;
 use crate::domain::plan::{self, BuildPlan, Output, PlanInput, ServicePlan, TARGET_DIR};
 use crate::render::{self, Table};
@@ -272,7 +273,7 @@ fn select_affected<'c>(
                 eprintln!("{}: skipped, {why}", service.name);
                 selection.skipped.push(Outcome {
                     name: service.name.clone(),
-                    image: format!("{namespace}/{}", service.image_name()),
+                    image: identity::repository(&namespace, service),
                     tags: Vec::new(),
                     image_id: None,
                     size_bytes: None,

@@ -18,6 +18,7 @@ use crate::adapters::workspace::Workspace;
 use crate::cli::{Json, Registry};
 use crate::domain::builder::Builder;
 use crate::domain::env::Env;
+use crate::domain::identity;
 use crate::domain::outcome::Outcome;
 use crate::render::{self, Table};
 
@@ -373,7 +374,7 @@ fn git_check(g: &GitFacts) -> Check {
             Some("`git commit` something first"),
         );
     };
-    let mut detail = format!("HEAD {}", &head[..7.min(head.len())]);
+    let mut detail = format!("HEAD {}", identity::short_sha(head));
     if g.shallow {
         detail.push_str(", shallow clone");
     }

@@ -16,11 +16,12 @@ use serde::Serialize;
 
 use crate::adapters::container::HARDENED;
 use crate::adapters::exec::{self, Command, EnvironmentError};
+use crate::adapters::image;
 use crate::adapters::workspace::Workspace;
 use crate::cli::{Preview, Registry};
 use crate::domain::env::Env;
+use crate::domain::identity;
 use crate::domain::outcome::Outcome;
-use crate::domain::plan::TARGET_DIR;
 use crate::render;
 
 /// Where the reports land, relative to the root; emptied at the start of every run.
@@ -260,16 +261,12 @@ pub fn run(ws: &Workspace, args: &Args) -> Result<Outcome> {
     let mut missing = Vec::new();
     let mut images = Vec::new();
     for s in &services {
-        let iidfile = ws
-            .root
-            .join(TARGET_DIR)
-            .join(format!("build/{}.iid", s.name));
-        match fs::read_to_string(&iidfile) {
-            Ok(id) if !id.trim().is_empty() => images.push(id.trim().to_owned()),
-            _ => {
+        match image::recorded_id(&ws.root, &s.name) {
+            Some(id) => images.push(id),
+            None => {
                 missing.push(s.name.as_str());
                 let ns = args.registry.namespace(ws)?;
-                images.push(format!("{ns}/{}", s.image_name()));
+                images.push(identity::repository(&ns, s));
             }
         }
     }

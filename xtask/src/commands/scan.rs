@@ -14,12 +14,14 @@ use anyhow::{bail, Context, Result};
 use time::OffsetDateTime;
 
 use crate::adapters::exec::{self, usage, Command, ToolError};
+use crate::adapters::image;
 use crate::adapters::trivy::{self, Runner};
 use crate::adapters::verdicts;
 use crate::adapters::workspace::Workspace;
 use crate::cli::{Preview, Registry};
 use crate::domain::env::Env;
 use crate::domain::gate::{assess, Assessment, Gate, Status};
+use crate::domain::identity;
 use crate::domain::ignore::IgnoreList;
 use crate::domain::outcome;
 use crate::domain::plan::TARGET_DIR;
@@ -85,14 +87,9 @@ impl Target {
     fn image_id(&self) -> Option<String> {
         self.built.as_ref().map(|b| match b {
             Ok(id) => id.clone(),
-            Err(_) => image_id_placeholder(&self.reference),
+            Err(_) => identity::image_id_placeholder(&self.reference),
         })
     }
-}
-
-/// Stands for the id of the image built for `reference` when it is not known yet.
-pub fn image_id_placeholder(reference: &str) -> String {
-    format!("<image id of {reference}>")
 }
 
 /// Stands for this process's id, which names trivy's container on Docker.
@@ -449,12 +446,12 @@ fn targets(ws: &Workspace, args: &Args) -> Result<Vec<Target>> {
         let services = ws.config.select(&args.services).map_err(usage)?;
         let namespace = args.registry.namespace(ws)?;
         let ctx = ws.git_context()?;
-        let tag = format!("sha-{}", &ctx.sha[..7.min(ctx.sha.len())]);
+        let tag = identity::immutable_tag(&ws.tags(&ctx)?, &ctx.sha)?;
         for service in services {
             targets.push(Target {
                 name: service.name.clone(),
                 service: Some(service.name.clone()),
-                reference: format!("{namespace}/{}:{tag}", service.image_name()),
+                reference: format!("{}:{tag}", identity::repository(&namespace, service)),
                 built: Some(recorded_image(&ws.root, &service.name)),
                 location: service.dockerfile.display().to_string(),
             });
@@ -474,17 +471,12 @@ fn targets(ws: &Workspace, args: &Args) -> Result<Vec<Target>> {
 
 /// The image id `build` recorded for `service`, or why there is none.
 fn recorded_image(root: &Path, service: &str) -> std::result::Result<String, String> {
-    let iidfile = root
-        .join(TARGET_DIR)
-        .join("build")
-        .join(format!("{service}.iid"));
-    match fs::read_to_string(&iidfile) {
-        Ok(id) => Ok(id.trim().to_owned()),
-        Err(_) => Err(format!(
+    image::recorded_id(root, service).ok_or_else(|| {
+        format!(
             "no image was built for it ({} is missing)",
-            relative(root, &iidfile)
-        )),
-    }
+            identity::iid_file(service).display()
+        )
+    })
 }
 
 /// Runs `inspect` (`docker image inspect` of the recorded id): the image must still exist

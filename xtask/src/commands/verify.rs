@@ -20,6 +20,7 @@ use crate::adapters::registry::{self, Retry, Session};
 use crate::adapters::workspace::Workspace;
 use crate::cli::{Preview, Registry};
 use crate::domain::checks::{self, Check, Facts, Policy, Status};
+use crate::domain::identity;
 use crate::domain::image::ImageInfo;
 use crate::domain::outcome::Outcome;
 use crate::domain::signing;
@@ -83,11 +84,6 @@ pub struct Report {
     pub image_id: String,
     pub passed: bool,
     pub checks: Vec<Check>,
-}
-
-/// Stands for the id of the image `reference` names until `docker image inspect` says it.
-pub fn image_id_placeholder(reference: &str) -> String {
-    format!("<image id of {reference}>")
 }
 
 /// Stands for the run id that labels this run's containers.
@@ -194,17 +190,17 @@ fn targets(ws: &Workspace, args: &Args) -> Result<Vec<Target>> {
         } else {
             vec![None; services.len()]
         };
-        let short_sha = &ctx.sha[..7.min(ctx.sha.len())];
+        let immutable = identity::immutable_tag(&ws.tags(&ctx)?, &ctx.sha)?;
         for (service, signed_ref) in services.into_iter().zip(signed_refs) {
             let ignore = service.ignore_file();
             let name = &service.name;
-            let file = image::iid_file(name);
-            let (id, missing) = match std::fs::read_to_string(ws.root.join(&file)) {
-                Ok(id) => (id.trim().to_owned(), None),
-                Err(_) => (
-                    image_id_placeholder(&format!(
-                        "{namespace}/{}:sha-{short_sha}",
-                        service.image_name()
+            let file = identity::iid_file(name).display().to_string();
+            let (id, missing) = match image::recorded_id(&ws.root, name) {
+                Some(id) => (id, None),
+                None => (
+                    identity::image_id_placeholder(&format!(
+                        "{}:{immutable}",
+                        identity::repository(&namespace, service)
                     )),
                     Some(format!("no image was built for `{name}` ({file} is missing): build it first: cargo xtask build {name}")),
                 ),
@@ -234,7 +230,7 @@ fn targets(ws: &Workspace, args: &Args) -> Result<Vec<Target>> {
             name: reference.clone(),
             service: None,
             inspect: reference.clone(),
-            image: image_id_placeholder(reference),
+            image: identity::image_id_placeholder(reference),
             missing: None,
             policy: Policy {
                 healthcheck: !args.no_healthcheck,
@@ -469,7 +465,7 @@ mod tests {
         let (inspect, image) = if service {
             ("sha256:abc".to_owned(), "sha256:abc".to_owned())
         } else {
-            (name.to_owned(), image_id_placeholder(name))
+            (name.to_owned(), identity::image_id_placeholder(name))
         };
         Target {
             name: name.into(),

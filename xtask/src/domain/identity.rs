@@ -34,6 +34,18 @@ pub fn immutable<'a>(tags: &'a [Tag], short_sha: &str) -> Option<&'a Tag> {
         .or(tags.first())
 }
 
+/// The immutable tag of a build of commit `sha`, from the tags the rules gave it.
+pub fn immutable_tag(tags: &[Tag], sha: &str) -> Result<Tag> {
+    immutable(tags, short_sha(sha))
+        .cloned()
+        .ok_or_else(|| anyhow::anyhow!("the tag rules give no tag for commit {}", short_sha(sha)))
+}
+
+/// How a plan names the image id of `reference` before the engine is asked for it.
+pub fn image_id_placeholder(reference: &str) -> String {
+    format!("<image id of {reference}>")
+}
+
 /// Where `build` records a service's image id, relative to the repository root.
 pub fn iid_file(service: &str) -> PathBuf {
     PathBuf::from(format!("{TARGET_DIR}/build/{service}.iid"))
@@ -135,6 +147,24 @@ mod tests {
         ] {
             assert!(!loopback(host), "{host}");
         }
+    }
+
+    #[test]
+    fn a_build_without_a_sha_rule_is_still_addressed_by_its_immutable_tag() {
+        // `[tags]` with only a branch-timestamp rule: no `sha-` tag was ever built, so
+        // scan and sign must not look for one.
+        let built = tags(&["main-20261203-170315", "latest"]);
+        let sha = "860c1904a1ce19322e91ac35af1ab07466440c37";
+        assert_eq!(
+            immutable_tag(&built, sha).unwrap().as_str(),
+            "main-20261203-170315"
+        );
+        let suffixed = tags(&["latest", "sha-860c190-amd64"]);
+        assert_eq!(
+            immutable_tag(&suffixed, sha).unwrap().as_str(),
+            "sha-860c190-amd64"
+        );
+        assert!(immutable_tag(&[], sha).is_err());
     }
 
     #[test]

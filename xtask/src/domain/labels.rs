@@ -9,6 +9,7 @@ use time::format_description::well_known::Rfc3339;
 
 use crate::domain::config::{Project, Service};
 use crate::domain::git::GitContext;
+use crate::domain::identity;
 use crate::domain::tag_rules::Version;
 
 pub fn oci_labels(
@@ -17,7 +18,7 @@ pub fn oci_labels(
     ctx: &GitContext,
     version: &Version,
 ) -> BTreeMap<String, String> {
-    let short_sha = &ctx.sha[..ctx.sha.len().min(7)];
+    let short_sha = identity::short_sha(&ctx.sha);
     let created = ctx
         .commit_time
         .format(&Rfc3339)

@@ -107,8 +107,7 @@ pub fn immutable_refs(
     tags: &[Tag],
     sha: &str,
 ) -> Result<Vec<SigningJob>> {
-    let tag = identity::immutable(tags, identity::short_sha(sha))
-        .context("the tag rules give no tag to sign")?;
+    let tag = identity::immutable_tag(tags, sha).context("nothing to sign")?;
     Ok(services
         .iter()
         .map(|s| SigningJob {

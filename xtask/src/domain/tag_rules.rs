@@ -21,6 +21,7 @@ use serde::Serialize;
 use time::OffsetDateTime;
 
 use crate::domain::git::GitContext;
+use crate::domain::identity;
 use crate::domain::tag::Tag;
 
 /// What the default configuration uses: `sha-<7>`, the branch, `<branch>-<commit time>`,
@@ -436,7 +437,7 @@ impl Evaluation<'_> {
                 let sha = if *long {
                     ctx.sha.as_str()
                 } else {
-                    short_sha(&ctx.sha)
+                    identity::short_sha(&ctx.sha)
                 };
                 (sha.to_owned(), false)
             }
@@ -461,7 +462,7 @@ impl Evaluation<'_> {
         Ok(match e.name.as_str() {
             "branch" => ctx.branch().unwrap_or_default().to_owned(),
             "tag" => ctx.tag().unwrap_or_default().to_owned(),
-            "sha" => short_sha(&ctx.sha).to_owned(),
+            "sha" => identity::short_sha(&ctx.sha).to_owned(),
             "base_ref" => ctx.base_ref.clone().unwrap_or_default(),
             "is_default_branch" => {
                 let on_default = ctx.branch() == Some(ctx.default_branch.as_str());
@@ -488,10 +489,6 @@ impl Evaluation<'_> {
             })
         })
     }
-}
-
-fn short_sha(sha: &str) -> &str {
-    &sha[..sha.len().min(7)]
 }
 
 /// node-semver's `valid`: an optional leading `v` or `=`, then strict semver.
