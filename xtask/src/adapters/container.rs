@@ -17,6 +17,7 @@ use anyhow::{bail, Context, Result};
 use serde::Deserialize;
 
 use crate::adapters::exec::{self, Command};
+use crate::domain::checks::HARDENED;
 use crate::domain::checks::{self, Health, Suspicion};
 
 pub const LABEL: &str = "xtask.verify";
@@ -52,18 +53,6 @@ fn remove_labelled(run: &str) {
         }
     }
 }
-
-/// The options every container the toolkit starts for a check runs under: read-only root
-/// with a writable /tmp, no capabilities, no privilege escalation.
-pub const HARDENED: [&str; 7] = [
-    "--read-only",
-    "--tmpfs",
-    "/tmp",
-    "--cap-drop",
-    "ALL",
-    "--security-opt",
-    "no-new-privileges",
-];
 
 /// `docker run --detach` of `image` with the [`HARDENED`] options and the run's label.
 pub fn hardened_run_argv(image: &str, run: &str) -> Vec<String> {

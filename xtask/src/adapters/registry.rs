@@ -15,23 +15,6 @@ use crate::adapters::exec::{self, Command, Secret, Stdin, UsageError};
 use crate::domain::env::Env;
 use crate::domain::publish::Failure;
 
-/// The registry host of a namespace such as `ghcr.io/acme` or `127.0.0.1:5000/acme`; `None`
-/// for a bare name like `shipyard`, which only names local images.
-pub fn host(namespace: &str) -> Option<&str> {
-    let (first, _) = namespace.split_once('/')?;
-    (first.contains(['.', ':']) || first == "localhost").then_some(first)
-}
-
-/// The registry a push goes to, or a usage error saying how to name one.
-pub fn require_host(namespace: &str) -> Result<String> {
-    host(namespace).map(str::to_owned).ok_or_else(|| {
-        UsageError::new(format!(
-            "`{namespace}` names local images only: set the registry with --registry, \
-             XTASK_REGISTRY or [registry] namespace, e.g. `ghcr.io/acme` or `127.0.0.1:5000/acme`"
-        ))
-    })
-}
-
 #[derive(Clone, PartialEq, Eq)]
 pub struct Credentials {
     pub username: String,
@@ -399,19 +382,6 @@ mod tests {
 
     fn env(vars: &[(&str, &str)]) -> Env {
         vars.iter().copied().collect()
-    }
-
-    #[test]
-    fn host_is_the_first_component_when_it_looks_like_one() {
-        assert_eq!(host("ghcr.io/acme"), Some("ghcr.io"));
-        assert_eq!(host("127.0.0.1:5000/acme"), Some("127.0.0.1:5000"));
-        assert_eq!(host("localhost/acme"), Some("localhost"));
-        assert_eq!(host("shipyard"), None);
-        assert_eq!(host("acme/team"), None);
-        assert!(require_host("shipyard")
-            .unwrap_err()
-            .to_string()
-            .contains("--registry"));
     }
 
     #[test]

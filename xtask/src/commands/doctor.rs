@@ -129,18 +129,6 @@ pub struct GitFacts {
     pub shallow: bool,
 }
 
-/// The registry host of an image namespace: its first path component when that looks like a
-/// host (has a `.` or a `:`, or is `localhost`); `None` for a local-only namespace.
-pub fn registry_host(namespace: &str) -> Option<&str> {
-    let first = namespace.split('/').next()?;
-    (first.contains('.') || first.contains(':') || first == "localhost").then_some(first)
-}
-
-fn local_host(host: &str) -> bool {
-    let name = host.rsplit_once(':').map_or(host, |(h, _)| h);
-    name == "localhost" || name.starts_with("127.") || name == "[::1]"
-}
-
 /// Where the docker config says credentials for `host` are, if anywhere. `listed` are the
 /// servers the `credsStore` holds (when it could be asked).
 pub fn login_in_config(config: &serde_json::Value, host: &str, listed: &[String]) -> Login {
@@ -305,7 +293,7 @@ fn builder_checks(builder: Option<&Result<Builder, String>>) -> Vec<Check> {
 fn registry_check(r: &RegistryFacts) -> Check {
     use Status::*;
     let name = "registry login";
-    let Some(host) = registry_host(&r.namespace) else {
+    let Some(host) = identity::registry_host(&r.namespace) else {
         return check(
             name,
             Ok,
@@ -464,7 +452,7 @@ fn disk() -> Result<(String, u64), String> {
 
 fn registry_facts(ws: &Workspace, args: &Args) -> Result<RegistryFacts> {
     let namespace = args.registry.namespace(ws)?;
-    let Some(host) = registry_host(&namespace).map(str::to_owned) else {
+    let Some(host) = identity::registry_host(&namespace).map(str::to_owned) else {
         return Ok(RegistryFacts {
             namespace,
             ..RegistryFacts::default()
@@ -487,7 +475,7 @@ fn registry_facts(ws: &Workspace, args: &Args) -> Result<RegistryFacts> {
         Some(vars) => Login::Env(vars),
         None => login_in_config(&config, &host, &listed),
     };
-    let answers = local_host(&host).then(|| v2_status(&host));
+    let answers = identity::loopback(&host).then(|| v2_status(&host));
     Ok(RegistryFacts {
         namespace,
         login,
@@ -693,17 +681,6 @@ mod tests {
         assert_eq!(find(&checks(&f), "git").status, Status::Fail);
         f.git.repo = false;
         assert_eq!(find(&checks(&f), "git").status, Status::Fail);
-    }
-
-    #[test]
-    fn registry_host_is_the_first_component_only_when_it_looks_like_one() {
-        assert_eq!(registry_host("ghcr.io/acme"), Some("ghcr.io"));
-        assert_eq!(registry_host("127.0.0.1:5000/acme"), Some("127.0.0.1:5000"));
-        assert_eq!(registry_host("localhost/acme"), Some("localhost"));
-        assert_eq!(registry_host("shipyard"), None);
-        assert_eq!(registry_host("acme/team"), None);
-        assert!(local_host("127.0.0.1:5000") && local_host("localhost:5000"));
-        assert!(!local_host("ghcr.io"));
     }
 
     #[test]

@@ -14,11 +14,11 @@ use std::time::{Duration, Instant};
 use anyhow::{bail, Context, Result};
 use serde::Serialize;
 
-use crate::adapters::container::HARDENED;
 use crate::adapters::exec::{self, Command, EnvironmentError};
 use crate::adapters::image;
 use crate::adapters::workspace::Workspace;
 use crate::cli::{Preview, Registry};
+use crate::domain::checks::{HARDENED, NO_PRIVILEGES};
 use crate::domain::env::Env;
 use crate::domain::identity;
 use crate::domain::outcome::Outcome;
@@ -114,12 +114,7 @@ pub fn plan(input: &E2eInput) -> E2ePlan {
 
     let mut tests = strs(&["docker", "run", "--rm", "--name", &runner]);
     tests.extend(strs(&["--network", &network, "--label", LABEL]));
-    tests.extend(strs(&[
-        "--cap-drop",
-        "ALL",
-        "--security-opt",
-        "no-new-privileges",
-    ]));
+    tests.extend(strs(&NO_PRIVILEGES));
     if let Some(user) = input.user {
         // An arbitrary uid has no home in the image; npx wants a writable one.
         tests.extend(strs(&["--user", user, "--env", "HOME=/tmp"]));

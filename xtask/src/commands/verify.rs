@@ -182,7 +182,7 @@ fn targets(ws: &Workspace, args: &Args) -> Result<Vec<Target>> {
             n => n.unwrap_or_else(|_| ws.config.project.name.clone()),
         };
         let signed_refs: Vec<Option<String>> = if args.signature {
-            registry::require_host(&namespace)?;
+            identity::require_host(&namespace)?;
             signing::immutable_refs(&namespace, &services, &ws.tags(&ctx)?, &ctx.sha)?
                 .iter()
                 .map(|job| Some(job.tagged()))
@@ -239,7 +239,7 @@ fn targets(ws: &Workspace, args: &Args) -> Result<Vec<Target>> {
                 source_known: false,
                 ignore_file: None,
             },
-            signed_ref: (args.signature && registry::host(reference).is_some())
+            signed_ref: (args.signature && identity::registry_host(reference).is_some())
                 .then(|| reference.clone()),
         });
     }
@@ -428,7 +428,7 @@ fn signature_checker(ws: &Workspace, args: &Args, targets: &[Target]) -> Result<
     };
     let host = targets
         .iter()
-        .find_map(|t| t.signed_ref.as_deref().and_then(registry::host))
+        .find_map(|t| t.signed_ref.as_deref().and_then(identity::registry_host))
         .unwrap_or_default()
         .to_owned();
     let credentials = match host.as_str() {

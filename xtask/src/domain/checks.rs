@@ -458,6 +458,22 @@ pub fn ignore_file(path: &str, text: Option<&str>) -> Check {
     }
 }
 
+/// No capabilities and no privilege escalation: every container the toolkit starts runs
+/// under these.
+pub const NO_PRIVILEGES: [&str; 4] = ["--cap-drop", "ALL", "--security-opt", "no-new-privileges"];
+
+/// [`NO_PRIVILEGES`] plus a read-only root with a writable /tmp: how a service must stay
+/// healthy (`verify`'s hardened run, and the api and web containers of `e2e`).
+pub const HARDENED: [&str; 7] = [
+    "--read-only",
+    "--tmpfs",
+    "/tmp",
+    NO_PRIVILEGES[0],
+    NO_PRIVILEGES[1],
+    NO_PRIVILEGES[2],
+    NO_PRIVILEGES[3],
+];
+
 /// A size as people read it in budgets: decimal megabytes, one decimal (`84.5 MB`).
 pub fn megabytes(bytes: u64) -> String {
     format!("{:.1} MB", bytes as f64 / 1_000_000.0)
