@@ -14,11 +14,11 @@ use std::io::Read;
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context, Result};
-use serde::Deserialize;
 
 use crate::adapters::exec::{self, Command};
 use crate::domain::checks::HARDENED;
 use crate::domain::checks::{self, Health, Suspicion};
+use crate::domain::health::{self, Probe, State};
 
 pub const LABEL: &str = "xtask.verify";
 
@@ -111,49 +111,18 @@ impl Drop for Guard {
     }
 }
 
-#[derive(Debug, Deserialize)]
-#[serde(rename_all = "PascalCase")]
-struct State {
-    status: String,
-    exit_code: i64,
-    health: Option<HealthState>,
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(rename_all = "PascalCase")]
-struct HealthState {
-    status: String,
-    #[serde(default)]
-    log: Vec<Probe>,
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(rename_all = "PascalCase")]
-struct Probe {
-    exit_code: i64,
-    output: String,
-}
-
 /// Reads one `docker inspect --format '{{json .State}}'` answer into a verdict, or `None`
 /// while it is still starting.
 fn judge(state_json: &str) -> Result<Option<std::result::Result<(), String>>> {
-    let state: State = serde_json::from_str(state_json).context("unexpected container state")?;
-    let last_probe = |h: &HealthState| {
-        h.log
-            .last()
-            .map(|p| format!("; last probe exited {}: {}", p.exit_code, p.output.trim()))
-            .unwrap_or_default()
-    };
-    if state.status != "running" && state.status != "created" {
-        return Ok(Some(Err(format!(
-            "the container {} (exit code {}) instead of becoming healthy",
-            state.status, state.exit_code
-        ))));
-    }
-    Ok(match &state.health {
-        Some(h) if h.status == "healthy" => Some(Ok(())),
-        Some(h) if h.status == "unhealthy" => Some(Err(format!("unhealthy{}", last_probe(h)))),
-        _ => None,
+    Ok(match health::judge(&State::parse(state_json)?) {
+        Probe::Starting | Probe::Running => None,
+        Probe::Healthy => Some(Ok(())),
+        Probe::Stopped { status, exit_code } => Some(Err(format!(
+            "the container {status} (exit code {exit_code}) instead of becoming healthy"
+        ))),
+        Probe::Unhealthy { exit_code, output } => Some(Err(format!(
+            "unhealthy; last probe exited {exit_code}: {output}"
+        ))),
     })
 }
 

@@ -20,6 +20,7 @@ use crate::adapters::workspace::Workspace;
 use crate::cli::{Preview, Registry};
 use crate::domain::checks::{HARDENED, NO_PRIVILEGES};
 use crate::domain::env::Env;
+use crate::domain::health::{self, Probe, State};
 use crate::domain::identity;
 use crate::domain::outcome::Outcome;
 use crate::render;
@@ -155,30 +156,21 @@ pub enum Health {
     Failed(String),
 }
 
-/// Decides from `docker inspect --format '{{json .State}}'`.
+/// Decides from `docker inspect --format '{{json .State}}'`, as domain/health.rs judges it.
 pub fn health(state: &serde_json::Value) -> Health {
-    let status = state["Status"].as_str().unwrap_or("unknown");
-    if status != "running" {
-        return Health::Failed(format!(
-            "it is {status} (exit code {})",
-            state["ExitCode"].as_i64().unwrap_or(-1)
-        ));
-    }
-    match state["Health"]["Status"].as_str() {
+    let Ok(state) = serde_json::from_value::<State>(state.clone()) else {
+        return Health::Failed(format!("its state is unreadable: {state}"));
+    };
+    match health::judge(&state) {
+        Probe::Starting => Health::Starting,
         // No HEALTHCHECK in the image: running is all it can say.
-        None => Health::Ready,
-        Some("healthy") => Health::Ready,
-        Some("unhealthy") => {
-            let last = state["Health"]["Log"]
-                .as_array()
-                .and_then(|l| l.last())
-                .and_then(|l| l["Output"].as_str())
-                .unwrap_or("")
-                .trim()
-                .to_owned();
-            Health::Failed(format!("its health check fails: {last}"))
+        Probe::Healthy | Probe::Running => Health::Ready,
+        Probe::Stopped { status, exit_code } => {
+            Health::Failed(format!("it is {status} (exit code {exit_code})"))
         }
-        Some(_) => Health::Starting,
+        Probe::Unhealthy { output, .. } => {
+            Health::Failed(format!("its health check fails: {output}"))
+        }
     }
 }
 

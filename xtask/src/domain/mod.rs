@@ -14,6 +14,7 @@ pub mod env;
 pub mod error;
 pub mod gate;
 pub mod git;
+pub mod health;
 pub mod identity;
 pub mod ignore;
 pub mod image;
