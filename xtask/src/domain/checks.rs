@@ -14,6 +14,7 @@
 
 use serde::Serialize;
 
+use crate::domain::dockerignore::IgnoreRules;
 use crate::domain::image::ImageInfo;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -384,56 +385,38 @@ pub fn secret_files(found: &[String]) -> Check {
     fail(NAME, reason)
 }
 
-/// What the ignore file must keep out of the build context, with names each must match.
+/// What the ignore file must keep out of the build context, with paths each must exclude.
 const MUST_IGNORE: &[(&str, &[&str])] = &[
-    (".git", &[".git"]),
+    (".git", &[".git/HEAD"]),
     (".env*", &[".env", ".env.local"]),
-    ("target/", &["target"]),
-    ("node_modules/", &["node_modules"]),
+    ("target/", &["target/debug"]),
+    ("node_modules/", &["node_modules/x"]),
 ];
 
-/// A pattern line reduced to what it matches at any depth: no `/` or `**/` prefix, no
-/// trailing `/` or `/**`; `None` for comments, blanks and `!` exceptions.
-fn normalize(line: &str) -> Option<&str> {
-    let mut p = line.trim();
-    if p.is_empty() || p.starts_with('#') || p.starts_with('!') {
-        return None;
-    }
-    p = p.trim_start_matches('/');
-    while let Some(rest) = p.strip_prefix("**/") {
-        p = rest;
-    }
-    p = p.trim_end_matches("/**").trim_end_matches('/');
-    Some(p)
-}
-
-/// `*` and `?` within one path component.
-fn glob(pattern: &[u8], name: &[u8]) -> bool {
-    match (pattern.first(), name.first()) {
-        (None, None) => true,
-        (Some(b'*'), _) => {
-            glob(&pattern[1..], name) || (!name.is_empty() && glob(pattern, &name[1..]))
-        }
-        (Some(b'?'), Some(_)) => glob(&pattern[1..], &name[1..]),
-        (Some(p), Some(n)) if p == n => glob(&pattern[1..], &name[1..]),
-        _ => false,
-    }
-}
-
-/// The required entries the ignore file does not exclude. A bare `*` does not count: it
-/// only covers the top level, and whitelisted directories below it are sent whole.
+/// The required entries the ignore file does not exclude, judged by Docker's own rules
+/// (domain/dockerignore.rs): at the context root, and inside every directory the file lets
+/// back in with `!dir`, since such a directory is sent whole. A bare `*` covers the root
+/// only, and a pattern without `**/` is anchored to the root as Docker anchors it.
 pub fn ignore_gaps(text: &str) -> Vec<&'static str> {
-    let patterns: Vec<&str> = text
+    let Ok(rules) = IgnoreRules::parse(text) else {
+        return MUST_IGNORE.iter().map(|(label, _)| *label).collect();
+    };
+    let reincluded = text
         .lines()
-        .filter_map(normalize)
-        .filter(|p| *p != "*" && !p.contains('/'))
+        .filter_map(|l| l.trim().strip_prefix('!'))
+        .map(|p| p.trim_matches('/'))
+        // A directory: no wildcard, and a last component without an extension.
+        .filter(|p| !p.is_empty() && !p.contains(['*', '?', '[']))
+        .filter(|p| !p.rsplit('/').next().unwrap_or(p).contains('.'))
+        .filter(|p| !rules.excludes(p));
+    let sent: Vec<String> = std::iter::once(String::new())
+        .chain(reincluded.map(|d| format!("{d}/")))
         .collect();
     MUST_IGNORE
         .iter()
-        .filter(|(_, names)| {
-            !names
-                .iter()
-                .all(|n| patterns.iter().any(|p| glob(p.as_bytes(), n.as_bytes())))
+        .filter(|(_, probes)| {
+            sent.iter()
+                .any(|dir| probes.iter().any(|p| !rules.excludes(&format!("{dir}{p}"))))
         })
         .map(|(label, _)| *label)
         .collect()
@@ -597,9 +580,14 @@ mod tests {
         assert!(ignore_gaps(".git\n.env*\ntarget/\nnode_modules/\n").is_empty());
         assert!(ignore_gaps("/.git/\n**/.env*\n**/target\n**/node_modules/**\n").is_empty());
         assert!(ignore_gaps("  .git  \n# comment\n.env\n.env.*\n/target\nnode_modules").is_empty());
+        // `!src/` sends src whole: a root-anchored `.git` or `target` does not reach into
+        // it, `**/.env` misses `.env.local`, and nothing names node_modules.
         assert_eq!(
             ignore_gaps("*\n!src/\n.git\n**/.env\ntarget\n"),
-            [".env*", "node_modules/"]
+            [".git", ".env*", "target/", "node_modules/"]
+        );
+        assert!(
+            ignore_gaps("*\n!src/\n**/.git\n**/.env*\n**/target\n**/node_modules\n").is_empty()
         );
         assert_eq!(ignore_gaps("").len(), 4);
     }
