@@ -10,8 +10,6 @@ mod render;
 #[cfg(test)]
 mod tidy;
 
-use std::path::PathBuf;
-
 use anyhow::Result;
 use clap::Parser;
 
@@ -58,20 +56,13 @@ fn run(cli: Cli) -> Result<Outcome> {
     }
 }
 
-fn root() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .expect("xtask lives in the workspace")
-        .to_owned()
-}
-
 fn engine(action: EngineAction) -> Result<()> {
     let action = match action {
         EngineAction::Up => "up",
         EngineAction::Down => "down",
         EngineAction::Status => "status",
     };
-    let script = root().join("xtask/engine/engine.sh");
+    let script = adapters::workspace::repo_root().join("xtask/engine/engine.sh");
     let cmd = exec::Command::new("bash")
         .arg(script.to_string_lossy())
         .arg(action)
@@ -89,7 +80,7 @@ fn test(args: &[String]) -> Result<Outcome> {
         .args(args)
         // The engine was just provisioned: a test that finds none fails instead of skipping.
         .env("XTASK_REQUIRE_ENGINE", "1")
-        .dir(root())
+        .dir(adapters::workspace::repo_root())
         .stdin(Stdin::Inherit);
     let passed = exec::status(&cmd)?;
     Ok(Outcome::failed_if(!passed, || "tests failed".into()))

@@ -17,10 +17,7 @@ use crate::adapters::exec;
 use crate::domain::config::{Config, CONFIG_FILE};
 
 fn root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .unwrap()
-        .to_owned()
+    crate::adapters::workspace::repo_root()
 }
 
 fn dockerfiles() -> Vec<PathBuf> {

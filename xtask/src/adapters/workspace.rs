@@ -1,8 +1,11 @@
-//! The repository the toolkit works on: its root, its config and the environment.
+//! The repository the toolkit works on: its root, its config, the environment and the
+//! clock, each read once per run; the git context is read on first use and kept.
 
 use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
 
 use anyhow::Result;
+use time::OffsetDateTime;
 
 use crate::adapters::exec::usage;
 use crate::domain::config::Config;
@@ -15,39 +18,53 @@ pub struct Workspace {
     pub root: PathBuf,
     pub config: Config,
     pub env: Env,
+    /// When this run started: every timestamp tag of the run names this moment.
+    pub now: OffsetDateTime,
+    git: OnceLock<GitContext>,
+}
+
+/// The repository root: the parent of the xtask crate.
+pub fn repo_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("xtask lives in the workspace")
+        .to_owned()
 }
 
 impl Workspace {
     /// The workspace this xtask belongs to, with the config at `config` (relative to the root).
     pub fn load(config: &Path) -> Result<Workspace> {
-        let root = Path::new(env!("CARGO_MANIFEST_DIR"))
-            .parent()
-            .expect("xtask lives in the workspace")
-            .to_owned();
+        let root = repo_root();
         let config = Config::load(&root, config).map_err(usage)?;
         Ok(Workspace {
             root,
             config,
             env: std::env::vars().collect(),
+            now: OffsetDateTime::now_utc(),
+            git: OnceLock::new(),
         })
     }
 
+    /// The git context, read from git (or GitHub's environment) once per run.
     pub fn git_context(&self) -> Result<GitContext> {
-        GitContext::detect(
+        if let Some(ctx) = self.git.get() {
+            return Ok(ctx.clone());
+        }
+        let ctx = GitContext::detect(
             &self.root,
             &self.env,
             self.config.project.default_branch.as_deref(),
-        )
+        )?;
+        Ok(self.git.get_or_init(|| ctx).clone())
     }
 
-    /// The tags the configured rules give for `ctx`, evaluated now.
+    /// The tags the configured rules give for `ctx`, at the moment this run started.
     pub fn tags(&self, ctx: &GitContext) -> Result<Vec<Tag>> {
         let flavor = self.config.flavor();
-        let now = time::OffsetDateTime::now_utc();
         let version = Evaluation {
             ctx,
             flavor: &flavor,
-            now,
+            now: self.now,
         }
         .version(&self.config.tags.rules)?;
         Ok(version.tags(&flavor))

@@ -113,7 +113,7 @@ pub fn run(ws: &Workspace, args: &Args) -> Result<Outcome> {
             namespace: namespace.clone(),
             output: Output::Load,
             no_cache: false,
-            now: OffsetDateTime::now_utc(),
+            now: ws.now,
             platforms: &[],
             registry_configured: plan::registry_configured(
                 args.registry.value.as_deref(),

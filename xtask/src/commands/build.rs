@@ -13,7 +13,6 @@ use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context, Result};
 use serde::Serialize;
-use time::OffsetDateTime;
 
 use crate::adapters::changes;
 use crate::adapters::exec::{self, usage, Command};
@@ -166,7 +165,7 @@ pub fn run(ws: &Workspace, args: &Args) -> Result<outcome::Outcome> {
         namespace: args.registry.namespace(ws)?,
         output: Output::Load,
         no_cache: args.no_cache,
-        now: OffsetDateTime::now_utc(),
+        now: ws.now,
         platforms: &args.platforms,
         registry_configured: plan::registry_configured(
             args.registry.value.as_deref(),

@@ -1,7 +1,6 @@
 //! `cargo xtask tags`: the tags the current git context gives, without building.
 
 use anyhow::{Context, Result};
-use time::OffsetDateTime;
 
 use crate::adapters::exec::usage;
 use crate::adapters::workspace::Workspace;
@@ -43,7 +42,7 @@ pub fn run(ws: &Workspace, args: &Args) -> Result<Outcome> {
     let version = Evaluation {
         ctx: &ctx,
         flavor: &flavor,
-        now: OffsetDateTime::now_utc(),
+        now: ws.now,
     }
     .version(&rules)?;
     let tags = version.tags(&flavor);
