@@ -461,3 +461,48 @@ fn help_texts_match_their_snapshot() {
     }
     expect_test::expect_file!["../snapshots/help.txt"].assert_eq(&text);
 }
+
+/// Every test docs/architecture.md names as holding an invariant exists.
+#[test]
+fn the_invariants_name_tests_that_exist() {
+    let doc = fs::read_to_string(root().join("docs/architecture.md")).unwrap();
+    let section = doc
+        .split("## Invariants")
+        .nth(1)
+        .and_then(|s| s.split("\n## ").next())
+        .expect("docs/architecture.md has an Invariants section");
+    let mut code = String::new();
+    for dir in ["xtask/src", "xtask/tests"] {
+        let mut stack = vec![root().join(dir)];
+        while let Some(d) = stack.pop() {
+            for entry in fs::read_dir(d).unwrap() {
+                let path = entry.unwrap().path();
+                if path.is_dir() {
+                    stack.push(path);
+                } else if path.extension().is_some_and(|e| e == "rs") {
+                    code += &fs::read_to_string(path).unwrap();
+                }
+            }
+        }
+    }
+    let mut named = 0;
+    for row in section.lines().filter(|l| l.starts_with("| ")) {
+        let Some(tests) = row.rsplit(" | ").next() else {
+            continue;
+        };
+        for name in tests.split('`').skip(1).step_by(2) {
+            let Some(f) = name.rsplit("::").next().filter(|f| *f != "*") else {
+                continue;
+            };
+            if !name.contains("::") {
+                continue;
+            }
+            named += 1;
+            assert!(
+                code.contains(&format!("fn {f}(")),
+                "docs/architecture.md names `{name}`, but no test `{f}` exists"
+            );
+        }
+    }
+    assert!(named >= 10, "only {named} tests named");
+}

@@ -1,6 +1,6 @@
 //! The toolkit's decisions as pure data: config, tag rules, plans, the report model, the
 //! gate and the policy checks. Nothing here starts a process, reads the environment or the
-//! clock.
+//! clock; a tidy test (`tidy::the_code_keeps_its_layers`) keeps it so.
 
 pub mod affected;
 pub mod builder;
