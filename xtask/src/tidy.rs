@@ -225,11 +225,44 @@ fn workflow_matches_the_github_schema() {
 /// removed: what the layer rules judge (a test may use fixtures from any layer, and a doc
 /// comment may name what it forbids).
 fn production_code(text: &str) -> String {
-    let tests = ["#[cfg(test)]\nmod tests", "#[cfg(test)]\npub mod tests"];
-    let text = match tests.iter().filter_map(|t| text.find(t)).min() {
-        Some(at) => &text[..at],
-        None => text,
-    };
+    without_test_modules(&without_comments_and_strings(text))
+}
+
+/// Drops every `#[cfg(test)]` module, braces matched (strings are already gone, so a brace
+/// in one cannot mislead the count).
+fn without_test_modules(code: &str) -> String {
+    let mut out = String::new();
+    let mut rest = code;
+    while let Some(at) = rest.find("#[cfg(test)]") {
+        out.push_str(&rest[..at]);
+        let after = &rest[at..];
+        let Some(open) = after.find('{').filter(|&o| !after[..o].contains(';')) else {
+            // `#[cfg(test)]` on an item without a body (`use`, `mod x;`): drop that line.
+            rest = after.split_once(';').map_or("", |(_, r)| r);
+            continue;
+        };
+        let mut depth = 0;
+        let mut end = after.len();
+        for (i, c) in after[open..].char_indices() {
+            match c {
+                '{' => depth += 1,
+                '}' => {
+                    depth -= 1;
+                    if depth == 0 {
+                        end = open + i + 1;
+                        break;
+                    }
+                }
+                _ => {}
+            }
+        }
+        rest = &after[end..];
+    }
+    out.push_str(rest);
+    out
+}
+
+fn without_comments_and_strings(text: &str) -> String {
     let mut code = String::new();
     let mut chars = text.chars().peekable();
     while let Some(c) = chars.next() {
@@ -425,7 +458,11 @@ fn the_layer_rules_catch_what_they_forbid() {
         file(
             "domain/ok.rs",
             "//! std::process is not used here\nconst S: &str = \"std::env\";\n\
-             #[cfg(test)]\nmod tests { use crate::adapters::git; }\n",
+             #[cfg(test)]\nmod tests { use crate::adapters::git; fn f() { let _ = \"}\"; } }\n",
+        ),
+        file(
+            "domain/after.rs",
+            "#[cfg(test)]\nmod tests {}\nfn home() { std::env::var(\"HOME\"); }\n",
         ),
     ]);
     assert_eq!(
@@ -437,7 +474,8 @@ fn the_layer_rules_catch_what_they_forbid() {
             "commands/a.rs uses `xshell`",
             "commands/a.rs uses `crate",
             "domain/x.rs uses `std",
-            "adapters/y.rs uses `crate"
+            "adapters/y.rs uses `crate",
+            "domain/after.rs uses `std"
         ],
         "{found:#?}"
     );
