@@ -206,6 +206,9 @@ pub fn run(ws: &Workspace, args: &Args) -> Result<outcome::Outcome> {
         render::print_json(&serde_json::json!({ "services": outcomes }));
     } else {
         print!("{}", summary(&outcomes));
+        if ws.env.github_actions() {
+            print_logs(&ws.root, &outcomes);
+        }
     }
     let failed: Vec<&str> = outcomes
         .iter()
@@ -502,6 +505,38 @@ pub fn image_size(id: &str) -> Result<u64> {
         .with_context(|| format!("unexpected image size `{out}`"))
 }
 
+/// In GitHub Actions, each service's whole build log as one folded log group, after the
+/// builds (they run in parallel, so their live lines interleave).
+fn print_logs(root: &Path, outcomes: &[Outcome]) {
+    print!(
+        "{}",
+        log_groups(outcomes, |name| {
+            fs::read_to_string(
+                root.join(TARGET_DIR)
+                    .join("logs")
+                    .join(format!("{name}.log")),
+            )
+            .ok()
+        })
+    );
+}
+
+fn log_groups(outcomes: &[Outcome], log: impl Fn(&str) -> Option<String>) -> String {
+    let mut text = String::new();
+    for o in outcomes {
+        let result = match o.result {
+            BuildResult::Built => "ok",
+            BuildResult::OverBudget => "over budget",
+            BuildResult::Failed => "FAILED",
+            BuildResult::Skipped => continue,
+        };
+        if let Some(body) = log(&o.name) {
+            text += &render::group_text(&format!("build log of {} ({result})", o.name), &body);
+        }
+    }
+    text
+}
+
 fn summary(outcomes: &[Outcome]) -> String {
     let mut table = Table::new([
         "service",
@@ -621,6 +656,35 @@ mod tests {
     fn long_steps_are_shortened_on_one_line() {
         assert_eq!(shorten("RUN a  \\\n   b", 20), "RUN a \\ b");
         assert_eq!(shorten(&"x".repeat(200), 10), "xxxxxxxxxx...");
+    }
+
+    #[test]
+    fn in_actions_each_service_log_is_one_group() {
+        let outcome = |name: &str, result| Outcome {
+            name: name.into(),
+            image: format!("acme/{name}"),
+            tags: vec![],
+            image_id: None,
+            size_bytes: None,
+            size_budget_mb: 1,
+            duration_secs: 0.0,
+            result,
+            reason: None,
+            error: None,
+        };
+        let outcomes = [
+            outcome("api", BuildResult::Failed),
+            outcome("web", BuildResult::Skipped),
+            outcome("runner", BuildResult::Built),
+        ];
+        let text = log_groups(&outcomes, |name| {
+            Some(format!("$ docker buildx build {name}\n#1 done\n"))
+        });
+        assert_eq!(
+            text,
+            "::group::build log of api (FAILED)\n$ docker buildx build api\n#1 done\n::endgroup::\n\
+             ::group::build log of runner (ok)\n$ docker buildx build runner\n#1 done\n::endgroup::\n"
+        );
     }
 
     #[test]

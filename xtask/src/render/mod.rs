@@ -120,6 +120,15 @@ pub struct Group {
     github: bool,
 }
 
+/// `body` as a folded GitHub Actions log group titled `title`.
+pub fn group_text(title: &str, body: &str) -> String {
+    let body = body.strip_suffix('\n').unwrap_or(body);
+    format!(
+        "::group::{}\n{body}\n::endgroup::\n",
+        title.replace(['\r', '\n'], " ")
+    )
+}
+
 /// Opens a log group titled `title` when `github` (running as an Actions step).
 pub fn group(github: bool, title: &str) -> Group {
     if github {
