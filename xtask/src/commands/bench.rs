@@ -7,6 +7,11 @@
 //! belong in docs/benchmarks.md, not in assertions. Cold rounds use `--no-cache` on both
 //! sides instead of pruning the builder, which may be shared: the layer cache is ignored,
 //! BuildKit cache mounts (the cargo registry) survive for both sides alike.
+//!
+//! Like every acting command it plans first ([`plan`]: the steps, each with the command it
+//! runs) and then runs exactly those commands, timing them ([`execute`]); `--dry-run` prints
+//! the plan. The files it writes (the bake file, the one-line edit, the results) are said in
+//! `#` comment lines, not commands.
 
 use std::collections::BTreeMap;
 use std::fs;
@@ -21,11 +26,11 @@ use time::OffsetDateTime;
 
 use crate::adapters::exec::{self, usage, Command};
 use crate::adapters::workspace::Workspace;
-use crate::cli::Registry;
+use crate::cli::{Preview, Registry};
 use crate::domain::builder::Builder;
 use crate::domain::outcome::Outcome;
 use crate::domain::plan::{self, BuildPlan, Output, PlanInput, TARGET_DIR};
-use crate::render::Table;
+use crate::render::{self, Table};
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
@@ -34,6 +39,8 @@ pub struct Args {
     pub rounds: usize,
     #[command(flatten)]
     pub registry: Registry,
+    #[command(flatten)]
+    pub preview: Preview,
 }
 
 /// The targets docs/benchmarks.md holds the build to.
@@ -45,6 +52,10 @@ const MAX_HELP_MS: f64 = 100.0;
 const HELP_RUNS: usize = 10;
 /// For the quick questions (`bake --print`, versions, `--help`), not for the timed builds.
 const QUICK: Duration = Duration::from_secs(60);
+/// The file the one-line change edits, relative to the root.
+const ONE_LINE_FILE: &str = "api/src/main.rs";
+/// Stands for the empty target directory the cold compile gets, made when it runs.
+pub const EMPTY_TARGET_DIR: &str = "<empty target directory>";
 
 #[derive(Debug, Default, Serialize)]
 pub struct Results {
@@ -92,18 +103,266 @@ pub struct Size {
     pub budget_mb: u64,
 }
 
+/// Cold (`--no-cache` on both sides) or warm.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Pass {
+    Cold,
+    Warm,
+}
+
+impl Pass {
+    fn label(self) -> &'static str {
+        match self {
+            Pass::Cold => "cold",
+            Pass::Warm => "warm",
+        }
+    }
+}
+
+/// Which side of a pair builds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Who {
+    Xtask,
+    Bake,
+}
+
+impl Who {
+    fn label(self) -> &'static str {
+        match self {
+            Who::Xtask => "xtask",
+            Who::Bake => "bake",
+        }
+    }
+}
+
+/// One step of a run, with the command it runs. `round` counts from 1.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Step {
+    /// `docker buildx bake --print` must accept the bake file before anything is timed.
+    CheckBake(Command),
+    /// A version for the machine table; a failure leaves it empty.
+    Version { key: &'static str, cmd: Command },
+    /// A timed build of the cold or the warm pair, its stderr into `log`.
+    Pair {
+        pass: Pass,
+        round: usize,
+        who: Who,
+        cmd: Command,
+        log: PathBuf,
+    },
+    /// One more warm xtask build (all cached, so cheap), for the sizes its report gives.
+    Sizes { cmd: Command, log: PathBuf },
+    /// The api build after a line never built before is appended to `edit`, which is put
+    /// back as it was afterwards.
+    OneLine {
+        round: usize,
+        edit: PathBuf,
+        cmd: Command,
+        log: PathBuf,
+    },
+    /// `build --affected --base HEAD` with nothing changed.
+    Affected {
+        round: usize,
+        cmd: Command,
+        log: PathBuf,
+    },
+    /// The xtask's compile into an empty target directory, which [`EMPTY_TARGET_DIR`] in
+    /// the command stands for.
+    Compile { cmd: Command, log: PathBuf },
+    /// One of the `--help` runs.
+    Help(Command),
+}
+
+impl Step {
+    pub fn command(&self) -> &Command {
+        match self {
+            Step::CheckBake(cmd)
+            | Step::Version { cmd, .. }
+            | Step::Pair { cmd, .. }
+            | Step::Sizes { cmd, .. }
+            | Step::OneLine { cmd, .. }
+            | Step::Affected { cmd, .. }
+            | Step::Compile { cmd, .. }
+            | Step::Help(cmd) => cmd,
+        }
+    }
+
+    /// What a dry run says before this step's command, as a `#` comment line.
+    fn heading(&self, rounds: usize) -> Option<String> {
+        match self {
+            Step::Version { key: "docker", .. } => Some("versions, for the machine table".into()),
+            Step::Pair {
+                pass, round, who, ..
+            } if first_of_round(*round, *who) => Some(format!(
+                "{} round {round}/{rounds}: {}",
+                pass.label(),
+                if *who == Who::Xtask {
+                    "xtask, then bake"
+                } else {
+                    "bake, then xtask"
+                }
+            )),
+            Step::Sizes { .. } => Some("image sizes, from one more warm xtask build".into()),
+            Step::OneLine { round, edit, .. } => Some(format!(
+                "one-line api change {round}/{rounds}: append `// bench edit <timestamp>` to \
+                 {}, put back after the build",
+                edit.display()
+            )),
+            Step::Affected { round, .. } => {
+                Some(format!("`--affected`, nothing changed {round}/{rounds}"))
+            }
+            Step::Compile { .. } => Some(format!(
+                "xtask cold compile, into an empty temporary directory ({EMPTY_TARGET_DIR})"
+            )),
+            Step::CheckBake(_) | Step::Version { .. } | Step::Pair { .. } | Step::Help(_) => None,
+        }
+    }
+}
+
+/// Whether `who` goes first in `round` (1-based): xtask in odd rounds, bake in even ones.
+fn first_of_round(round: usize, who: Who) -> bool {
+    (round % 2 == 1) == (who == Who::Xtask)
+}
+
+/// What a bench run does, in order.
+#[derive(Debug, Clone, PartialEq)]
+pub struct BenchPlan {
+    pub rounds: usize,
+    /// Where the bake file goes and what it says.
+    pub bake_path: PathBuf,
+    pub bake: Value,
+    /// The logs' directory.
+    pub dir: PathBuf,
+    pub steps: Vec<Step>,
+}
+
+/// What the plan depends on: all of it known before anything runs.
+pub struct BenchInput<'a> {
+    pub root: &'a Path,
+    /// This xtask's executable.
+    pub exe: &'a str,
+    /// The cargo that compiles the xtask.
+    pub cargo: &'a str,
+    pub namespace: &'a str,
+    pub rounds: usize,
+    /// The bake file: [`bake_file`] of the plan both sides build.
+    pub bake: Value,
+}
+
+/// The steps of a run, pure.
+pub fn plan(input: &BenchInput) -> BenchPlan {
+    let root = input.root;
+    let dir = root.join(TARGET_DIR).join("bench");
+    let bake_path = dir.join("bake.json");
+    let bake_arg = bake_path.display().to_string();
+    let rounds = input.rounds;
+    let xtask_build = |extra: &[&str]| {
+        Command::new(input.exe)
+            .args(["build", "--registry", input.namespace, "--json"])
+            .args(extra.iter().copied())
+            .dir(root)
+    };
+    let bake_build = |extra: &[&str]| {
+        Command::new("docker")
+            .args(["buildx", "bake", "--progress", "plain", "--file", &bake_arg])
+            .args(extra.iter().copied())
+            .dir(root)
+    };
+    let log = |name: String| dir.join(name);
+
+    let mut steps = vec![Step::CheckBake(
+        Command::new("docker")
+            .args(["buildx", "bake", "--file", &bake_arg, "--print"])
+            .dir(root)
+            .timeout(QUICK),
+    )];
+    for (key, args) in [
+        (
+            "docker",
+            &["version", "--format", "{{.Server.Version}}"][..],
+        ),
+        ("buildx", &["buildx", "version"][..]),
+    ] {
+        steps.push(Step::Version {
+            key,
+            cmd: Command::new("docker")
+                .args(args.iter().copied())
+                .timeout(QUICK),
+        });
+    }
+    for (pass, extra) in [(Pass::Cold, &["--no-cache"][..]), (Pass::Warm, &[][..])] {
+        for round in 1..=rounds {
+            // Alternate who goes first, so neither always meets the other's leftovers.
+            let order = if first_of_round(round, Who::Xtask) {
+                [Who::Xtask, Who::Bake]
+            } else {
+                [Who::Bake, Who::Xtask]
+            };
+            for who in order {
+                let cmd = match who {
+                    Who::Xtask => xtask_build(extra),
+                    Who::Bake => bake_build(extra),
+                };
+                let log = log(format!("{}-{}-{round}.log", pass.label(), who.label()));
+                steps.push(Step::Pair {
+                    pass,
+                    round,
+                    who,
+                    cmd,
+                    log,
+                });
+            }
+        }
+    }
+    steps.push(Step::Sizes {
+        cmd: xtask_build(&[]),
+        log: log("sizes.log".into()),
+    });
+    for round in 1..=rounds {
+        steps.push(Step::OneLine {
+            round,
+            edit: PathBuf::from(ONE_LINE_FILE),
+            cmd: xtask_build(&["api"]),
+            log: log(format!("one-line-{round}.log")),
+        });
+    }
+    for round in 1..=rounds {
+        steps.push(Step::Affected {
+            round,
+            cmd: xtask_build(&["--affected", "--base", "HEAD"]),
+            log: log(format!("affected-{round}.log")),
+        });
+    }
+    steps.push(Step::Compile {
+        cmd: Command::new(input.cargo)
+            .args(["build", "-p", "xtask", "--target-dir", EMPTY_TARGET_DIR])
+            .dir(root),
+        log: log("compile.log".into()),
+    });
+    for _ in 0..HELP_RUNS {
+        steps.push(Step::Help(
+            Command::new(input.exe).arg("--help").timeout(QUICK),
+        ));
+    }
+    BenchPlan {
+        rounds,
+        bake_path,
+        bake: input.bake.clone(),
+        dir,
+        steps,
+    }
+}
+
 pub fn run(ws: &Workspace, args: &Args) -> Result<Outcome> {
     if args.rounds == 0 {
         return Err(usage(anyhow::anyhow!("--rounds must be at least 1")));
     }
     let root = &ws.root;
-    let dir = root.join(TARGET_DIR).join("bench");
-    fs::create_dir_all(&dir)?;
     let namespace = args.registry.namespace(ws)?;
     let builder = Builder::detect(None)?;
     let ctx = ws.git_context()?;
     let services = ws.config.select(&[])?;
-    let plan = plan::plan(
+    let build = plan::plan(
         &PlanInput {
             config: &ws.config,
             ctx: &ctx,
@@ -123,178 +382,216 @@ pub fn run(ws: &Workspace, args: &Args) -> Result<Outcome> {
         },
         &services,
     )?;
-    let bake = dir.join("bake.json");
-    fs::write(&bake, serde_json::to_string_pretty(&bake_file(&plan))?)?;
-    let bake_arg = bake.display().to_string();
-    let print = exec::output(
-        &Command::new("docker")
-            .args(["buildx", "bake", "--file", &bake_arg, "--print"])
-            .dir(root)
-            .timeout(QUICK),
-    )?;
-    if !print.success {
-        bail!(
-            "`docker buildx bake --print` rejects {}: {}",
-            bake.display(),
-            print.stderr
-        );
-    }
-
-    let exe = std::env::current_exe()?;
-    let exe = exe.display().to_string();
-    let mut results = Results {
-        machine: machine(),
+    let exe = std::env::current_exe()?.display().to_string();
+    // The cargo that runs this xtask (`cargo xtask` sets CARGO), as adapters/cargo.rs asks.
+    let cargo = ws.env.get("CARGO").unwrap_or(env!("CARGO")).to_owned();
+    let bench = plan(&BenchInput {
+        root,
+        exe: &exe,
+        cargo: &cargo,
+        namespace: &namespace,
         rounds: args.rounds,
-        ..Results::default()
-    };
-    let xtask_build = |extra: &[&str]| {
-        let mut argv = vec![exe.clone(), "build".into(), "--registry".into()];
-        argv.push(namespace.clone());
-        argv.extend(["--json".to_owned()]);
-        argv.extend(extra.iter().map(|s| s.to_string()));
-        argv
-    };
-    let bake_build = |extra: &[&str]| {
-        let mut argv: Vec<String> = ["docker", "buildx", "bake", "--progress", "plain", "--file"]
-            .map(String::from)
-            .into();
-        argv.push(bake_arg.clone());
-        argv.extend(extra.iter().map(|s| s.to_string()));
-        argv
-    };
+        bake: bake_file(&build),
+    });
 
-    for (label, extra, pair) in [
-        ("cold", &["--no-cache"][..], &mut results.cold),
-        ("warm", &[][..], &mut results.warm),
-    ] {
-        for round in 0..args.rounds {
-            // Alternate who goes first, so neither always meets the other's leftovers.
-            let order = if round % 2 == 0 {
-                ["xtask", "bake"]
-            } else {
-                ["bake", "xtask"]
-            };
-            for who in order {
-                let argv = if who == "xtask" {
-                    xtask_build(extra)
-                } else {
-                    bake_build(extra)
-                };
-                let log = dir.join(format!("{label}-{who}-{}.log", round + 1));
-                let secs = timed(root, &argv, &log)?.0;
-                eprintln!(
-                    "bench: {label} round {}/{}: {who} {secs:.1}s",
-                    round + 1,
-                    args.rounds
-                );
-                match who {
-                    "xtask" => pair.xtask_secs.push(secs),
-                    _ => pair.bake_secs.push(secs),
-                }
-            }
-        }
-        pair.xtask_median = median(&pair.xtask_secs);
-        pair.bake_median = median(&pair.bake_secs);
-        pair.ratio = ratio(pair.xtask_median, pair.bake_median);
+    if args.preview.dry_run {
+        print_plan(root, &bench, args.preview.json());
+        return Ok(Outcome::Clean);
     }
 
-    // Image sizes from one more warm xtask build (all cached, so cheap).
-    let (_, out) = timed(root, &xtask_build(&[]), &dir.join("sizes.log"))?;
-    let report: Value = serde_json::from_slice(&out).context("build --json printed no JSON")?;
-    for s in report["services"].as_array().into_iter().flatten() {
-        results.sizes.push(Size {
-            service: s["name"].as_str().unwrap_or_default().to_owned(),
-            bytes: s["size_bytes"].as_u64().unwrap_or_default(),
-            budget_mb: s["size_budget_mb"].as_u64().unwrap_or_default(),
-        });
-    }
-
-    let main_rs = root.join("api/src/main.rs");
-    for round in 0..args.rounds {
-        // A line never built before, or the layer cache would answer.
-        let stamp = OffsetDateTime::now_utc().unix_timestamp_nanos();
-        let _restore = Restore::append(&main_rs, &format!("// bench edit {stamp}\n"))?;
-        let log = dir.join(format!("one-line-{}.log", round + 1));
-        let secs = timed(root, &xtask_build(&["api"]), &log)?.0;
-        let build_log = fs::read_to_string(root.join(TARGET_DIR).join("logs/api.log"))?;
-        let recompiled = dependency_recompiles(&build_log, "api");
-        eprintln!(
-            "bench: one-line api change {}/{}: {secs:.1}s, {} dependencies recompiled",
-            round + 1,
-            args.rounds,
-            recompiled.len()
-        );
-        results.one_line_change.secs.push(secs);
-        results.one_line_change.recompiled.extend(recompiled);
-    }
-    results.one_line_change.median = median(&results.one_line_change.secs);
-
-    for round in 0..args.rounds {
-        let argv = xtask_build(&["--affected", "--base", "HEAD"]);
-        let log = dir.join(format!("affected-{}.log", round + 1));
-        let (secs, out) = timed(root, &argv, &log)?;
-        let report: Value = serde_json::from_slice(&out).context("build --json printed no JSON")?;
-        let started = report["services"]
-            .as_array()
-            .into_iter()
-            .flatten()
-            .filter(|s| s["result"] != "skipped")
-            .count();
-        eprintln!(
-            "bench: --affected, nothing changed: {:.0} ms, {started} build(s) started",
-            secs * 1000.0
-        );
-        results.affected_no_change.ms.push(secs * 1000.0);
-        results.affected_no_change.builds_started += started;
-    }
-    results.affected_no_change.median_ms = median(&results.affected_no_change.ms);
-
-    let target = tempfile::tempdir()?;
-    let argv: Vec<String> = vec![
-        env!("CARGO").into(),
-        "build".into(),
-        "-p".into(),
-        "xtask".into(),
-        "--target-dir".into(),
-        target.path().display().to_string(),
-    ];
-    results.xtask_cold_compile_secs = timed(root, &argv, &dir.join("compile.log"))?.0;
-    eprintln!(
-        "bench: xtask cold compile {:.1}s",
-        results.xtask_cold_compile_secs
-    );
-    let mut help = Vec::new();
-    for _ in 0..HELP_RUNS {
-        let started = Instant::now();
-        let ok = exec::quiet(&Command::new(&exe).arg("--help").timeout(QUICK))?;
-        if !ok {
-            bail!("`cargo xtask --help` failed");
-        }
-        help.push(started.elapsed().as_secs_f64() * 1000.0);
-    }
-    results.xtask_help_ms = median(&help);
-
+    let results = execute(root, &bench)?;
     let markdown = report_markdown(&results);
     fs::write(
         root.join(TARGET_DIR).join("bench.json"),
         serde_json::to_string_pretty(&results)?,
     )?;
     fs::write(root.join(TARGET_DIR).join("bench.md"), &markdown)?;
-    print!("{markdown}");
+    if args.preview.json() {
+        render::print_json(&results);
+    } else {
+        print!("{markdown}");
+    }
     eprintln!("bench: wrote {TARGET_DIR}/bench.json and {TARGET_DIR}/bench.md");
     Ok(Outcome::Clean)
 }
 
-/// Runs `argv` in `root` with stderr into `log`; returns its wall time and stdout. A
-/// failing command fails the benchmark: a time for a broken build means nothing.
+/// The plan as a dry run prints it: the commands one per line, what is written in between
+/// as `#` comments; with `--json` `{"commands": [...]}`, the comments as notes on stderr.
+fn print_plan(root: &Path, bench: &BenchPlan, json: bool) {
+    let shown = |p: &Path| p.strip_prefix(root).unwrap_or(p).display().to_string();
+    let say = |text: &str| {
+        if json {
+            eprintln!("note: {text}");
+        } else {
+            println!("# {text}");
+        }
+    };
+    say(&format!(
+        "write {}: one bake target per service, read off the build plan",
+        shown(&bench.bake_path)
+    ));
+    let mut previous: Option<&Step> = None;
+    for step in &bench.steps {
+        if let Some(heading) = step.heading(bench.rounds) {
+            say(&heading);
+        }
+        if matches!(step, Step::Help(_)) && !matches!(previous, Some(Step::Help(_))) {
+            say(&format!("`cargo xtask --help`, {HELP_RUNS} runs"));
+        }
+        previous = Some(step);
+        if !json {
+            println!("{}", step.command());
+        }
+    }
+    if json {
+        render::print_commands(bench.steps.iter().map(Step::command), true);
+    }
+    say(&format!(
+        "write {TARGET_DIR}/bench.json and {TARGET_DIR}/bench.md; logs in {}",
+        shown(&bench.dir)
+    ));
+}
+
+/// Runs the plan's commands, in order, and times them. Writes the bake file first and the
+/// logs into the plan's directory.
+pub fn execute(root: &Path, bench: &BenchPlan) -> Result<Results> {
+    fs::create_dir_all(&bench.dir)?;
+    fs::write(&bench.bake_path, serde_json::to_string_pretty(&bench.bake)?)?;
+    let rounds = bench.rounds;
+    let mut results = Results {
+        machine: machine(),
+        rounds,
+        ..Results::default()
+    };
+    let mut help = Vec::new();
+    for step in &bench.steps {
+        match step {
+            Step::CheckBake(cmd) => {
+                let print = exec::output(cmd)?;
+                if !print.success {
+                    bail!(
+                        "`docker buildx bake --print` rejects {}: {}",
+                        bench.bake_path.display(),
+                        print.stderr
+                    );
+                }
+            }
+            Step::Version { key, cmd } => {
+                let version = exec::output(cmd)
+                    .map(|o| o.stdout.trim().to_owned())
+                    .unwrap_or_default();
+                results.machine.insert((*key).into(), version);
+            }
+            Step::Pair {
+                pass,
+                round,
+                who,
+                cmd,
+                log,
+            } => {
+                let secs = timed(cmd, log)?.0;
+                eprintln!(
+                    "bench: {} round {round}/{rounds}: {} {secs:.1}s",
+                    pass.label(),
+                    who.label()
+                );
+                let pair = match pass {
+                    Pass::Cold => &mut results.cold,
+                    Pass::Warm => &mut results.warm,
+                };
+                match who {
+                    Who::Xtask => pair.xtask_secs.push(secs),
+                    Who::Bake => pair.bake_secs.push(secs),
+                }
+            }
+            Step::Sizes { cmd, log } => {
+                let (_, out) = timed(cmd, log)?;
+                let report: Value =
+                    serde_json::from_slice(&out).context("build --json printed no JSON")?;
+                for s in report["services"].as_array().into_iter().flatten() {
+                    results.sizes.push(Size {
+                        service: s["name"].as_str().unwrap_or_default().to_owned(),
+                        bytes: s["size_bytes"].as_u64().unwrap_or_default(),
+                        budget_mb: s["size_budget_mb"].as_u64().unwrap_or_default(),
+                    });
+                }
+            }
+            Step::OneLine {
+                round,
+                edit,
+                cmd,
+                log,
+            } => {
+                // A line never built before, or the layer cache would answer.
+                let stamp = OffsetDateTime::now_utc().unix_timestamp_nanos();
+                let _restore =
+                    Restore::append(&root.join(edit), &format!("// bench edit {stamp}\n"))?;
+                let secs = timed(cmd, log)?.0;
+                let build_log = fs::read_to_string(root.join(TARGET_DIR).join("logs/api.log"))?;
+                let recompiled = dependency_recompiles(&build_log, "api");
+                eprintln!(
+                    "bench: one-line api change {round}/{rounds}: {secs:.1}s, {} dependencies \
+                     recompiled",
+                    recompiled.len()
+                );
+                results.one_line_change.secs.push(secs);
+                results.one_line_change.recompiled.extend(recompiled);
+            }
+            Step::Affected { cmd, log, .. } => {
+                let (secs, out) = timed(cmd, log)?;
+                let report: Value =
+                    serde_json::from_slice(&out).context("build --json printed no JSON")?;
+                let started = report["services"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .filter(|s| s["result"] != "skipped")
+                    .count();
+                eprintln!(
+                    "bench: --affected, nothing changed: {:.0} ms, {started} build(s) started",
+                    secs * 1000.0
+                );
+                results.affected_no_change.ms.push(secs * 1000.0);
+                results.affected_no_change.builds_started += started;
+            }
+            Step::Compile { cmd, log } => {
+                let target = tempfile::tempdir()?;
+                let cmd = cmd.bind(EMPTY_TARGET_DIR, &target.path().display().to_string());
+                results.xtask_cold_compile_secs = timed(&cmd, log)?.0;
+                eprintln!(
+                    "bench: xtask cold compile {:.1}s",
+                    results.xtask_cold_compile_secs
+                );
+            }
+            Step::Help(cmd) => {
+                let started = Instant::now();
+                if !exec::quiet(cmd)? {
+                    bail!("`cargo xtask --help` failed");
+                }
+                help.push(started.elapsed().as_secs_f64() * 1000.0);
+            }
+        }
+    }
+    for pair in [&mut results.cold, &mut results.warm] {
+        pair.xtask_median = median(&pair.xtask_secs);
+        pair.bake_median = median(&pair.bake_secs);
+        pair.ratio = ratio(pair.xtask_median, pair.bake_median);
+    }
+    results.one_line_change.median = median(&results.one_line_change.secs);
+    results.affected_no_change.median_ms = median(&results.affected_no_change.ms);
+    results.xtask_help_ms = median(&help);
+    Ok(results)
+}
+
+/// Runs `cmd` with stderr into `log`; returns its wall time and stdout. A failing command
+/// fails the benchmark: a time for a broken build means nothing.
 ///
 /// exec has no runner that captures stdout while stderr goes to a file, so stderr is
 /// captured too and written to `log` once the command has finished.
-fn timed(root: &Path, argv: &[String], log: &Path) -> Result<(f64, Vec<u8>)> {
-    let cmd = Command::from_argv(argv).dir(root);
+fn timed(cmd: &Command, log: &Path) -> Result<(f64, Vec<u8>)> {
     let mut file = fs::File::create(log)?;
     let started = Instant::now();
-    let out = exec::output(&cmd)?;
+    let out = exec::output(cmd)?;
     let secs = started.elapsed().as_secs_f64();
     file.write_all(out.stderr.as_bytes())
         .with_context(|| format!("writing {}", log.display()))?;
@@ -490,7 +787,7 @@ pub fn report_markdown(r: &Results) -> String {
     t.render_markdown()
 }
 
-/// Where the numbers came from.
+/// Where the numbers came from, as far as no command is needed (the versions are steps).
 fn machine() -> BTreeMap<String, String> {
     let mut m = BTreeMap::new();
     let read = |p: &str| fs::read_to_string(p).unwrap_or_default();
@@ -509,20 +806,6 @@ fn machine() -> BTreeMap<String, String> {
     );
     m.insert("memory".into(), field(&read("/proc/meminfo"), "MemTotal"));
     m.insert("cpu".into(), field(&read("/proc/cpuinfo"), "model name"));
-    let version = |args: &[&str]| {
-        exec::output(
-            &Command::new("docker")
-                .args(args.iter().copied())
-                .timeout(QUICK),
-        )
-        .map(|o| o.stdout.trim().to_owned())
-        .unwrap_or_default()
-    };
-    m.insert(
-        "docker".into(),
-        version(&["version", "--format", "{{.Server.Version}}"]),
-    );
-    m.insert("buildx".into(), version(&["buildx", "version"]));
     m
 }
 
@@ -577,6 +860,96 @@ mod tests {
             .unwrap()
             .keys()
             .all(|k| k.starts_with("org.opencontainers.image.")));
+    }
+
+    fn bench_plan(rounds: usize) -> BenchPlan {
+        plan(&BenchInput {
+            root: Path::new("/repo"),
+            exe: "/repo/target/debug/xtask",
+            cargo: "/bin/cargo",
+            namespace: "xtask-bench",
+            rounds,
+            bake: json!({}),
+        })
+    }
+
+    #[test]
+    fn the_plan_alternates_who_goes_first_and_runs_each_measure_per_round() {
+        let bench = bench_plan(2);
+        let lines: Vec<String> = bench.steps.iter().map(|s| s.command().shell()).collect();
+        let bake = "docker buildx bake --progress plain --file /repo/target/xtask/bench/bake.json";
+        let xtask = "/repo/target/debug/xtask build --registry xtask-bench --json";
+        let mut expected = vec![
+            "docker buildx bake --file /repo/target/xtask/bench/bake.json --print".to_owned(),
+            "docker version --format '{{.Server.Version}}'".to_owned(),
+            "docker buildx version".to_owned(),
+            format!("{xtask} --no-cache"),
+            format!("{bake} --no-cache"),
+            format!("{bake} --no-cache"),
+            format!("{xtask} --no-cache"),
+            xtask.to_owned(),
+            bake.to_owned(),
+            bake.to_owned(),
+            xtask.to_owned(),
+            xtask.to_owned(),
+            format!("{xtask} api"),
+            format!("{xtask} api"),
+            format!("{xtask} --affected --base HEAD"),
+            format!("{xtask} --affected --base HEAD"),
+            "/bin/cargo build -p xtask --target-dir '<empty target directory>'".to_owned(),
+        ];
+        expected.extend(std::iter::repeat_n(
+            "/repo/target/debug/xtask --help".to_owned(),
+            HELP_RUNS,
+        ));
+        assert_eq!(lines, expected);
+        let logs: Vec<String> = bench
+            .steps
+            .iter()
+            .filter_map(|s| match s {
+                Step::Pair { log, .. } => Some(log.display().to_string()),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(
+            logs,
+            [
+                "cold-xtask-1.log",
+                "cold-bake-1.log",
+                "cold-bake-2.log",
+                "cold-xtask-2.log",
+                "warm-xtask-1.log",
+                "warm-bake-1.log",
+                "warm-bake-2.log",
+                "warm-xtask-2.log"
+            ]
+            .map(|name| format!("/repo/target/xtask/bench/{name}"))
+        );
+        assert!(bench
+            .steps
+            .iter()
+            .all(|s| s.command().dir.is_some() || s.command().timeout.is_some()));
+    }
+
+    #[test]
+    fn the_one_line_edit_and_the_files_written_are_comments_not_commands() {
+        let bench = bench_plan(1);
+        let one_line = bench
+            .steps
+            .iter()
+            .find(|s| matches!(s, Step::OneLine { .. }))
+            .unwrap();
+        let heading = one_line.heading(1).unwrap();
+        assert!(heading.contains("append `// bench edit <timestamp>` to api/src/main.rs"));
+        let compile = bench
+            .steps
+            .iter()
+            .find(|s| matches!(s, Step::Compile { .. }));
+        let bound = compile.unwrap().command().bind(EMPTY_TARGET_DIR, "/tmp/t");
+        assert_eq!(
+            bound.shell(),
+            "/bin/cargo build -p xtask --target-dir /tmp/t"
+        );
     }
 
     #[test]
