@@ -48,6 +48,8 @@ fn affected_dry_run() -> Value {
 /// otherwise show up in the other step's changes.
 #[test]
 fn only_services_whose_context_changed_are_planned() {
+    // Other tests edit the repository's sources for a moment (bench's one-line change).
+    let _turn = repository_images();
     // No change since HEAD: nothing to build, and nothing (not even the engine) is needed.
     if clean_tree_but(&[]) {
         let plan = affected_dry_run();
