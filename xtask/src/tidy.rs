@@ -202,7 +202,7 @@ fn workflow_never_interpolates_untrusted_input_into_scripts() {
 /// `cargo xtask engine up` installs it.
 #[test]
 fn workflow_matches_the_github_schema() {
-    if which::which("check-jsonschema").is_err() {
+    if exec::find("check-jsonschema").is_none() {
         assert!(
             std::env::var("CI").as_deref() != Ok("true"),
             "CI=true but check-jsonschema is not installed: `cargo xtask engine up` installs it"
@@ -356,8 +356,9 @@ fn sources(src: &Path) -> Vec<(String, String)> {
 const LAYER_RULES: &[(&str, &[&str], &str)] = &[
     (
         "",
-        &["xshell", "duct", "std::process", "MetadataCommand"],
-        "only adapters/exec.rs starts processes: build a `Command` and run it with `exec`",
+        &["xshell", "duct", "std::process", "MetadataCommand", "which"],
+        "only adapters/exec.rs starts processes and finds tools: build a `Command` and run it \
+         with `exec`, find a tool with `exec::find`",
     ),
     (
         "domain/",

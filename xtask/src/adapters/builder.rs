@@ -21,7 +21,7 @@ const INSPECT_TIMEOUT: Duration = Duration::from_secs(60);
 impl Builder {
     /// Inspects `name` (or the current builder).
     pub fn detect(name: Option<&str>) -> Result<Builder> {
-        if which::which("docker").is_err() {
+        if exec::find("docker").is_none() {
             return Err(EnvironmentError::new(
                 "docker is not installed: install Docker (with the buildx plugin), or on a Debian machine run `cargo xtask engine up`",
             ));

@@ -4,7 +4,7 @@
 
 use anyhow::Result;
 
-use crate::adapters::exec::{shell_words, EnvironmentError};
+use crate::adapters::exec::{self, shell_words, EnvironmentError};
 use crate::adapters::registry::{self, Session};
 use crate::domain::checks::Signature;
 use crate::domain::identity;
@@ -13,7 +13,7 @@ use crate::domain::signing;
 
 /// cosign on PATH, or an environment error saying how to get it.
 pub fn require_cosign() -> Result<()> {
-    which::which("cosign").map(|_| ()).map_err(|_| {
+    exec::find("cosign").map(|_| ()).ok_or_else(|| {
         EnvironmentError::new(
             "cosign is not installed: `cargo xtask engine up` installs it (Debian trixie's cosign \
              package), or see https://docs.sigstore.dev/cosign/system_config/installation/",

@@ -260,6 +260,11 @@ fn read_through<T>(
     Ok((value, output.clone()))
 }
 
+/// Where `program` would be found on PATH: the one place tools are looked up.
+pub fn find(program: &str) -> Option<std::path::PathBuf> {
+    which::which(program).ok()
+}
+
 /// This process's id, for names that must not collide between concurrent runs.
 pub fn process_id() -> u32 {
     std::process::id()

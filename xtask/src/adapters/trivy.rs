@@ -32,9 +32,9 @@ impl Runner {
             let version = Command::new("docker")
                 .args(["version", "--format", "{{.Server.Version}}"])
                 .timeout(Duration::from_secs(30));
-            which::which("docker").is_ok() && exec::quiet(&version).is_ok_and(|ok| ok)
+            exec::find("docker").is_some() && exec::quiet(&version).is_ok_and(|ok| ok)
         };
-        Runner::choose(which::which("trivy").ok(), docker_ready, trivy_image)
+        Runner::choose(exec::find("trivy"), docker_ready, trivy_image)
     }
 
     fn choose(

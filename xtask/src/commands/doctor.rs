@@ -385,10 +385,10 @@ fn gigabytes(bytes: u64) -> String {
 impl Facts {
     pub fn gather(ws: &Workspace, args: &Args) -> Result<Facts> {
         let mut f = Facts {
-            docker_client: which::which("docker").ok(),
+            docker_client: exec::find("docker"),
             docker_host: ws.env.get("DOCKER_HOST").map(str::to_owned),
-            trivy: which::which("trivy").ok(),
-            hadolint: which::which("hadolint").ok(),
+            trivy: exec::find("trivy"),
+            hadolint: exec::find("hadolint"),
             git: git_facts(&ws.root),
             ..Facts::default()
         };

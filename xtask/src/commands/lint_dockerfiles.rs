@@ -46,7 +46,7 @@ struct Outcome {
 
 pub fn run(ws: &Workspace, args: &Args) -> Result<outcome::Outcome> {
     let services = ws.config.select(&args.services).map_err(usage)?;
-    let hadolint = which::which("hadolint").map_err(|_| {
+    let hadolint = exec::find("hadolint").ok_or_else(|| {
         EnvironmentError::new(format!(
             "hadolint is not on PATH: install it with `{INSTALL}` (or `cargo xtask engine up`)"
         ))
