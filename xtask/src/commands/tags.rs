@@ -10,6 +10,9 @@ use crate::domain::tag_rules::{Evaluation, Flavor, TagRule};
 use crate::render::print_json;
 
 #[derive(Debug, clap::Args)]
+#[command(after_help = "Preview another ref with XTASK_GIT_REF, e.g. \
+XTASK_GIT_REF=refs/tags/v1.2.3 cargo xtask tags (a release) or refs/pull/7/merge (a pull \
+request). In GitHub Actions the ref comes from GITHUB_REF. See docs/tagging.md.")]
 pub struct Args {
     /// A tag rule in docker/metadata-action syntax, e.g. `type=ref,event=branch`; repeat for
     /// more. Replaces the rules in xtask/images.toml.
