@@ -160,10 +160,8 @@ pub fn cache_backend(
         (false, ..) => (
             CacheBackend::Inline,
             Some(format!(
-                "builder `{}` uses the `{}` driver, which cannot export build cache: reusing the engine's \
-                 layer cache with inline cache metadata. For a cache that can be shared and survives \
-                 `docker builder prune`, use a docker-container builder (`docker buildx create --use \
-                 --driver docker-container`) or turn on the containerd image store.",
+                "builder `{}` ({} driver) cannot export build cache: using the engine's layer cache \
+                 (a shareable cache: docs/scaling.md)",
                 builder.name, builder.driver
             )),
         ),
@@ -293,9 +291,7 @@ pub fn plan(input: &PlanInput, services: &[&Service]) -> Result<BuildPlan> {
             note(
                 if input.builder.driver == "docker" && !input.builder.containerd_store {
                     format!(
-                        "{} cannot attach SBOM or provenance attestations: they are skipped. A \
-                     docker-container, kubernetes or remote builder, or the containerd image \
-                     store, can attach them",
+                        "{} cannot attach SBOM or provenance attestations: skipped (docs/scaling.md)",
                         describe(input.builder)
                     )
                 } else {
