@@ -78,6 +78,9 @@ pub struct Outcome {
     /// Last lines of the build log when it failed.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
+    /// When it failed: the failing step and the first compiler (or tool) error, one line.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cause: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -210,10 +213,13 @@ pub fn run(ws: &Workspace, args: &Args) -> Result<outcome::Outcome> {
             print_logs(&ws.root, &outcomes);
         }
     }
-    let failed: Vec<&str> = outcomes
+    let failed: Vec<String> = outcomes
         .iter()
         .filter(|o| o.result == BuildResult::Failed)
-        .map(|o| o.name.as_str())
+        .map(|o| match &o.cause {
+            Some(cause) => format!("{} ({cause})", o.name),
+            None => o.name.clone(),
+        })
         .collect();
     Ok(outcome::Outcome::failed_if(!failed.is_empty(), || {
         format!(
@@ -284,6 +290,7 @@ fn select_affected<'c>(
                     result: BuildResult::Skipped,
                     reason: Some(why),
                     error: None,
+                    cause: None,
                 });
             }
         }
@@ -369,8 +376,10 @@ fn build_one(root: &Path, service: &ServicePlan, width: usize) -> Outcome {
         result: BuildResult::Failed,
         reason: None,
         error: None,
+        cause: None,
     };
     let mut tail: VecDeque<String> = VecDeque::new();
+    let mut progress = Progress::default();
     let result = (|| -> Result<()> {
         let mut log = fs::File::create(&log_path)
             .with_context(|| format!("creating {}", log_path.display()))?;
@@ -378,7 +387,6 @@ fn build_one(root: &Path, service: &ServicePlan, width: usize) -> Outcome {
         let cmd = build_command(service).dir(root);
         writeln!(log, "$ {cmd}")?;
         eprintln!("{:width$} | started", service.name);
-        let mut progress = Progress::default();
         let ok = exec::stream(&cmd, |line| {
             let _ = writeln!(log, "{line}");
             if let Some(shown) = progress.line(line) {
@@ -433,6 +441,7 @@ fn build_one(root: &Path, service: &ServicePlan, width: usize) -> Outcome {
                 eprintln!("{:width$} | {l}", service.name);
             }
             outcome.error = Some(format!("{e:#}\n{}", lines.join("\n")));
+            outcome.cause = progress.cause();
         }
     }
     outcome
@@ -445,11 +454,65 @@ fn build_one(root: &Path, service: &ServicePlan, width: usize) -> Outcome {
 struct Progress {
     pending: Vec<(String, String)>,
     cached: usize,
+    /// Every step's header by its id, kept for naming a step that fails later.
+    steps: Vec<(String, String)>,
+    /// The header of the first step that failed.
+    failed_step: Option<String>,
+    /// The first `error...` line a step printed (a compiler's, a tool's).
+    first_error: Option<String>,
 }
 
 impl Progress {
+    /// One line: the failing step and the first error, when the build failed.
+    fn cause(&self) -> Option<String> {
+        match (&self.failed_step, &self.first_error) {
+            (Some(step), Some(error)) => Some(format!("{step}: {error}")),
+            (Some(step), None) => Some(step.clone()),
+            (None, error) => error.clone(),
+        }
+    }
+
     /// The line to show for `line`, if any.
     fn line(&mut self, line: &str) -> Option<String> {
+        self.note_error(line);
+        self.note_step(line);
+        self.shown(line)
+    }
+
+    /// Keeps step headers (`#7 [build 5/8] RUN ...`), and the first that ends in `#7 ERROR`.
+    fn note_step(&mut self, line: &str) {
+        let Some((id, rest)) = line.strip_prefix('#').and_then(|l| l.split_once(' ')) else {
+            return;
+        };
+        if rest.starts_with('[') {
+            self.steps.push((id.to_owned(), shorten(rest, 110)));
+        } else if rest.starts_with("ERROR") && self.failed_step.is_none() {
+            self.failed_step = self
+                .steps
+                .iter()
+                .rev()
+                .find(|(s, _)| s == id)
+                .map(|(_, h)| h.clone());
+        }
+    }
+
+    /// Keeps the first `error[...]` or `error:` a step printed (`#12 3.4 error[E0425]: ...`).
+    fn note_error(&mut self, line: &str) {
+        if self.first_error.is_some() {
+            return;
+        }
+        let text = line
+            .strip_prefix('#')
+            .and_then(|l| l.split_once(' '))
+            .and_then(|(_, rest)| rest.split_once(' '))
+            .filter(|(time, _)| time.parse::<f64>().is_ok())
+            .map_or(line, |(_, text)| text);
+        if text.starts_with("error[") || text.starts_with("error:") {
+            self.first_error = Some(shorten(text, 160));
+        }
+    }
+
+    fn shown(&mut self, line: &str) -> Option<String> {
         if line.starts_with("ERROR") || line.starts_with("error:") {
             return Some(line.to_owned());
         }
@@ -605,6 +668,28 @@ mod tests {
     }
 
     #[test]
+    fn a_failed_rust_build_ends_with_its_step_and_first_compiler_error() {
+        let mut p = Progress::default();
+        for l in [
+            "#7 [build 5/8] RUN cargo build --release --locked -p api",
+            "#7 3.20    Compiling api v0.1.0 (/src/api)",
+            "#7 4.01 error[E0425]: cannot find value `x` in this scope",
+            "#7 4.01   --> api/src/main.rs:3:5",
+            "#7 4.02 error: could not compile `api` (bin \"api\") due to 1 previous error",
+            "#7 ERROR: process \"/bin/sh -c cargo build\" did not complete successfully: exit code: 101",
+            "ERROR: failed to solve: process did not complete successfully",
+        ] {
+            p.line(l);
+        }
+        assert_eq!(
+            p.cause().unwrap(),
+            "[build 5/8] RUN cargo build --release --locked -p api: \
+             error[E0425]: cannot find value `x` in this scope"
+        );
+        assert_eq!(Progress::default().cause(), None);
+    }
+
+    #[test]
     fn services_build_at_the_same_time() {
         // Each fake build waits (up to 5 s) until all three have started: run one after
         // another, the first would give up alone.
@@ -671,6 +756,7 @@ mod tests {
             result,
             reason: None,
             error: None,
+            cause: None,
         };
         let outcomes = [
             outcome("api", BuildResult::Failed),
@@ -700,6 +786,7 @@ mod tests {
             result,
             reason: None,
             error: None,
+            cause: None,
         };
         let text = summary(&[
             outcome("api", Some(84_000_000), BuildResult::Built),
