@@ -13,9 +13,9 @@ mod tidy;
 use anyhow::Result;
 use clap::Parser;
 
-use adapters::exec::{self, ExitCode, Stdin};
+use adapters::exec::{self, ExitCode};
 use adapters::workspace::Workspace;
-use cli::{Cli, Command, EngineAction};
+use cli::{Cli, Command};
 use domain::outcome::Outcome;
 
 fn main() -> ExitCode {
@@ -37,8 +37,8 @@ fn main() -> ExitCode {
 
 fn run(cli: Cli) -> Result<Outcome> {
     match &cli.command {
-        Command::Engine { action } => engine(*action).map(|()| Outcome::Clean),
-        Command::Test { args } => test(args),
+        Command::Engine { action } => commands::engine::run(*action).map(|()| Outcome::Clean),
+        Command::Test { args } => commands::test::run(args),
         Command::Build(args) => commands::build::run(&Workspace::load(&cli.config)?, args),
         Command::Tags(args) => commands::tags::run(&Workspace::load(&cli.config)?, args),
         Command::Verify(args) => commands::verify::run(&Workspace::load(&cli.config)?, args),
@@ -54,34 +54,4 @@ fn run(cli: Cli) -> Result<Outcome> {
         Command::Doctor(args) => commands::doctor::run(&Workspace::load(&cli.config)?, args),
         Command::Bench(args) => commands::bench::run(&Workspace::load(&cli.config)?, args),
     }
-}
-
-fn engine(action: EngineAction) -> Result<()> {
-    let action = match action {
-        EngineAction::Up => "up",
-        EngineAction::Down => "down",
-        EngineAction::Status => "status",
-    };
-    let script = adapters::workspace::repo_root().join("xtask/engine/engine.sh");
-    let cmd = exec::Command::new("bash")
-        .arg(script.to_string_lossy())
-        .arg(action)
-        .stdin(Stdin::Inherit);
-    if !exec::status(&cmd)? {
-        anyhow::bail!("engine {action} failed (see the messages above)");
-    }
-    Ok(())
-}
-
-fn test(args: &[String]) -> Result<Outcome> {
-    engine(EngineAction::Up)?;
-    let cmd = exec::Command::new(env!("CARGO"))
-        .args(["test", "--workspace", "--locked"])
-        .args(args)
-        // The engine was just provisioned: a test that finds none fails instead of skipping.
-        .env("XTASK_REQUIRE_ENGINE", "1")
-        .dir(adapters::workspace::repo_root())
-        .stdin(Stdin::Inherit);
-    let passed = exec::status(&cmd)?;
-    Ok(Outcome::failed_if(!passed, || "tests failed".into()))
 }

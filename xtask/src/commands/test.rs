@@ -1,0 +1,130 @@
+//! `cargo xtask test`: provision the engine, run the workspace's tests with the engine
+//! required, and leave no image tags behind: every tag that appeared under the tests'
+//! namespaces while they ran is removed afterwards, whether they passed or not, and one that
+//! cannot be removed fails the run. Tags elsewhere (a build of your own meanwhile) are left
+//! alone.
+
+use std::collections::BTreeSet;
+use std::time::Duration;
+
+use anyhow::{Context, Result};
+
+use crate::adapters::engine;
+use crate::adapters::exec::{self, Command, Stdin};
+use crate::adapters::workspace::repo_root;
+use crate::domain::outcome::Outcome;
+
+/// `cargo test` of the whole workspace; the engine was just provisioned, so a test that
+/// finds none fails instead of skipping.
+pub fn test_command(cargo: &str, args: &[String]) -> Command {
+    Command::new(cargo)
+        .args(["test", "--workspace", "--locked"])
+        .args(args.iter().cloned())
+        .env("XTASK_REQUIRE_ENGINE", "1")
+        .dir(repo_root())
+        .stdin(Stdin::Inherit)
+}
+
+pub fn run(args: &[String]) -> Result<Outcome> {
+    engine::run("up")?;
+    let before = image_tags()?;
+    let passed = exec::status(&test_command(env!("CARGO"), args))?;
+    let created = from_tests(appeared(&before, &image_tags()?));
+    for chunk in created.chunks(50) {
+        // Untag only: an image still used by a container stays, without the test's tag.
+        let _ = exec::quiet(&untag(chunk));
+    }
+    let left = from_tests(appeared(&before, &image_tags()?));
+    if !created.is_empty() {
+        eprintln!(
+            "removed {} image tag(s) the tests created",
+            created.len() - left.len()
+        );
+    }
+    Ok(if !passed {
+        Outcome::Failed("tests failed".into())
+    } else {
+        Outcome::failed_if(!left.is_empty(), || {
+            format!("the tests left image tags behind: {}", left.join(", "))
+        })
+    })
+}
+
+fn untag(tags: &[String]) -> Command {
+    Command::new("docker")
+        .args(["image", "rm", "--force", "--no-prune"])
+        .args(tags.iter().cloned())
+        .timeout(Duration::from_secs(120))
+}
+
+/// Every `repository:tag` in the engine (dangling images have none).
+fn image_tags() -> Result<BTreeSet<String>> {
+    let list = Command::new("docker")
+        .args(["image", "ls", "--format", "{{.Repository}}:{{.Tag}}"])
+        .timeout(Duration::from_secs(60));
+    let out = exec::read(&list).context("listing the engine's image tags")?;
+    Ok(out
+        .lines()
+        .filter(|t| !t.contains("<none>"))
+        .map(str::to_owned)
+        .collect())
+}
+
+/// The namespaces the tests name their images under: the repository's own (`shipyard`),
+/// the tests' fixtures (`xtask-...`), and the throwaway registries they start on loopback
+/// ports (not the long-lived local registry on 127.0.0.1:5000).
+fn from_tests(tags: Vec<String>) -> Vec<String> {
+    tags.into_iter()
+        .filter(|t| {
+            t.starts_with("xtask-")
+                || t.starts_with("shipyard/")
+                || (t.starts_with("127.0.0.1:") && !t.starts_with("127.0.0.1:5000/"))
+        })
+        .collect()
+}
+
+/// The tags in `after` that were not in `before`.
+pub fn appeared(before: &BTreeSet<String>, after: &BTreeSet<String>) -> Vec<String> {
+    after.difference(before).cloned().collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn set(tags: &[&str]) -> BTreeSet<String> {
+        tags.iter().map(|t| t.to_string()).collect()
+    }
+
+    #[test]
+    fn only_tags_that_appeared_during_the_run_are_removed() {
+        let before = set(&["debian:bookworm-slim", "shipyard/api:latest"]);
+        let after = set(&[
+            "debian:bookworm-slim",
+            "shipyard/api:latest",
+            "xtask-vp/vp-good:main-20261203-180239",
+            "127.0.0.1:5123/acme/api:sha-2809e91",
+        ]);
+        assert_eq!(
+            appeared(&before, &after),
+            [
+                "127.0.0.1:5123/acme/api:sha-2809e91",
+                "xtask-vp/vp-good:main-20261203-180239"
+            ]
+        );
+        let mut after = after;
+        after.insert("my-own/build:wip".into());
+        after.insert("127.0.0.1:5000/acme/api:v1".into());
+        assert_eq!(from_tests(appeared(&before, &after)).len(), 2);
+        assert_eq!(untag(&from_tests(appeared(&before, &after))).shell(), "docker image rm --force --no-prune 127.0.0.1:5123/acme/api:sha-2809e91 xtask-vp/vp-good:main-20261203-180239");
+    }
+
+    #[test]
+    fn the_suite_runs_with_the_engine_required() {
+        let cmd = test_command("cargo", &["--".into(), "--nocapture".into()]);
+        assert_eq!(
+            cmd.to_string(),
+            "XTASK_REQUIRE_ENGINE=1 cargo test --workspace --locked -- --nocapture"
+        );
+    }
+}
