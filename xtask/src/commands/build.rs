@@ -96,7 +96,7 @@ pub enum BuildResult {
 impl Outcome {
     fn over_budget(&self) -> bool {
         self.size_bytes
-            .is_some_and(|s| s > self.size_budget_mb * 1_000_000)
+            .is_some_and(|s| s > self.size_budget_mb.saturating_mul(1_000_000))
     }
 }
 

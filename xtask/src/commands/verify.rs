@@ -37,7 +37,12 @@ pub struct Args {
     #[arg(long, value_name = "SHA", requires = "images")]
     pub revision: Option<String>,
     /// For --image: the size budget in MB (1 MB = 1,000,000 bytes).
-    #[arg(long, value_name = "MB", requires = "images")]
+    #[arg(
+        long,
+        value_name = "MB",
+        requires = "images",
+        value_parser = clap::value_parser!(u64).range(1..=crate::domain::config::MAX_SIZE_BUDGET_MB)
+    )]
     pub size_budget_mb: Option<u64>,
     /// For --image: do not require a HEALTHCHECK.
     #[arg(long, requires = "images")]

@@ -219,7 +219,7 @@ pub fn size(bytes: u64, budget_mb: Option<u64>) -> Check {
             "size",
             format!("{size}; no budget given (--size-budget-mb)"),
         ),
-        Some(b) if bytes > b * 1_000_000 => {
+        Some(b) if bytes > b.saturating_mul(1_000_000) => {
             fail("size", format!("{size} is over the budget of {b} MB"))
         }
         Some(b) => pass("size", format!("{size} of {b} MB")),

@@ -141,6 +141,35 @@ pub fn validate_platform(p: &str) -> Result<()> {
     Ok(())
 }
 
+/// The largest size budget accepted: 1 TB, far above any image and far below an overflow.
+pub const MAX_SIZE_BUDGET_MB: u64 = 1_000_000;
+
+/// A size budget is 1 MB to [`MAX_SIZE_BUDGET_MB`].
+pub fn validate_size_budget(mb: u64) -> Result<()> {
+    if !(1..=MAX_SIZE_BUDGET_MB).contains(&mb) {
+        bail!("{mb} MB is not a size budget: give 1 to {MAX_SIZE_BUDGET_MB} MB");
+    }
+    Ok(())
+}
+
+/// A service name names files under `target/xtask/` and, by default, its image: lowercase
+/// letters and digits, with inner `-` or `_`, at most 63 characters.
+pub fn validate_service_name(name: &str) -> Result<()> {
+    let ok = (1..=63).contains(&name.len())
+        && name
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '_')
+        && name.starts_with(|c: char| c.is_ascii_alphanumeric())
+        && name.ends_with(|c: char| c.is_ascii_alphanumeric());
+    if !ok {
+        bail!(
+            "`{name}` is not a service name: use lowercase letters and digits with inner - or _ \
+             (at most 63 characters), e.g. `api` or `billing-worker`"
+        );
+    }
+    Ok(())
+}
+
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Service {
@@ -221,6 +250,7 @@ impl Config {
             bail!("{file}: [scan] timeout_secs must be more than 0");
         }
         for (name, service) in &mut self.services {
+            validate_service_name(name).with_context(|| format!("{file}: [services.{name:?}]"))?;
             service.name = name.clone();
             validate_repository(service.image_name())
                 .with_context(|| format!("{file}: [services.{name}] image"))?;
@@ -228,9 +258,8 @@ impl Config {
                 validate_platform(p)
                     .with_context(|| format!("{file}: [services.{name}] platforms"))?;
             }
-            if service.size_budget_mb == 0 {
-                bail!("{file}: [services.{name}] size_budget_mb must be more than 0");
-            }
+            validate_size_budget(service.size_budget_mb)
+                .with_context(|| format!("{file}: [services.{name}] size_budget_mb"))?;
         }
         Ok(())
     }
@@ -418,5 +447,27 @@ mod tests {
             err.contains("unknown service `apy`") && err.contains("api"),
             "{err}"
         );
+    }
+
+    #[test]
+    fn service_names_and_budgets_are_checked_when_the_config_is_read() {
+        for bad in ["../../../../tmp/x", "Api", "has space", "", "-api", "x/y"] {
+            let text = MINIMAL.replace("[services.api]", &format!("[services.{bad:?}]"));
+            let err = parse(&text).unwrap_err();
+            assert!(
+                format!("{err:#}").contains("is not a service name"),
+                "{bad}: {err:#}"
+            );
+        }
+        for bad in ["0", "9223372036854775807", "1000001"] {
+            let text = MINIMAL.replace("size_budget_mb = 100", &format!("size_budget_mb = {bad}"));
+            let err = parse(&text).unwrap_err();
+            assert!(
+                format!("{err:#}").contains("is not a size budget"),
+                "{bad}: {err:#}"
+            );
+        }
+        assert!(validate_size_budget(MAX_SIZE_BUDGET_MB).is_ok());
+        assert!(validate_service_name("billing-worker_2").is_ok());
     }
 }

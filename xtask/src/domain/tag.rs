@@ -71,12 +71,11 @@ pub fn validate_repository(name: &str) -> Result<()> {
     let mut parts: Vec<&str> = name.split('/').collect();
     if parts.len() > 1 && (parts[0].contains(['.', ':']) || parts[0] == "localhost") {
         let host = parts.remove(0);
-        if host.is_empty()
-            || !host
-                .chars()
-                .all(|c| c.is_ascii_alphanumeric() || ".-:".contains(c))
-        {
-            bail!("`{host}` in `{name}` is not a valid registry host");
+        if !valid_host(host) {
+            bail!(
+                "`{host}` in `{name}` is not a valid registry host: write name[:port], e.g. \
+                 ghcr.io or 127.0.0.1:5000"
+            );
         }
     }
     for part in parts {
@@ -94,6 +93,21 @@ pub fn validate_repository(name: &str) -> Result<()> {
         }
     }
     Ok(())
+}
+
+/// `name[:port]`: dot-separated labels of letters, digits and inner `-`, and a numeric port.
+fn valid_host(host: &str) -> bool {
+    let (name, port) = match host.split_once(':') {
+        Some((name, port)) => (name, Some(port)),
+        None => (host, None),
+    };
+    let label = |l: &str| {
+        !l.is_empty()
+            && l.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
+            && !l.starts_with('-')
+            && !l.ends_with('-')
+    };
+    name.split('.').all(label) && port.is_none_or(|p| p.parse::<u16>().is_ok_and(|p| p > 0))
 }
 
 /// `repository:tag`, the unit that gets built, pushed and scanned.
@@ -161,6 +175,30 @@ mod tests {
         assert!(Tag::parse("a/b").is_err());
         assert!(Tag::parse("").is_err());
         assert!(Tag::parse(&"a".repeat(129)).is_err());
+    }
+
+    #[test]
+    fn a_registry_host_is_a_name_and_an_optional_numeric_port() {
+        for good in [
+            "ghcr.io/acme",
+            "127.0.0.1:5000/acme",
+            "localhost:5000/a",
+            "my-registry.local/x/y",
+        ] {
+            assert!(validate_repository(good).is_ok(), "{good}");
+        }
+        for bad in [
+            "../x",
+            "a:b:c/x",
+            ".ghcr.io/x",
+            "ghcr..io/x",
+            "-a.io/x",
+            "host:99999/x",
+            "host:/x",
+            "host:0/x",
+        ] {
+            assert!(validate_repository(bad).is_err(), "{bad}");
+        }
     }
 
     #[test]
