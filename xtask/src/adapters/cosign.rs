@@ -34,13 +34,13 @@ pub fn verify(session: &Session, key: &str, tlog: bool, reference: &str) -> Sign
     let resolve = publish::resolve(reference).argv;
     let digest = match session
         .run(&resolve, None, |_| {})
-        .and_then(|a| registry::manifest_digest(&a.lines))
+        .and_then(|a| registry::manifest_digest(&a.printed))
     {
         Ok(d) => d,
         Err(e) => {
             return Signature::Unresolved {
                 reference: reference.to_owned(),
-                why: format!("{e:#}"),
+                why: session.redactor.redact(&format!("{e:#}")),
             }
         }
     };

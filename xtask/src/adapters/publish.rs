@@ -82,14 +82,19 @@ fn run_step(
     })?;
     match step.capture {
         Some(Capture::Manifest) => {
-            *manifest = Some(registry::pushed_digest(&attempt.lines).ok_or_else(|| {
+            *manifest = Some(registry::pushed_digest(&attempt.printed).ok_or_else(|| {
                 anyhow::anyhow!(
                     "`docker push` printed no digest: {}",
                     attempt.lines.join("\n")
                 )
             })?);
         }
-        Some(Capture::Digest) => outcome.digest = Some(registry::manifest_digest(&attempt.lines)?),
+        Some(Capture::Digest) => {
+            outcome.digest =
+                Some(registry::manifest_digest(&attempt.printed).map_err(|e| {
+                    anyhow::anyhow!("{}", session.redactor.redact(&format!("{e:#}")))
+                })?)
+        }
         None => {}
     }
     if let (Some(tag), Some(digest)) = (&step.publishes, &outcome.digest) {

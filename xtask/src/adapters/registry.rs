@@ -138,11 +138,23 @@ impl Retry {
     }
 }
 
-/// What one docker command printed (already redacted) and how it ended.
-#[derive(Debug, Clone)]
+/// What one docker command printed and how it ended. `lines` are redacted, for showing;
+/// `printed` is what docker really printed, for parsing only (a password such as `a` may
+/// occur inside a digest), and is never shown.
+#[derive(Clone)]
 pub struct Attempt {
     pub ok: bool,
     pub lines: Vec<String>,
+    pub printed: Vec<String>,
+}
+
+impl std::fmt::Debug for Attempt {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Attempt")
+            .field("ok", &self.ok)
+            .field("lines", &self.lines)
+            .finish_non_exhaustive()
+    }
 }
 
 /// A command that failed for good.
@@ -305,13 +317,14 @@ impl Session {
     pub fn run_command(&self, cmd: &Command, mut on_line: impl FnMut(&str)) -> Result<Attempt> {
         let what = cmd.argv().into_iter().take(3).collect::<Vec<_>>().join(" ");
         with_retry(self.retry, &what, std::thread::sleep, |_| {
-            let mut lines = Vec::new();
+            let (mut lines, mut printed) = (Vec::new(), Vec::new());
             let ok = exec::stream(cmd, |line| {
-                let line = self.redactor.redact(line);
-                on_line(&line);
-                lines.push(line);
+                let shown = self.redactor.redact(line);
+                on_line(&shown);
+                lines.push(shown);
+                printed.push(line.to_owned());
             })?;
-            Ok(Attempt { ok, lines })
+            Ok(Attempt { ok, lines, printed })
         })
     }
 }
@@ -469,6 +482,7 @@ mod tests {
         Attempt {
             ok,
             lines: vec![line.to_owned()],
+            printed: vec![line.to_owned()],
         }
     }
 
@@ -549,5 +563,27 @@ mod tests {
         ];
         assert_eq!(manifest_digest(&inspect).unwrap(), d);
         assert!(manifest_digest(&["not found".to_owned()]).is_err());
+    }
+
+    #[test]
+    fn digests_are_parsed_from_what_docker_printed_and_only_shown_redacted() {
+        // A password that occurs in the output (here `a`, inside the digest).
+        let session = Session {
+            config_dir: None,
+            redactor: Redactor::new(["a".to_owned()]),
+            retry: Retry::from_env(&env(&[])),
+        };
+        let digest = format!("sha256:{}", "a".repeat(64));
+        let push = Command::new("echo").arg(format!("latest: digest: {digest} size: 528"));
+        let mut shown = Vec::new();
+        let a = session
+            .run_command(&push, |l| shown.push(l.to_owned()))
+            .unwrap();
+        assert_eq!(pushed_digest(&a.printed), Some(digest.clone()));
+        assert!(shown.iter().all(|l| !l.contains(&digest)), "{shown:?}");
+        assert!(!format!("{a:?}").contains(&digest));
+        let inspect = Command::new("echo").arg(format!(r#"{{"digest":"{digest}"}}"#));
+        let a = session.run_command(&inspect, |_| {}).unwrap();
+        assert_eq!(manifest_digest(&a.printed).unwrap(), digest);
     }
 }
