@@ -16,6 +16,7 @@ use std::time::{Duration, Instant};
 use anyhow::{bail, Context, Result};
 
 use crate::adapters::exec::{self, Command};
+use crate::adapters::interrupt;
 use crate::domain::checks::HARDENED;
 use crate::domain::checks::{self, Health, Suspicion};
 use crate::domain::health::{self, Probe, State};
@@ -30,15 +31,15 @@ pub fn run_id() -> String {
     format!("{}-{nanos}", exec::process_id())
 }
 
-/// On Ctrl-C: remove this run's containers, then exit 130.
-pub fn clean_up_on_interrupt(run: &str) -> Result<()> {
+/// On Ctrl-C: remove this run's containers (then the process exits 130), while the
+/// returned value lives.
+pub fn clean_up_on_interrupt(run: &str) -> Result<interrupt::Registered> {
     let run = run.to_owned();
-    ctrlc::set_handler(move || {
-        eprintln!("\ninterrupted: removing the containers verify started");
+    interrupt::on_interrupt(move || {
+        eprintln!("removing the containers verify started");
         remove_labelled(&run);
-        exec::exit(130);
     })
-    .context("cannot install the Ctrl-C handler")
+    .map_err(anyhow::Error::msg)
 }
 
 fn remove_labelled(run: &str) {

@@ -10,6 +10,7 @@ pub mod engine;
 pub mod exec;
 pub mod git;
 pub mod image;
+pub mod interrupt;
 pub mod publish;
 pub mod registry;
 pub mod trivy;

@@ -11,7 +11,8 @@ use std::time::Duration;
 
 use anyhow::{bail, Context, Result};
 
-use crate::adapters::exec::{self, Command, Secret, Stdin, UsageError};
+use crate::adapters::exec::{self, Command, EnvironmentError, Secret, Stdin, UsageError};
+use crate::adapters::interrupt;
 use crate::domain::env::Env;
 use crate::domain::publish::Failure;
 
@@ -238,6 +239,8 @@ pub fn failure_of(error: &anyhow::Error) -> Option<Failure> {
 /// credentials were given (deleted on drop), the redactor and the retry policy.
 pub struct Session {
     config_dir: Option<tempfile::TempDir>,
+    /// Removes `config_dir` (it holds the login) if the run is interrupted.
+    _on_interrupt: Option<interrupt::Registered>,
     pub redactor: Redactor,
     pub retry: Retry,
 }
@@ -253,6 +256,7 @@ impl Session {
         let Some(creds) = credentials else {
             return Ok(Session {
                 config_dir: None,
+                _on_interrupt: None,
                 redactor: Redactor::default(),
                 retry,
             });
@@ -262,8 +266,19 @@ impl Session {
             .tempdir()
             .context("creating a temporary DOCKER_CONFIG")?;
         link_cli_plugins(env, dir.path());
+        let path = dir.path().to_owned();
+        let on_interrupt = interrupt::on_interrupt(move || {
+            let _ = std::fs::remove_dir_all(&path);
+        })
+        .map_err(|e| {
+            EnvironmentError::new(format!(
+                "{e}: refusing to log in, since an interrupted run would leave the login in a \
+                 temporary docker config"
+            ))
+        })?;
         let session = Session {
             config_dir: Some(dir),
+            _on_interrupt: Some(on_interrupt),
             redactor: Redactor::new([creds.password.clone()]),
             retry,
         };
@@ -570,6 +585,7 @@ mod tests {
         // A password that occurs in the output (here `a`, inside the digest).
         let session = Session {
             config_dir: None,
+            _on_interrupt: None,
             redactor: Redactor::new(["a".to_owned()]),
             retry: Retry::from_env(&env(&[])),
         };

@@ -7,7 +7,6 @@
 
 use std::fs;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -16,6 +15,7 @@ use serde::Serialize;
 
 use crate::adapters::exec::{self, Command, EnvironmentError};
 use crate::adapters::image;
+use crate::adapters::interrupt;
 use crate::adapters::workspace::Workspace;
 use crate::cli::{Preview, Registry};
 use crate::domain::checks::{HARDENED, NO_PRIVILEGES};
@@ -355,7 +355,7 @@ fn execute(root: &Path, plan: &E2ePlan, health_timeout: Duration) -> Result<Repo
         .with_context(|| format!("creating {}", plan.out_dir.display()))?;
 
     let stack = Stack::new(plan.cleanup.clone());
-    stack.on_interrupt();
+    let _on_interrupt = stack.on_interrupt();
     for argv in &plan.setup {
         stack.step(argv)?;
     }
@@ -453,8 +453,6 @@ fn published_url(container: &str) -> Option<String> {
 /// Whatever `setup` created, removed exactly once: when dropped, or on Ctrl-C.
 struct Stack(Arc<Mutex<Option<Vec<Vec<String>>>>>);
 
-static INTERRUPTED: AtomicBool = AtomicBool::new(false);
-
 impl Stack {
     fn new(cleanup: Vec<Vec<String>>) -> Stack {
         Stack(Arc::new(Mutex::new(Some(cleanup))))
@@ -475,28 +473,20 @@ impl Stack {
         Ok(())
     }
 
-    /// Ctrl-C (or SIGTERM) cleans up and exits 130; a second one exits at once.
-    fn on_interrupt(&self) {
+    /// Ctrl-C (or SIGTERM) removes the stack, then the process exits 130; a second one
+    /// exits at once (adapters/interrupt.rs). Kept registered while the returned value lives.
+    fn on_interrupt(&self) -> Option<interrupt::Registered> {
         let cleanup = Arc::clone(&self.0);
-        let installed = ctrlc::set_handler(move || {
-            if INTERRUPTED.swap(true, Ordering::SeqCst) {
-                eprintln!("e2e | interrupted again: exiting without waiting for cleanup");
-                exec::exit(130);
-            }
-            eprintln!(
-                "e2e | interrupted: removing the containers and network (Ctrl-C again to skip)"
-            );
-            let cleanup = Arc::clone(&cleanup);
-            // The handler returns at once so that a second Ctrl-C reaches it.
-            std::thread::spawn(move || {
-                remove(&cleanup);
-                exec::exit(130);
-            });
+        let registered = interrupt::on_interrupt(move || {
+            eprintln!("e2e | removing the containers and network");
+            remove(&cleanup);
         });
-        if let Err(e) = installed {
-            eprintln!(
-                "note: cannot handle Ctrl-C ({e}); an interrupted run may leave containers behind"
-            );
+        match registered {
+            Ok(r) => Some(r),
+            Err(e) => {
+                eprintln!("note: {e}; an interrupted run may leave containers behind");
+                None
+            }
         }
     }
 }

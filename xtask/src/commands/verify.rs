@@ -314,7 +314,7 @@ pub fn run(ws: &Workspace, args: &Args) -> Result<Outcome> {
         None
     };
     let run = container::run_id();
-    container::clean_up_on_interrupt(&run)?;
+    let _cleanup = container::clean_up_on_interrupt(&run)?;
     let timeout = Duration::from_secs(args.timeout);
     let mut reports = Vec::new();
     for ((t, image), containers) in targets.iter().zip(&images).zip(&plan.images) {
