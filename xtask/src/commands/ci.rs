@@ -4,7 +4,8 @@
 //! command a person would type (run as a child with `--json`, so CI and a laptop cannot
 //! drift). The first failing stage stops the run; the summary covers every stage run so far.
 //! Push only happens where the `[ci] push_on` policy allows it: by default on the default
-//! branch and on tags, never on pull requests. What was pushed is signed when signing is
+//! branch and on tags, never on pull requests; and only to a registry: without one (the
+//! local `shipyard` namespace) push and sign are skipped, saying why. What was pushed is signed when signing is
 //! configured: a key in `COSIGN_KEY`, or keyless where GitHub Actions offers an OIDC token.
 //! In GitHub Actions each stage's output is one log group (except with `--json`, whose
 //! stdout is the report alone), the summary also goes to the step summary, a failure
@@ -24,6 +25,7 @@ use crate::adapters::workspace::Workspace;
 use crate::cli::{Preview, Registry};
 use crate::domain::config::PushOn;
 use crate::domain::git::GitContext;
+use crate::domain::identity;
 use crate::domain::outcome::Outcome;
 use crate::render::{self, Table};
 
@@ -31,7 +33,8 @@ use crate::render::{self, Table};
 pub struct Args {
     #[command(flatten)]
     pub registry: Registry,
-    /// Push even where the `[ci] push_on` policy would not (e.g. a feature branch).
+    /// Push even where the `[ci] push_on` policy would not (e.g. a feature branch); needs a
+    /// registry.
     #[arg(long, conflicts_with = "no_push")]
     pub push: bool,
     /// Never push, whatever the policy says.
@@ -121,6 +124,44 @@ pub fn push_decision(policy: &[PushOn], ctx: &GitContext) -> (bool, String) {
     )
 }
 
+/// Whether this run pushes, and why: `--push` and `--no-push` first, then the policy, and
+/// only ever to a registry. A namespace without a registry host (`shipyard`) names local
+/// images only: push and sign are then skipped, unless `--push` asked for them, which is a
+/// usage error before anything runs.
+pub fn decide_push(
+    push: bool,
+    no_push: bool,
+    policy: &[PushOn],
+    ctx: &GitContext,
+    namespace: &str,
+) -> Result<(bool, String)> {
+    let local = identity::registry_host(namespace).is_none();
+    if push && local {
+        return Err(UsageError::new(format!(
+            "--push needs a registry, but `{namespace}` names local images only: set it with \
+             --registry, XTASK_REGISTRY or [registry] namespace, e.g. `127.0.0.1:5000/$USER`"
+        )));
+    }
+    let (ok, why) = match (push, no_push) {
+        (true, _) => (true, "--push".to_owned()),
+        (_, true) => (false, "--no-push".to_owned()),
+        _ => push_decision(policy, ctx),
+    };
+    Ok(if ok && local {
+        (false, no_registry(namespace))
+    } else {
+        (ok, why)
+    })
+}
+
+/// Why push and sign are skipped when the namespace has no registry host.
+fn no_registry(namespace: &str) -> String {
+    format!(
+        "no registry configured: `{namespace}` names local images only; set --registry, \
+         XTASK_REGISTRY or [registry] namespace to push"
+    )
+}
+
 #[derive(Debug, Serialize)]
 pub struct StageRun {
     pub stage: Stage,
@@ -190,11 +231,14 @@ pub fn plan(
 
 pub fn run(ws: &Workspace, args: &Args) -> Result<Outcome> {
     let ctx = ws.git_context()?;
-    let decision = match (args.push, args.no_push) {
-        (true, _) => (true, "--push".to_owned()),
-        (_, true) => (false, "--no-push".to_owned()),
-        _ => push_decision(&ws.config.ci.push_on, &ctx),
-    };
+    let namespace = args.registry.namespace(ws)?;
+    let decision = decide_push(
+        args.push,
+        args.no_push,
+        &ws.config.ci.push_on,
+        &ctx,
+        &namespace,
+    )?;
     let exe = std::env::current_exe().context("locating the running xtask")?;
     let signing = crate::domain::signing::signer(None, &ws.env)
         .map(|_| ())
@@ -583,6 +627,73 @@ mod tests {
             )
             .0
         );
+    }
+
+    #[test]
+    fn push_needs_a_registry_and_only_push_insists_on_one() {
+        const ALL: &[PushOn] = &[PushOn::Branches, PushOn::Tags];
+        const REG: &str = "127.0.0.1:5000/acme";
+        const LOCAL: &str = "shipyard";
+        const MAIN: &str = "refs/heads/main";
+        const DEV: &str = "refs/heads/dev";
+        const TAG: &str = "refs/tags/v1.2.3";
+        const NO_REGISTRY: &str = "no registry configured: `shipyard` names local images only";
+        // namespace, ref, flag, policy => pushes, the reason says
+        for (namespace, git_ref, flag, policy, want, why) in [
+            (REG, MAIN, "", DEFAULT, true, "branch main pushes"),
+            (REG, TAG, "", DEFAULT, true, "tag v1.2.3 pushes"),
+            (REG, DEV, "", DEFAULT, false, "branch dev does not push"),
+            (REG, DEV, "", ALL, true, "branch dev pushes"),
+            (REG, DEV, "--push", DEFAULT, true, "--push"),
+            (REG, MAIN, "--no-push", DEFAULT, false, "--no-push"),
+            (LOCAL, MAIN, "", DEFAULT, false, NO_REGISTRY),
+            (LOCAL, TAG, "", DEFAULT, false, NO_REGISTRY),
+            (LOCAL, DEV, "", ALL, false, NO_REGISTRY),
+            (LOCAL, DEV, "", DEFAULT, false, "branch dev does not push"),
+            (LOCAL, MAIN, "", &[], false, "branch main does not push"),
+            (LOCAL, MAIN, "--no-push", DEFAULT, false, "--no-push"),
+        ] {
+            let case = format!("{namespace} {git_ref} {flag:?} {policy:?}");
+            let ctx = fixture("push", git_ref);
+            let (push, no_push) = (flag == "--push", flag == "--no-push");
+            let (pushes, reason) =
+                decide_push(push, no_push, policy, &ctx, namespace).expect(&case);
+            assert_eq!(pushes, want, "{case}: {reason}");
+            assert!(reason.contains(why), "{case}: {reason}");
+        }
+        let main = fixture("push", MAIN);
+        let stated = decide_push(false, false, DEFAULT, &main, LOCAL).unwrap().1;
+        assert!(
+            stated.ends_with("set --registry, XTASK_REGISTRY or [registry] namespace to push"),
+            "{stated}"
+        );
+        // --push without a registry: a usage error, before any stage runs.
+        for (git_ref, policy) in [(MAIN, DEFAULT), (DEV, DEFAULT), (DEV, ALL)] {
+            let e = decide_push(true, false, policy, &fixture("push", git_ref), LOCAL).unwrap_err();
+            assert_eq!(crate::domain::error::exit_code(&e), 2);
+            assert!(e.to_string().contains("--registry"), "{e}");
+        }
+    }
+
+    #[test]
+    fn without_a_registry_push_and_sign_are_skipped_with_the_reason() {
+        let main = fixture("push", "refs/heads/main");
+        let decision = decide_push(false, false, DEFAULT, &main, "shipyard").unwrap();
+        let plan = plan(
+            &args(None, false),
+            decision,
+            &Ok(()),
+            Path::new("/x/xtask"),
+            Path::new("xtask/images.toml"),
+        );
+        let stages: Vec<&str> = plan.commands().map(|c| c.args[2].as_str()).collect();
+        assert_eq!(stages, ["build", "scan", "verify", "e2e"]);
+        for (stage, step) in &plan.stages[4..] {
+            assert!(
+                matches!(step, Step::Skip(why) if why.starts_with("no registry configured")),
+                "{stage:?}: {step:?}"
+            );
+        }
     }
 
     fn args(registry: Option<&str>, skip_db_update: bool) -> Args {

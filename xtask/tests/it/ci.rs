@@ -19,6 +19,51 @@ fn stage_results(report: &Value) -> Vec<(String, String)> {
         .collect()
 }
 
+/// Plain `cargo xtask ci` on the default branch with no registry named: the local stages
+/// run, push and sign are skipped saying why, and the run is green.
+#[test]
+fn without_a_registry_ci_on_the_default_branch_skips_push_and_sign() {
+    // xtask_env removes XTASK_REGISTRY and GitHub Actions' variables; the repository's
+    // config names no [registry] namespace, so images are the local `shipyard/...`.
+    let o = xtask_env(
+        &["ci", "--dry-run"],
+        &[("XTASK_GIT_REF", "refs/heads/main")],
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
+    let stages: Vec<String> = stdout(&o)
+        .lines()
+        .map(|l| l.split_whitespace().nth(3).unwrap_or_default().to_owned())
+        .collect();
+    assert_eq!(stages, ["build", "scan", "verify", "e2e"], "{}", stdout(&o));
+    let err = stderr(&o);
+    for stage in ["push", "sign"] {
+        assert!(
+            err.contains(&format!(
+                "note: {stage} is skipped: no registry configured: `shipyard` names local images only; \
+                 set --registry, XTASK_REGISTRY or [registry] namespace to push"
+            )),
+            "{err}"
+        );
+    }
+    assert!(err.contains("will not push"), "{err}");
+}
+
+/// `--push` without a registry is a usage error before any stage runs.
+#[test]
+fn push_without_a_registry_is_a_usage_error_up_front() {
+    let o = xtask_env(
+        &["ci", "--push", "--dry-run"],
+        &[("XTASK_GIT_REF", "refs/heads/main")],
+    );
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert!(stdout(&o).is_empty(), "{}", stdout(&o));
+    assert!(
+        stderr(&o).contains("--push needs a registry"),
+        "{}",
+        stderr(&o)
+    );
+}
+
 /// The whole pipeline as a GitHub Actions step: stage table, step summary, annotations and
 /// outputs; push is skipped when told not to.
 #[test]
