@@ -31,21 +31,44 @@ pub fn run_id() -> String {
     format!("{}-{nanos}", exec::process_id())
 }
 
-/// On Ctrl-C: remove this run's containers (then the process exits 130), while the
-/// returned value lives.
-pub fn clean_up_on_interrupt(run: &str) -> Result<interrupt::Registered> {
-    let run = run.to_owned();
-    interrupt::on_interrupt(move || {
-        eprintln!("removing the containers verify started");
-        remove_labelled(&run);
-    })
-    .map_err(anyhow::Error::msg)
+/// Every container a verify run started, labelled with its run id: removed when this is
+/// dropped, however the run ended (a hardened start that failed after creating the
+/// container, an error on the way), and on Ctrl-C (then the process exits 130).
+pub struct RunContainers {
+    run: String,
+    _on_interrupt: interrupt::Registered,
 }
 
-fn remove_labelled(run: &str) {
+impl Drop for RunContainers {
+    fn drop(&mut self) {
+        remove_labelled(&self.run);
+    }
+}
+
+pub fn clean_up_on_interrupt(run: &str) -> Result<RunContainers> {
+    let label = run.to_owned();
+    let on_interrupt = interrupt::on_interrupt(move || {
+        eprintln!("removing the containers verify started");
+        remove_labelled(&label);
+    })
+    .map_err(anyhow::Error::msg)?;
+    Ok(RunContainers {
+        run: run.to_owned(),
+        _on_interrupt: on_interrupt,
+    })
+}
+
+/// Lists every container of the verify run `run`, whatever state it is in.
+pub fn sweep_command(run: &str) -> Command {
     let filter = format!("label={LABEL}={run}");
-    let ids = exec::read(&Command::new("docker").args(["ps", "-aq", "--filter", &filter]))
-        .unwrap_or_default();
+    Command::new("docker")
+        .args(["ps", "-aq", "--filter", &filter])
+        .timeout(std::time::Duration::from_secs(30))
+}
+
+/// Removes what [`sweep_command`] lists.
+fn remove_labelled(run: &str) {
+    let ids = exec::read(&sweep_command(run)).unwrap_or_default();
     let ids: Vec<&str> = ids.split_whitespace().collect();
     if !ids.is_empty() {
         let rm = Command::new("docker").args(["rm", "-f"]).args(ids);

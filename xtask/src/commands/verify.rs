@@ -104,6 +104,9 @@ fn container_placeholder(kind: &str, name: &str) -> String {
 pub struct VerifyPlan {
     pub inspects: Vec<Command>,
     pub images: Vec<Containers>,
+    /// Last, however the run ends: this run's containers are listed, and what is listed is
+    /// removed (`docker rm -f`, only when something is left).
+    pub sweep: Command,
 }
 
 /// The containers one image is checked in, as the container adapter runs them.
@@ -119,12 +122,15 @@ pub struct Containers {
 
 impl VerifyPlan {
     pub fn commands(&self) -> impl Iterator<Item = &Command> {
-        self.inspects.iter().chain(self.images.iter().flat_map(|c| {
-            c.export
-                .commands()
-                .into_iter()
-                .chain(c.health.iter().flat_map(Planned::commands))
-        }))
+        self.inspects
+            .iter()
+            .chain(self.images.iter().flat_map(|c| {
+                c.export
+                    .commands()
+                    .into_iter()
+                    .chain(c.health.iter().flat_map(Planned::commands))
+            }))
+            .chain([&self.sweep])
     }
 }
 
@@ -171,6 +177,7 @@ fn plan(targets: &[Target]) -> VerifyPlan {
             .map(|t| docker(&["image", "inspect", &t.inspect]))
             .collect(),
         images,
+        sweep: container::sweep_command(RUN_ID),
     }
 }
 
