@@ -5,6 +5,7 @@ pub mod build;
 pub mod ci;
 pub mod doctor;
 pub mod e2e;
+pub mod lint;
 pub mod lint_dockerfiles;
 pub mod promote;
 pub mod push;
