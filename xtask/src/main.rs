@@ -49,6 +49,7 @@ fn run(cli: Cli) -> Result<Outcome> {
         Command::LintDockerfiles(args) => {
             commands::lint_dockerfiles::run(&Workspace::load(&cli.config)?, args)
         }
+        Command::Lint(args) => commands::lint::run(&Workspace::load(&cli.config)?, args),
         Command::E2e(args) => commands::e2e::run(&Workspace::load(&cli.config)?, args),
         Command::Ci(args) => commands::ci::run(&Workspace::load(&cli.config)?, args),
         Command::Doctor(args) => commands::doctor::run(&Workspace::load(&cli.config)?, args),

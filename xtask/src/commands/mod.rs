@@ -6,6 +6,7 @@ pub mod ci;
 pub mod doctor;
 pub mod e2e;
 pub mod engine;
+pub mod lint;
 pub mod lint_dockerfiles;
 pub mod promote;
 pub mod push;
