@@ -519,6 +519,7 @@ mod tests {
                  '<image id of acme/tool:1>' /xtask-verify",
                 "docker export '<created container of acme/tool:1>'",
                 "docker rm -f -v '<created container of acme/tool:1>'",
+                "docker ps -aq --filter 'label=xtask.verify=<run id>'",
             ]
         );
     }
