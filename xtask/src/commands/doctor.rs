@@ -90,6 +90,9 @@ pub struct Facts {
     pub daemon: Option<Result<String, String>>,
     /// Not asked when the daemon does not answer.
     pub builder: Option<Result<Builder, String>>,
+    /// A throwaway container of a local image was started: the image, or why it failed.
+    /// `None`: not tried (no daemon, or no small image here to try with, and none is pulled).
+    pub container: Option<Result<String, String>>,
     pub trivy: Option<PathBuf>,
     pub trivy_image: bool,
     pub hadolint: Option<PathBuf>,
@@ -202,6 +205,28 @@ pub fn checks(f: &Facts) -> Vec<Check> {
         }
         None => check("docker daemon", Fail, "not reachable: no docker client", Some(ENGINE_UP)),
     });
+    if matches!(f.daemon, Some(Result::Ok(_))) {
+        out.push(match &f.container {
+            Some(Result::Ok(image)) => check(
+                "containers start",
+                Ok,
+                format!("a throwaway {image} container ran"),
+                None,
+            ),
+            Some(Err(e)) => check(
+                "containers start",
+                Fail,
+                format!("the daemon answers but cannot start a container: {e}"),
+                Some("`docker run --rm busybox:stable true` shows the whole error (often a missing bridge: `ip link show docker0`); restart the engine, or `cargo xtask engine up`"),
+            ),
+            None => check(
+                "containers start",
+                Warn,
+                "not tried: no busybox:stable or debian:bookworm-slim image here, and doctor pulls nothing",
+                Some("`cargo xtask engine up` provides them"),
+            ),
+        });
+    }
     out.extend(builder_checks(f.builder.as_ref()));
     out.push(match (&f.trivy, f.trivy_image) {
         (Some(p), _) => check("trivy", Ok, p.display().to_string(), None),
@@ -411,10 +436,37 @@ impl Facts {
                     .unwrap_or_default()
                     .is_empty();
             f.disk = Some(disk());
+            f.container = try_container();
         }
         f.registry = registry_facts(ws, args)?;
         Ok(f)
     }
+}
+
+/// The small local images a throwaway container is tried with, in order.
+const TRY_IMAGES: [&str; 2] = ["busybox:stable", "debian:bookworm-slim"];
+
+/// Starts (and removes) a container of the first of [`TRY_IMAGES`] that is here: an engine
+/// can answer and still be unable to run anything.
+fn try_container() -> Option<Result<String, String>> {
+    let image = TRY_IMAGES
+        .iter()
+        .find(|i| exec::quiet(&probe("docker").args(["image", "inspect", i])).is_ok_and(|ok| ok))?;
+    let run = probe("docker").args([
+        "run",
+        "--rm",
+        "--network",
+        "none",
+        "--label",
+        "xtask.doctor=1",
+        image,
+        "true",
+    ]);
+    Some(match exec::output(&run) {
+        Ok(out) if out.success => Ok((*image).to_owned()),
+        Ok(out) => Err(last_line(&out.stderr)),
+        Err(e) => Err(format!("{e:#}")),
+    })
 }
 
 fn last_line(text: &str) -> String {
@@ -561,6 +613,7 @@ mod tests {
             docker_host: None,
             daemon: Some(Ok("28.1.1".into())),
             builder: Some(Ok(Builder::parse_inspect(DOCKER_CONTAINER).unwrap())),
+            container: Some(Ok("busybox:stable".into())),
             trivy: Some("/usr/local/bin/trivy".into()),
             trivy_image: false,
             hadolint: Some("/usr/local/bin/hadolint".into()),
@@ -591,6 +644,23 @@ mod tests {
             find(&checks, "buildx").detail,
             "builder `ci`: docker-container driver, BuildKit v0.13.2, platforms linux/amd64, linux/amd64/v2, linux/amd64/v3, linux/386"
         );
+    }
+
+    #[test]
+    fn a_daemon_that_answers_but_cannot_run_a_container_fails() {
+        let mut f = healthy();
+        f.container = Some(Err(
+            "failed to create endpoint on network bridge: no such interface".into(),
+        ));
+        let all = checks(&f);
+        let c = find(&all, "containers start");
+        assert_eq!(c.status, Status::Fail);
+        assert!(c.detail.contains("no such interface"), "{}", c.detail);
+        assert!(c.fix.as_deref().unwrap_or_default().contains("docker0"));
+        f.container = None;
+        assert_eq!(find(&checks(&f), "containers start").status, Status::Warn);
+        f.daemon = Some(Err("down".into()));
+        assert!(checks(&f).iter().all(|c| c.check != "containers start"));
     }
 
     #[test]
