@@ -185,6 +185,22 @@ fn parse_rule(text: &str) -> Result<TagRule> {
             .with_context(|| format!("priority `{p}` is not a number"))?,
         None => kind.default_priority(),
     };
+    // Every template is checked now, not when its rule first fires (a broken semver
+    // pattern would otherwise pass every branch build and fail on the release).
+    match &kind {
+        Kind::Semver { pattern, value } => {
+            check_template(pattern, true).context("pattern")?;
+            check_template(value, false).context("value")?;
+        }
+        Kind::Schedule { pattern } => check_template(pattern, false).context("pattern")?,
+        Kind::Raw { value } => check_template(value, false).context("value")?,
+        Kind::Ref { .. } | Kind::Edge { .. } | Kind::Sha { .. } => {}
+    }
+    for key in ["prefix", "suffix", "enable"] {
+        if let Some(t) = take(key) {
+            check_template(&t, false).with_context(|| key.to_owned())?;
+        }
+    }
     let default_prefix = match kind {
         Kind::Ref {
             event: RefEvent::Pr,
@@ -285,6 +301,8 @@ impl Flavor {
                 }
             }
         }
+        check_template(&flavor.prefix, false).context("flavor prefix")?;
+        check_template(&flavor.suffix, false).context("flavor suffix")?;
         Ok(flavor)
     }
 
@@ -506,6 +524,42 @@ fn node_version(v: &semver::Version) -> String {
         out.push_str(v.pre.as_str());
     }
     out
+}
+
+/// The expressions any template may use, and those only a semver pattern may.
+const GLOBAL_EXPRESSIONS: &[&str] = &[
+    "branch",
+    "tag",
+    "sha",
+    "base_ref",
+    "is_default_branch",
+    "commit_date",
+    "date",
+];
+const SEMVER_EXPRESSIONS: &[&str] = &["raw", "version", "major", "minor", "patch"];
+
+/// Fails on what would fail when the template is rendered: an unclosed `{{`, an unknown
+/// expression, a date without its format or with an unsupported attribute.
+fn check_template(template: &str, semver: bool) -> Result<()> {
+    render(template, |e| {
+        let name = e.name.as_str();
+        if semver && SEMVER_EXPRESSIONS.contains(&name) {
+            return Ok(String::new());
+        }
+        if !GLOBAL_EXPRESSIONS.contains(&name) {
+            let hint = if SEMVER_EXPRESSIONS.contains(&name) {
+                " (only a type=semver pattern has it)"
+            } else {
+                ""
+            };
+            bail!("unknown expression `{{{{{name}}}}}`{hint}");
+        }
+        if name.ends_with("date") {
+            format_date(OffsetDateTime::UNIX_EPOCH, e)?;
+        }
+        Ok(String::new())
+    })
+    .map(|_| ())
 }
 
 /// One `{{name 'arg' key='value'}}` expression.
@@ -789,6 +843,30 @@ mod tests {
     }
 
     #[test]
+    fn broken_templates_fail_when_the_rules_are_read_not_when_they_fire() {
+        for (rule, says) in [
+            ("type=semver,pattern={{version", "without"),
+            ("type=semver,pattern={{verison}}", "unknown expression"),
+            ("type=raw,value={{major}}", "only a type=semver pattern"),
+            ("type=ref,event=branch,suffix=-{{date}}", "needs a format"),
+            (
+                "type=ref,event=branch,prefix={{commit_date 'YYYY' tz='Europe/Paris'}}-",
+                "tz=",
+            ),
+            (
+                "type=raw,value=x,enable={{is_default_branh}}",
+                "unknown expression",
+            ),
+        ] {
+            let e = rule.parse::<TagRule>().unwrap_err();
+            assert!(format!("{e:#}").contains(says), "{rule}: {e:#}");
+        }
+        for rule in DEFAULT_RULES {
+            assert!(rule.parse::<TagRule>().is_ok(), "{rule}");
+        }
+    }
+
+    #[test]
     fn semver_pattern_with_literal_text() {
         let rules = ["type=semver,pattern=v{{major}}"];
         assert_eq!(
@@ -977,20 +1055,16 @@ mod tests {
 
     #[test]
     fn bad_expressions_are_clear_errors() {
-        let rule: TagRule = "type=raw,value={{nope}}".parse().unwrap();
-        let flavor = Flavor::default();
-        let c = ctx("push", "refs/heads/main");
-        let eval = Evaluation {
-            ctx: &c,
-            flavor: &flavor,
-            now: OffsetDateTime::UNIX_EPOCH,
-        };
-        let msg = format!("{:#}", eval.version(&[rule]).unwrap_err());
-        assert!(msg.contains("unknown expression `{{nope}}`"), "{msg}");
-        let rule: TagRule = "type=raw,value={{date 'YYYY' tz='Asia/Tokyo'}}"
-            .parse()
-            .unwrap();
-        assert!(format!("{:#}", eval.version(&[rule]).unwrap_err()).contains("UTC"));
+        // Found when the rule is read, before any evaluation.
+        let e = "type=raw,value={{nope}}".parse::<TagRule>().unwrap_err();
+        assert!(
+            format!("{e:#}").contains("unknown expression `{{nope}}`"),
+            "{e:#}"
+        );
+        let e = "type=raw,value={{date 'YYYY' tz='Asia/Tokyo'}}"
+            .parse::<TagRule>()
+            .unwrap_err();
+        assert!(format!("{e:#}").contains("UTC"), "{e:#}");
     }
 
     #[test]
@@ -998,6 +1072,8 @@ mod tests {
         assert!(Flavor::parse(&["latest=maybe"]).is_err());
         assert!(Flavor::parse(&["colour=red"]).is_err());
         assert!(Flavor::parse(&["prefix"]).is_err());
+        assert!(Flavor::parse(&["suffix=-{{date}}"]).is_err());
+        assert!(Flavor::parse(&["prefix={{branch}}-"]).is_ok());
     }
 
     #[test]
