@@ -11,7 +11,7 @@ use std::fmt;
 use anyhow::{bail, Result};
 use serde::Serialize;
 
-const MAX_TAG_LEN: usize = 128;
+pub const MAX_TAG_LEN: usize = 128;
 
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
 #[serde(transparent)]

@@ -468,7 +468,23 @@ impl Evaluation<'_> {
             Some(s) => self.global(s)?,
             None => self.global(&self.flavor.suffix)?,
         };
-        Ok((!value.is_empty()).then(|| (format!("{prefix}{value}{suffix}"), auto_latest)))
+        if value.is_empty() {
+            return Ok(None);
+        }
+        if Tag::sanitize(&value).is_none() {
+            // `!!!` or `日本語`: nothing valid is left, and a bare prefix or suffix (a
+            // timestamp) would be the same tag for every such branch.
+            eprintln!(
+                "warning: `{value}` has no character a tag may carry; rule `{rule}` gives no tag"
+            );
+            return Ok(None);
+        }
+        // Over Docker's 128 characters, the value gives way: the prefix and suffix (a
+        // timestamp, a `-amd64`) are what keeps the tags of one branch apart.
+        let room = crate::domain::tag::MAX_TAG_LEN
+            .saturating_sub(prefix.chars().count() + suffix.chars().count());
+        let value: String = value.chars().take(room.max(1)).collect();
+        Ok(Some((format!("{prefix}{value}{suffix}"), auto_latest)))
     }
 
     fn global(&self, template: &str) -> Result<String> {
@@ -863,6 +879,36 @@ mod tests {
         }
         for rule in DEFAULT_RULES {
             assert!(rule.parse::<TagRule>().is_ok(), "{rule}");
+        }
+    }
+
+    #[test]
+    fn long_and_odd_branch_names_keep_their_tags_apart() {
+        let flavor = Flavor::default();
+        let rules: Vec<TagRule> = DEFAULT_RULES.iter().map(|r| r.parse().unwrap()).collect();
+        let tags = |branch: &str| {
+            let c = ctx("push", &format!("refs/heads/{branch}"));
+            let eval = Evaluation {
+                ctx: &c,
+                flavor: &flavor,
+                now: OffsetDateTime::UNIX_EPOCH,
+            };
+            eval.version(&rules)
+                .unwrap()
+                .tags(&flavor)
+                .iter()
+                .map(|t| t.as_str().to_owned())
+                .collect::<Vec<_>>()
+        };
+        let long = format!("feature-{}", "x".repeat(292));
+        let t = tags(&long);
+        assert!(t.iter().all(|t| t.len() <= 128), "{t:?}");
+        let dated = t.iter().find(|t| t.ends_with("-20261120-090507")).unwrap();
+        assert_eq!(dated.len(), 128, "{dated}");
+        assert_eq!(t.len(), 3, "branch, branch-timestamp and sha tags: {t:?}");
+        for odd in ["日本語", "!!!@@@###"] {
+            let t = tags(odd);
+            assert_eq!(t, ["sha-860c190"], "{odd}: no shared bare timestamp tag");
         }
     }
 
