@@ -209,9 +209,21 @@ pub fn with_retry(
             n += 1;
             continue;
         }
+        let text = a.lines.join("\n").to_lowercase();
+        let server_error = [
+            "internal server error",
+            "bad gateway",
+            "service unavailable",
+        ]
+        .iter()
+        .any(|p| text.contains(p))
+            || text.contains("status: 5");
         let hint = match failure {
             Failure::Auth => {
                 "the registry refused the credentials or the access; retrying cannot help"
+            }
+            Failure::Transient if server_error => {
+                "the registry answered with a server error (HTTP 5xx) every time; nothing more was tried"
             }
             Failure::Transient => "the registry could not be reached; nothing more was tried",
             Failure::Other => "see the output above",
@@ -219,12 +231,30 @@ pub fn with_retry(
         return Err(CommandFailed {
             failure,
             message: format!(
-                "`{what}` failed after {n} attempt(s): {}\n({hint})",
+                "`{what}` failed after {n} attempt(s): {}\n{}\n({hint})",
+                cause(&a.lines),
                 tail.join("\n")
             ),
         }
         .into());
     }
+}
+
+/// The line of docker's output that says why: the last one that is not progress or a
+/// `Retrying in ...` countdown.
+fn cause(lines: &[String]) -> &str {
+    lines
+        .iter()
+        .rev()
+        .map(|l| l.trim())
+        .find(|l| {
+            !l.is_empty()
+                && !l.starts_with("Retrying in")
+                && !l.ends_with(": Waiting")
+                && !l.ends_with(": Preparing")
+                && !l.ends_with(": Pushing")
+        })
+        .unwrap_or("no output")
 }
 
 /// The failure class of an error from [`with_retry`], if it came from there.
@@ -601,5 +631,35 @@ mod tests {
         let inspect = Command::new("echo").arg(format!(r#"{{"digest":"{digest}"}}"#));
         let a = session.run_command(&inspect, |_| {}).unwrap();
         assert_eq!(manifest_digest(&a.printed).unwrap(), digest);
+    }
+
+    #[test]
+    fn a_failed_push_names_its_cause_first_and_a_5xx_as_a_server_error() {
+        let lines = |ls: &[&str]| Attempt {
+            ok: false,
+            lines: ls.iter().map(|l| l.to_string()).collect(),
+            printed: ls.iter().map(|l| l.to_string()).collect(),
+        };
+        let e = with_retry(
+            Retry {
+                attempts: 2,
+                base: Duration::ZERO,
+            },
+            "docker push r/api:sha-1",
+            |_| {},
+            |_| {
+                Ok(lines(&[
+                    "abc123: Pushing",
+                    "received unexpected HTTP status: 500 Internal Server Error",
+                    "Retrying in 2 seconds",
+                ]))
+            },
+        )
+        .unwrap_err();
+        let msg = e.to_string();
+        let first = msg.lines().next().unwrap();
+        assert!(first.contains("500 Internal Server Error"), "{msg}");
+        assert!(msg.contains("server error (HTTP 5xx)"), "{msg}");
+        assert!(!msg.contains("could not be reached"), "{msg}");
     }
 }
