@@ -11,7 +11,7 @@ use std::path::Path;
 
 use anyhow::{Context, Result};
 
-use crate::adapters::exec::{self, Command};
+use crate::adapters::exec::{self, Command, UsageError};
 use crate::domain::changes::{choose_base, Changes};
 use crate::domain::env::Env;
 
@@ -30,6 +30,13 @@ pub fn detect(root: &Path, env: &Env, flag: Option<&str>, default_branch: &str) 
         has_origin_default.then_some(origin_default.as_str()),
     );
     let Some(base_sha) = verify(&base) else {
+        if let Some(asked) = flag {
+            // Named on purpose: building everything instead would hide the typo.
+            return Err(UsageError::new(format!(
+                "--base `{asked}` is not a commit in this clone: fetch it (`git fetch origin \
+                 {asked}`) or name one that is"
+            )));
+        }
         return Ok(Changes::Unknown {
             reason: format!(
                 "base `{base}` is not in this clone (a shallow clone? fetch it, or pass --base)"
@@ -128,5 +135,9 @@ mod tests {
             panic!("HEAD~1 cannot resolve");
         };
         assert!(reason.contains("`HEAD~1` is not in this clone"), "{reason}");
+        // The same, asked for by name, is a typo or a missing fetch: bad input.
+        let e = detect(d, &Env::default(), Some("no-such-ref"), "main").unwrap_err();
+        assert_eq!(crate::domain::error::exit_code(&e), 2);
+        assert!(e.to_string().contains("--base `no-such-ref`"), "{e}");
     }
 }
