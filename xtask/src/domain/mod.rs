@@ -12,6 +12,8 @@ pub mod dockerfile;
 pub mod dockerignore;
 pub mod env;
 pub mod error;
+#[cfg(test)]
+mod fuzz;
 pub mod gate;
 pub mod git;
 pub mod health;
