@@ -58,7 +58,7 @@ pub enum Command {
         #[arg(value_enum)]
         action: EngineAction,
     },
-    /// Provision the engine if needed, then run the workspace's tests.
+    /// Provision the engine if needed, run the workspace's tests, then remove the image tags they created.
     Test {
         /// Extra arguments for `cargo test`.
         #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
