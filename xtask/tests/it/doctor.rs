@@ -50,3 +50,31 @@ fn a_stopped_engine_fails_with_a_fix() {
     assert!(daemon.contains("cargo xtask engine up"), "{daemon}");
     assert!(stderr(&o).contains("not ready to build"), "{}", stderr(&o));
 }
+
+#[test]
+fn engine_up_dry_run_says_what_it_would_do_and_changes_nothing() {
+    let state = tempfile::tempdir().unwrap();
+    let state_dir = state.path().join("engine");
+    let out = xtask_env(
+        &["engine", "up", "--dry-run"],
+        &[
+            ("XTASK_ENGINE_STATE", state_dir.to_str().unwrap()),
+            // Nothing listens on port 1: the plan must say it would start a registry there.
+            ("XTASK_REGISTRY_ADDR", "127.0.0.1:1"),
+        ],
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    let text = stdout(&out);
+    assert!(text.contains("would start on 127.0.0.1:1"), "{text}");
+    for part in ["docker daemon", "buildx", "debian:bookworm-slim"] {
+        assert!(text.contains(part), "no line for {part}: {text}");
+    }
+    assert!(
+        !state_dir.exists(),
+        "a dry run created {}",
+        state_dir.display()
+    );
+
+    let out = xtask(&["engine", "down", "--dry-run"]);
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+}
