@@ -37,7 +37,7 @@ ENV PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 \
 WORKDIR /app
 
 # Dependencies first so they stay cached while specs change. npm ci runs as root at build time:
-# the installed tree is root-owned and read-only for the `node` user that runs the tests, and the
+# the installed tree is root-owned and read-only for the `node` user (uid 1000) that runs the tests, and the
 # npm cache mount is root's.
 COPY playwright-runner/package.json playwright-runner/package-lock.json ./
 RUN --mount=type=cache,target=/root/.npm,sharing=locked \
@@ -49,12 +49,14 @@ COPY playwright-runner/tests ./tests
 
 # Everything the run writes goes under /out (mount a host directory there to keep it).
 RUN mkdir -p /out \
- && chown node:node /out
+ && chown 1000:1000 /out
 ENV PLAYWRIGHT_HTML_REPORT=/out/html \
     PLAYWRIGHT_JUNIT_OUTPUT_FILE=/out/junit.xml \
     PLAYWRIGHT_OUTPUT_DIR=/out/test-results
 
-USER node
+# The base image's `node` user, by number: a runtime can then check it is not root without
+# reading /etc/passwd (Kubernetes' runAsNonRoot needs a numeric USER).
+USER 1000:1000
 
 # BASE_URL must be given at run time; the config fails with a clear message without it.
 CMD ["npx", "--no-install", "playwright", "test"]

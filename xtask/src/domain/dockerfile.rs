@@ -2,8 +2,10 @@
 //!
 //! hadolint catches `:latest` bases (DL3007), shell-form CMD (DL3025) and a final `USER root`
 //! (DL3002). It cannot know which services must be health-checked, and it says nothing when
-//! no USER is set at all, so two checks of our own cover those: XT001 (a service with
-//! `healthcheck = true` has no HEALTHCHECK) and XT002 (the final stage runs as root). Pure:
+//! no USER is set at all, so checks of our own cover those: XT001 (a service with
+//! `healthcheck = true` has no HEALTHCHECK), XT002 (the final stage runs as root) and XT003
+//! (the final USER is a name, not a number: a runtime such as Kubernetes' `runAsNonRoot`
+//! can only prove a numeric user is not root without reading the image's /etc/passwd). Pure:
 //! this module reads text; `lint_dockerfiles` runs hadolint.
 
 use anyhow::{Context, Result};
@@ -126,9 +128,28 @@ pub fn own_checks(text: &str, healthcheck_required: bool) -> Vec<Problem> {
                 user.args
             ),
         }),
+        Some(user) if !is_numeric(&user.args) => problems.push(Problem {
+            code: "XT003".into(),
+            level: Level::Error,
+            line: user.line,
+            message: format!(
+                "the final stage's USER is a name (`USER {}`); give the numeric uid:gid \
+                 (e.g. `USER 10001:10001`) so a runtime can check it is not root",
+                user.args
+            ),
+        }),
         Some(_) => {}
     }
     problems
+}
+
+/// `uid` or `uid:gid`, both numbers.
+fn is_numeric(user: &str) -> bool {
+    let number = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit());
+    match user.trim().split_once(':') {
+        Some((uid, gid)) => number(uid) && number(gid),
+        None => number(user.trim()),
+    }
 }
 
 fn is_root(user: &str) -> bool {
@@ -158,7 +179,7 @@ mod tests {
         let text = "FROM debian:bookworm-slim\nUSER 65534\nCMD [\"/a\"]\n";
         assert_eq!(codes(text, true), [("XT001".to_owned(), 1)]);
         assert!(codes(text, false).is_empty());
-        let disabled = "FROM debian:bookworm-slim\nUSER app\nHEALTHCHECK NONE\n";
+        let disabled = "FROM debian:bookworm-slim\nUSER 10001\nHEALTHCHECK NONE\n";
         assert_eq!(codes(disabled, true), [("XT001".to_owned(), 3)]);
     }
 
@@ -190,9 +211,23 @@ mod tests {
     }
 
     #[test]
+    fn a_named_final_user_is_caught() {
+        assert_eq!(
+            codes("FROM node\nUSER node\n", false),
+            [("XT003".to_owned(), 2)]
+        );
+        assert_eq!(
+            codes("FROM node\nUSER 1000:node\n", false),
+            [("XT003".to_owned(), 2)]
+        );
+        assert!(codes("FROM node\nUSER 1000:1000\n", false).is_empty());
+        assert!(codes("FROM node\nUSER 1000\n", false).is_empty());
+    }
+
+    #[test]
     fn comments_and_continuations_are_followed() {
         let text =
-            "# syntax notes\nFROM debian\nRUN a \\\n# a comment inside\n  && b\nUSER nobody\n";
+            "# syntax notes\nFROM debian\nRUN a \\\n# a comment inside\n  && b\nUSER 65534\n";
         let all = instructions(text);
         assert_eq!(all.len(), 3);
         assert_eq!(all[1].args, "a && b");
