@@ -221,7 +221,26 @@ impl Config {
         let full = root.join(path);
         let text = std::fs::read_to_string(&full)
             .with_context(|| format!("cannot read {}", path.display()))?;
-        Config::parse(&text, path)
+        let config = Config::parse(&text, path)?;
+        let homes = [root.to_owned(), full.parent().unwrap_or(root).to_owned()];
+        for service in config.services.values() {
+            for (key, value) in [
+                ("dockerfile", &service.dockerfile),
+                ("context", &service.context),
+            ] {
+                let resolved = resolve(&root.join(value));
+                if !homes.iter().any(|home| resolved.starts_with(resolve(home))) {
+                    bail!(
+                        "{}: [services.{}] {key} = {:?} is outside the repository; a build \
+                         reads only files of the repository (or of the config's own directory)",
+                        path.display(),
+                        service.name,
+                        value.display()
+                    );
+                }
+            }
+        }
+        Ok(config)
     }
 
     pub fn parse(text: &str, path: &Path) -> Result<Config> {
@@ -287,6 +306,25 @@ impl Config {
             })
             .collect()
     }
+}
+
+/// `path` with `.` and `..` taken out, and symbolic links followed where the path exists, so
+/// that `starts_with` tells whether a file is really inside a directory.
+fn resolve(path: &Path) -> PathBuf {
+    if let Ok(real) = std::fs::canonicalize(path) {
+        return real;
+    }
+    let mut out = PathBuf::new();
+    for part in path.components() {
+        match part {
+            std::path::Component::CurDir => {}
+            std::path::Component::ParentDir => {
+                out.pop();
+            }
+            other => out.push(other),
+        }
+    }
+    out
 }
 
 /// `[scan]`: the gate every image passes before it can be pushed (docs/scanning.md).
@@ -469,5 +507,33 @@ mod tests {
         }
         assert!(validate_size_budget(MAX_SIZE_BUDGET_MB).is_ok());
         assert!(validate_service_name("billing-worker_2").is_ok());
+    }
+
+    #[test]
+    fn dockerfiles_and_contexts_outside_the_repository_are_refused() {
+        let repo = tempfile::tempdir().unwrap();
+        std::fs::create_dir(repo.path().join("xtask")).unwrap();
+        std::os::unix::fs::symlink("/etc/passwd", repo.path().join("xtask/link")).unwrap();
+        let config = |dockerfile: &str, context: &str| {
+            let text = format!(
+                "[project]\nname = \"x\"\n[services.api]\ndockerfile = \"{dockerfile}\"\ncontext = \"{context}\"\nsize_budget_mb = 10\n"
+            );
+            std::fs::write(repo.path().join("xtask/images.toml"), text).unwrap();
+            Config::load(repo.path(), Path::new("xtask/images.toml")).map_err(|e| e.to_string())
+        };
+        assert_eq!(config("xtask/api.Dockerfile", ".").err(), None);
+        for (dockerfile, context) in [
+            ("/etc/passwd", "."),
+            ("../../etc/passwd", "."),
+            ("xtask/link", "."),
+            ("xtask/api.Dockerfile", "/"),
+            ("xtask/api.Dockerfile", "xtask/../.."),
+        ] {
+            let err = config(dockerfile, context).unwrap_err();
+            assert!(
+                err.contains("is outside the repository"),
+                "{dockerfile} {context}: {err}"
+            );
+        }
     }
 }
