@@ -20,7 +20,9 @@ use domain::outcome::Outcome;
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    match run(cli) {
+    let result = run(cli);
+    adapters::interrupt::settle(!matches!(result, Ok(Outcome::Clean)));
+    match result {
         Ok(Outcome::Clean) => ExitCode::SUCCESS,
         Ok(failed @ Outcome::Failed(_)) => {
             if let Outcome::Failed(why) = &failed {

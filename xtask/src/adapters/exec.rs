@@ -103,6 +103,14 @@ impl Output {
 
 fn expression(cmd: &Command) -> duct::Expression {
     let mut expr = duct::cmd(&cmd.program, &cmd.args).unchecked();
+    #[cfg(unix)]
+    if cmd.shielded {
+        expr = expr.before_spawn(|c| {
+            use std::os::unix::process::CommandExt;
+            c.process_group(0);
+            Ok(())
+        });
+    }
     if let Some(dir) = &cmd.dir {
         expr = expr.dir(dir);
     }
@@ -379,6 +387,23 @@ mod tests {
         let cmd = sh("read line; echo \"got $line\"").stdin(Stdin::Secret(Secret::new("s3cret")));
         assert_eq!(read(&cmd).unwrap(), "got s3cret");
         assert!(!cmd.to_string().contains("s3cret"), "{cmd}");
+    }
+
+    #[test]
+    fn a_shielded_child_leads_its_own_process_group() {
+        let script = "read -r _ _ _ _ group _ < /proc/$$/stat; echo $$ $group";
+        let ids = |cmd: Command| -> (String, String) {
+            let out = read(&cmd).unwrap();
+            let (pid, group) = out.trim().split_once(' ').unwrap();
+            (pid.to_owned(), group.to_owned())
+        };
+        let (pid, group) = ids(sh(script).shielded());
+        assert_eq!(
+            pid, group,
+            "a shielded child is the leader of its own group"
+        );
+        let (pid, group) = ids(sh(script));
+        assert_ne!(pid, group, "a plain child stays in the caller's group");
     }
 
     #[test]

@@ -37,6 +37,28 @@ pub fn on_interrupt(cleanup: impl Fn() + Send + 'static) -> Result<Registered, S
     Ok(Registered(id))
 }
 
+/// Called with the run's result before it becomes the exit code. When the run was
+/// interrupted, the cleanup thread ends the process (exit 130), so this never returns: the
+/// failure the main thread saw (a child that the same Ctrl-C killed) is not the cause. A
+/// failed run waits a moment first, because the children see the signal before the handler
+/// does.
+pub fn settle(failed: bool) {
+    if INSTALLED.get().is_none() {
+        return;
+    }
+    if failed {
+        let start = std::time::Instant::now();
+        while !INTERRUPTED.load(Ordering::SeqCst)
+            && start.elapsed() < std::time::Duration::from_millis(300)
+        {
+            std::thread::sleep(std::time::Duration::from_millis(10));
+        }
+    }
+    while INTERRUPTED.load(Ordering::SeqCst) {
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+}
+
 fn install() -> Result<(), String> {
     ctrlc::set_handler(|| {
         if INTERRUPTED.swap(true, Ordering::SeqCst) {

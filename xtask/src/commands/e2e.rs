@@ -465,7 +465,7 @@ impl Stack {
         if guard.is_none() {
             bail!("interrupted");
         }
-        let cmd = Command::from_argv(argv).timeout(STEP_TIMEOUT);
+        let cmd = Command::from_argv(argv).timeout(STEP_TIMEOUT).shielded();
         let out = exec::output(&cmd)?;
         if !out.success {
             bail!("`{cmd}` failed: {}", out.stderr.trim());

@@ -69,6 +69,11 @@ pub struct Command {
     /// timeouts).
     #[serde(skip_serializing_if = "Option::is_none", with = "seconds")]
     pub timeout: Option<Duration>,
+    /// Runs in its own process group, so a Ctrl-C at the terminal does not reach it: a step
+    /// that creates something (a container, a network) completes, and the interrupt's
+    /// cleanup, which waits for it, then finds and removes what it made.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub shielded: bool,
 }
 
 impl Command {
@@ -80,6 +85,7 @@ impl Command {
             dir: None,
             stdin: Stdin::Null,
             timeout: None,
+            shielded: false,
         }
     }
 
@@ -120,6 +126,12 @@ impl Command {
 
     pub fn timeout(mut self, timeout: Duration) -> Command {
         self.timeout = Some(timeout);
+        self
+    }
+
+    /// See [`Command::shielded`]; bounded by its timeout like any other command.
+    pub fn shielded(mut self) -> Command {
+        self.shielded = true;
         self
     }
 

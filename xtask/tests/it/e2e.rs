@@ -5,7 +5,7 @@ use crate::common::*;
 use serde_json::Value;
 
 /// Containers and networks whose names start with `prefix`.
-fn leftovers(prefix: &str) -> (String, String) {
+pub fn leftovers(prefix: &str) -> (String, String) {
     (
         docker_ok(&[
             "ps",
