@@ -191,6 +191,17 @@ seed_node() {
   rm -rf "$ctx"
 }
 
+# gcr.io/distroless/cc-debian12:nonroot: the Debian 12 packages distroless is made of, no
+# shell, no package manager (the run-time base of the Rust services).
+seed_distroless() {
+  local image=gcr.io/distroless/cc-debian12:nonroot ctx
+  pulled "$image" && return
+  ctx=$(mktemp -d)
+  say "assembling $image from Debian 12 packages"
+  build_standin "$image" distroless.Dockerfile "$ctx"
+  rm -rf "$ctx"
+}
+
 # busybox:stable: a tiny static base for the deliberately bad fixture images in tests.
 seed_busybox() {
   local image=busybox:stable ctx
@@ -229,6 +240,7 @@ up() {
   seed_debian
   seed_rust
   seed_node
+  seed_distroless
   seed_busybox
   say "engine ready: $(docker version -f '{{.Server.Version}}') with buildx $(docker buildx version | awk '{print $2}'), registry $registry_addr"
 }
@@ -250,7 +262,8 @@ plan() {
     if have "${t%%:*}"; then line "${t%%:*}" "present"; else line "${t%%:*}" "would install ${t#*:}"; fi
   done
   if registry_up; then line "registry" "answering on $registry_addr: used as it is"; else line "registry" "would start on $registry_addr (storage: $state/registry)"; fi
-  for image in debian:bookworm-slim "rust:$rust_version-slim-bookworm" node:20-bookworm-slim busybox:stable; do
+  for image in debian:bookworm-slim "rust:$rust_version-slim-bookworm" node:20-bookworm-slim \
+    gcr.io/distroless/cc-debian12:nonroot busybox:stable; do
     if docker info >/dev/null 2>&1 && current_image "$image"; then
       line "$image" "present"
     else
