@@ -245,9 +245,12 @@ pub fn plan(input: &PlanInput, services: &[&Service]) -> Result<BuildPlan> {
         }
     };
     if input.ctx.dirty {
+        let short = identity::short_sha(&input.ctx.sha);
         note(format!(
-            "the working tree has uncommitted changes: the images contain them, but their labels name commit {}",
-            identity::short_sha(&input.ctx.sha)
+            "the working tree has uncommitted changes: the images contain them, so their tags \
+             name {} (sha-{0}), not commit {short}'s build, and push refuses them without \
+             --allow-dirty",
+            identity::revision(short, true)
         ));
     }
 
@@ -669,6 +672,20 @@ pub mod tests {
         };
         let plan = plan(&input, &config.select(&["api".into()]).unwrap()).unwrap();
         assert!(plan.notes.iter().any(|n| n.contains("uncommitted")));
+        let tags: Vec<String> = plan.services[0]
+            .tags
+            .iter()
+            .map(|t| t.to_string())
+            .collect();
+        assert_eq!(
+            tags,
+            [
+                "acme/api:main",
+                "acme/api:main-20261120-090507",
+                "acme/api:latest",
+                "acme/api:sha-860c190-dirty"
+            ]
+        );
         let a = plan.services[0].argv.join(" ");
         assert!(a.starts_with("docker buildx build --builder ci "), "{a}");
         assert!(a.ends_with("--no-cache --load ."), "{a}");
