@@ -316,7 +316,7 @@ fn recorded_remote_builder_plans_registry_cache_two_platforms_push_and_attestati
 fn recorded_docker_driver_plans_none_of_it_and_says_why() {
     let (plan, notes) = plan_for_recorded("docker.txt", &[]);
     assert_eq!(plan["driver"], "docker");
-    assert_eq!(plan["cache"], "inline");
+    assert_eq!(plan["cache"], "engine");
     let api = &plan["services"][0];
     assert_eq!(api["output"], "load");
     assert_eq!(api["attestations"], false);
