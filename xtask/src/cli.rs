@@ -97,6 +97,15 @@ impl Preview {
     }
 }
 
+/// `--allow-dirty`: publish a build from uncommitted changes, under its dirty tags only.
+#[derive(Debug, Clone, Copy, Default, clap::Args)]
+pub struct AllowDirty {
+    /// Publish images built from uncommitted changes, under their `sha-<7>-dirty` tag only
+    /// (never `sha-<7>`, the branch tags or `latest`); refused without it.
+    #[arg(long)]
+    pub allow_dirty: bool,
+}
+
 /// `--registry`: where the images are named, pushed and looked up.
 #[derive(Debug, Clone, Default, clap::Args)]
 pub struct Registry {

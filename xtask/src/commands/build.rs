@@ -717,7 +717,7 @@ mod tests {
             .into();
         let plan = BuildPlan {
             services,
-            cache: plan::CacheBackend::Inline,
+            cache: plan::CacheBackend::Engine,
             builder: "default".into(),
             driver: "docker".into(),
             capabilities: Builder::assumed_default().capabilities(),

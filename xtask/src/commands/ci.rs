@@ -22,7 +22,7 @@ use serde_json::Value;
 
 use crate::adapters::exec::{self, Command, EnvironmentError, ToolError, UsageError};
 use crate::adapters::workspace::Workspace;
-use crate::cli::{Preview, Registry};
+use crate::cli::{AllowDirty, Preview, Registry};
 use crate::domain::config::PushOn;
 use crate::domain::git::GitContext;
 use crate::domain::identity;
@@ -43,6 +43,8 @@ pub struct Args {
     /// Scan with the vulnerability database as it is, without updating it.
     #[arg(long)]
     pub skip_db_update: bool,
+    #[command(flatten)]
+    pub dirty: AllowDirty,
     #[command(flatten)]
     pub preview: Preview,
 }
@@ -89,6 +91,9 @@ impl Stage {
         }
         if args.skip_db_update && self == Stage::Scan {
             argv.push("--skip-db-update".into());
+        }
+        if args.dirty.allow_dirty && self == Stage::Push {
+            argv.push("--allow-dirty".into());
         }
         argv
     }
@@ -239,6 +244,9 @@ pub fn run(ws: &Workspace, args: &Args) -> Result<Outcome> {
         &ctx,
         &namespace,
     )?;
+    if decision.0 {
+        identity::may_publish(&ctx, args.dirty.allow_dirty)?;
+    }
     let exe = std::env::current_exe().context("locating the running xtask")?;
     let signing = crate::domain::signing::signer(None, &ws.env)
         .map(|_| ())
@@ -704,6 +712,7 @@ mod tests {
             push: false,
             no_push: false,
             skip_db_update,
+            dirty: AllowDirty::default(),
             preview: Preview::default(),
         }
     }

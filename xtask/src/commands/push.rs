@@ -13,7 +13,7 @@ use crate::adapters::image;
 use crate::adapters::registry;
 use crate::adapters::verdicts;
 use crate::adapters::workspace::Workspace;
-use crate::cli::{Preview, Registry};
+use crate::cli::{AllowDirty, Preview, Registry};
 use crate::domain::identity;
 use crate::domain::outcome::Outcome;
 use crate::domain::publish::{self, Capture, Job, Plan, Step, DIGEST, MANIFEST};
@@ -32,6 +32,8 @@ pub struct Args {
     /// Push images even when no passing scan verdict exists for them.
     #[arg(long)]
     pub allow_unscanned: bool,
+    #[command(flatten)]
+    pub dirty: AllowDirty,
 }
 
 /// Whether the scan lets `image_id` be pushed: `Err` says why not and what to do.
@@ -106,6 +108,7 @@ pub fn run(ws: &Workspace, args: &Args) -> Result<Outcome> {
     let credentials = registry::credentials(&ws.env, &host)?;
     let ctx = ws.git_context()?;
     let tags = ws.tags(&ctx)?;
+    let tags = identity::publishable(&tags, &ctx, args.dirty.allow_dirty)?;
     let short_sha = identity::short_sha(&ctx.sha);
 
     let mut notes = Vec::new();

@@ -31,6 +31,8 @@ pub struct Capabilities {
     pub cache_export: bool,
     /// `--sbom`, `--provenance`.
     pub attestations: bool,
+    /// The `SOURCE_DATE_EPOCH` build arg sets the image's `created` and history times.
+    pub source_date_epoch: bool,
     /// More than one `--platform` in one build.
     pub multi_platform: bool,
     /// `--load` of a multi-platform image (only into the containerd image store).
@@ -39,7 +41,7 @@ pub struct Capabilities {
     pub platforms: Vec<String>,
 }
 
-/// BuildKit learned attestations (`--sbom`, `--provenance`) in v0.11.
+/// BuildKit learned attestations (`--sbom`, `--provenance`) and `SOURCE_DATE_EPOCH` in v0.11.
 const ATTESTATIONS_SINCE: (u64, u64) = (0, 11);
 
 impl Builder {
@@ -115,6 +117,8 @@ impl Builder {
         Capabilities {
             cache_export: full,
             attestations: full && attestations_known,
+            // Any driver's BuildKit reads it; an older one ignores it.
+            source_date_epoch: attestations_known,
             multi_platform: full,
             load_multi_platform: docker && self.containerd_store,
             platforms,
@@ -190,6 +194,7 @@ pub mod tests {
             Capabilities {
                 cache_export: false,
                 attestations: false,
+                source_date_epoch: false,
                 multi_platform: false,
                 load_multi_platform: false,
                 platforms: vec!["linux/amd64".into(), "linux/386".into()],
@@ -211,6 +216,7 @@ pub mod tests {
         assert_eq!(b.buildkit(), Some("v0.13.2"));
         let caps = b.capabilities();
         assert!(caps.cache_export && caps.attestations && caps.multi_platform);
+        assert!(caps.source_date_epoch);
         assert!(!caps.load_multi_platform);
         assert_eq!(
             caps.platforms,

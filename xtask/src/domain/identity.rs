@@ -1,6 +1,7 @@
 //! Identity decisions, each made here and nowhere else: an image's repository, the short
-//! commit id, the tag that never moves, where `build` records an image id, a namespace's
-//! registry host and whether that host is this machine.
+//! commit id, how a tag names uncommitted changes on top of it, the tag that never moves,
+//! which tags a build from uncommitted changes may publish, where `build` records an image
+//! id, a namespace's registry host and whether that host is this machine.
 
 use std::path::PathBuf;
 
@@ -8,6 +9,7 @@ use anyhow::Result;
 
 use crate::domain::config::Service;
 use crate::domain::error::UsageError;
+use crate::domain::git::GitContext;
 use crate::domain::plan::TARGET_DIR;
 use crate::domain::tag::Tag;
 
@@ -39,6 +41,57 @@ pub fn immutable_tag(tags: &[Tag], sha: &str) -> Result<Tag> {
     immutable(tags, short_sha(sha))
         .cloned()
         .ok_or_else(|| anyhow::anyhow!("the tag rules give no tag for commit {}", short_sha(sha)))
+}
+
+/// How tags name the revision a build is of: the commit id (short or long, as given), and
+/// `<id>-dirty` when the working tree had uncommitted changes, so that a build of changes on
+/// top of a commit never carries the tag of the commit's own build.
+pub fn revision(commit: &str, dirty: bool) -> String {
+    if dirty {
+        format!("{commit}{DIRTY}")
+    } else {
+        commit.to_owned()
+    }
+}
+
+/// What marks a revision as uncommitted changes on top of a commit.
+pub const DIRTY: &str = "-dirty";
+
+/// Whether a build of `ctx` may be published at all: from uncommitted changes only when
+/// `allow_dirty` (`--allow-dirty`) asks for it; otherwise bad input, saying what to do.
+pub fn may_publish(ctx: &GitContext, allow_dirty: bool) -> Result<()> {
+    if ctx.dirty && !allow_dirty {
+        return Err(UsageError::new(format!(
+            "the working tree has uncommitted changes, so the images are not the build of \
+             commit {}: commit them and build again, or pass --allow-dirty",
+            short_sha(&ctx.sha)
+        )));
+    }
+    Ok(())
+}
+
+/// The tags a build of `ctx` may publish. From a clean tree, all of them. From uncommitted
+/// changes, none (bad input) unless `allow_dirty`, and then only the tags naming the dirty
+/// revision (`sha-<7>-dirty`): every other tag (`sha-<7>`, the branch, its timestamp,
+/// `latest`) would pass the changes off as the commit, or move a tag a clean build owns.
+pub fn publishable(tags: &[Tag], ctx: &GitContext, allow_dirty: bool) -> Result<Vec<Tag>> {
+    may_publish(ctx, allow_dirty)?;
+    if !ctx.dirty {
+        return Ok(tags.to_vec());
+    }
+    let marked = revision(short_sha(&ctx.sha), true);
+    let dirty: Vec<Tag> = tags
+        .iter()
+        .filter(|t| t.as_str().contains(&marked))
+        .cloned()
+        .collect();
+    if dirty.is_empty() {
+        return Err(UsageError::new(format!(
+            "the working tree has uncommitted changes and no tag names them ({marked}): add a \
+             `type=sha` rule to [tags] rules, or commit and build again"
+        )));
+    }
+    Ok(dirty)
 }
 
 /// How a plan names the image id of `reference` before the engine is asked for it.
@@ -165,6 +218,39 @@ mod tests {
             "sha-860c190-amd64"
         );
         assert!(immutable_tag(&[], sha).is_err());
+    }
+
+    #[test]
+    fn a_dirty_build_is_published_only_when_asked_and_only_under_its_dirty_tags() {
+        let built = tags(&["main", "main-20261120-090507", "latest", "sha-860c190"]);
+        let clean = crate::domain::git::fixture("push", "refs/heads/main");
+        for allow_dirty in [false, true] {
+            assert_eq!(publishable(&built, &clean, allow_dirty).unwrap(), built);
+        }
+        let mut dirty = clean.clone();
+        dirty.dirty = true;
+        let built = tags(&[
+            "main",
+            "main-20261120-090507",
+            "latest",
+            "sha-860c190-dirty",
+        ]);
+        let refused = publishable(&built, &dirty, false).unwrap_err();
+        assert_eq!(crate::domain::error::exit_code(&refused), 2);
+        let message = refused.to_string();
+        assert!(
+            message.contains("uncommitted changes") && message.ends_with("or pass --allow-dirty"),
+            "{message}"
+        );
+        // Asked for, it publishes the tags naming the dirty revision only: never a tag that
+        // passes the changes off as the commit (`sha-860c190`, `main`, its timestamp, `latest`).
+        assert_eq!(
+            publishable(&built, &dirty, true).unwrap(),
+            tags(&["sha-860c190-dirty"])
+        );
+        let refused = publishable(&tags(&["main", "latest"]), &dirty, true).unwrap_err();
+        assert_eq!(crate::domain::error::exit_code(&refused), 2);
+        assert!(refused.to_string().contains("type=sha"), "{refused}");
     }
 
     #[test]

@@ -48,8 +48,10 @@ pub enum CacheBackend {
     Gha,
     /// A directory under the target dir.
     Local,
-    /// The engine's own layer store, with cache metadata inlined into the image.
-    Inline,
+    /// The engine's own layer cache, nothing exported. Not `--cache-to type=inline` either:
+    /// BuildKit lists inline cache metadata in the image config in no fixed order, so every
+    /// cached rebuild got a new image id, and no plan ever reads that metadata back.
+    Engine,
 }
 
 pub struct PlanInput<'a> {
@@ -139,7 +141,7 @@ pub fn registry_configured(flag: Option<&str>, env: &Env, config: &Config) -> bo
 }
 
 /// Registry (a registry is configured) > GitHub Actions' cache > a local directory, when
-/// the builder can export cache; inline cache metadata otherwise.
+/// the builder can export cache; the engine's own layer cache otherwise.
 pub fn cache_backend(
     builder: &Builder,
     env: &Env,
@@ -158,7 +160,7 @@ pub fn cache_backend(
         (true, false, true) => (CacheBackend::Gha, None),
         (true, false, false) => (CacheBackend::Local, None),
         (false, ..) => (
-            CacheBackend::Inline,
+            CacheBackend::Engine,
             Some(format!(
                 "builder `{}` ({} driver) cannot export build cache: using the engine's layer cache \
                  (a shareable cache: docs/scaling.md)",
@@ -245,9 +247,12 @@ pub fn plan(input: &PlanInput, services: &[&Service]) -> Result<BuildPlan> {
         }
     };
     if input.ctx.dirty {
+        let short = identity::short_sha(&input.ctx.sha);
         note(format!(
-            "the working tree has uncommitted changes: the images contain them, but their labels name commit {}",
-            identity::short_sha(&input.ctx.sha)
+            "the working tree has uncommitted changes: the images contain them, so their tags \
+             name {} (sha-{0}), not commit {short}'s build, and push refuses them without \
+             --allow-dirty",
+            identity::revision(short, true)
         ));
     }
 
@@ -340,6 +345,7 @@ pub fn plan(input: &PlanInput, services: &[&Service]) -> Result<BuildPlan> {
                 cache,
                 platforms: &platforms,
                 attestations,
+                source_date_epoch: caps.source_date_epoch,
                 output,
             },
             &iidfile,
@@ -358,6 +364,14 @@ pub fn plan(input: &PlanInput, services: &[&Service]) -> Result<BuildPlan> {
             iidfile,
         });
     }
+    if !caps.source_date_epoch {
+        note(format!(
+            "{} runs a BuildKit older than v0.11, which ignores SOURCE_DATE_EPOCH: a cached \
+             rebuild keeps its image id, but one without cache gets new `created` times",
+            describe(input.builder)
+        ));
+    }
+
     Ok(BuildPlan {
         services: planned,
         cache,
@@ -373,6 +387,7 @@ struct Flags<'a> {
     cache: CacheBackend,
     platforms: &'a [String],
     attestations: bool,
+    source_date_epoch: bool,
     output: Output,
 }
 
@@ -404,6 +419,13 @@ fn build_argv(
         flag("--label", format!("{k}={v}"));
     }
     let mut build_args = BTreeMap::from([("REVISION".to_owned(), input.ctx.sha.clone())]);
+    if flags.source_date_epoch {
+        // The image's `created` and history times: the commit's, like the labels' `created`.
+        build_args.insert(
+            "SOURCE_DATE_EPOCH".to_owned(),
+            input.ctx.commit_time.unix_timestamp().to_string(),
+        );
+    }
     build_args.extend(service.build_args.clone());
     for (k, v) in build_args {
         flag("--build-arg", format!("{k}={v}"));
@@ -433,7 +455,7 @@ fn build_argv(
             flag("--cache-from", format!("type=local,src={dir}"));
             flag("--cache-to", format!("type=local,dest={dir},mode=max"));
         }
-        CacheBackend::Inline => flag("--cache-to", "type=inline".into()),
+        CacheBackend::Engine => {}
     }
     flag("--iidfile", iidfile.display().to_string());
     if flags.attestations {
@@ -520,7 +542,7 @@ pub mod tests {
     #[test]
     fn docker_driver_plan_is_exact() {
         let plan = plan_with(DOCKER_DRIVER, &[]);
-        assert_eq!(plan.cache, CacheBackend::Inline);
+        assert_eq!(plan.cache, CacheBackend::Engine);
         let expected = [
             "docker buildx build --builder default --file xtask/docker/api.Dockerfile --progress plain",
             "--tag shipyard/api:main --tag shipyard/api:main-20261120-090507 --tag shipyard/api:latest --tag shipyard/api:sha-860c190",
@@ -529,10 +551,53 @@ pub mod tests {
             "--label org.opencontainers.image.source=https://github.com/acme/shop --label org.opencontainers.image.title=api",
             "--label org.opencontainers.image.url=https://github.com/acme/shop --label org.opencontainers.image.version=main",
             "--build-arg REVISION=860c1904a1ce19322e91ac35af1ab07466440c37",
-            "--cache-to type=inline --iidfile target/xtask/build/api.iid --load .",
+            "--iidfile target/xtask/build/api.iid --load .",
         ]
         .join(" ");
         assert_eq!(argv(&plan, "api"), expected);
+    }
+
+    /// BuildKit writes inline cache metadata (`moby.buildkit.cache.v0`) into the image config
+    /// in no fixed order, so an image carrying it gets a new id on every cached rebuild; and
+    /// no plan reads it back (`--cache-from` names an exported cache only).
+    #[test]
+    fn no_plan_inlines_cache_metadata_so_a_cached_rebuild_keeps_its_image_id() {
+        for (file, inspect) in crate::domain::builder::tests::ALL {
+            for env in [&[][..], &[("GITHUB_ACTIONS", "true")][..]] {
+                for platforms in [&[][..], &["linux/amd64"][..]] {
+                    let Ok(plan) = try_plan(inspect, env, platforms) else {
+                        continue;
+                    };
+                    for s in &plan.services {
+                        let a = s.argv.join(" ");
+                        assert!(!a.contains("type=inline"), "{file} {env:?}: {a}");
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn source_date_epoch_is_the_commit_time_where_buildkit_reads_it() {
+        // BuildKit v0.13: the image's `created` and history times become the commit's.
+        let plan = plan_with(DOCKER_CONTAINER, &[]);
+        for s in &plan.services {
+            let a = s.argv.join(" ");
+            assert!(
+                a.contains("--build-arg SOURCE_DATE_EPOCH=1795165507 "),
+                "{a}"
+            );
+        }
+        // BuildKit v0.8 ignores it: not passed, and a note says what that costs.
+        let plan = plan_with(DOCKER_DRIVER, &[]);
+        assert!(!argv(&plan, "api").contains("SOURCE_DATE_EPOCH"));
+        assert!(
+            plan.notes
+                .iter()
+                .any(|n| n.contains("SOURCE_DATE_EPOCH") && n.contains("v0.11")),
+            "{:?}",
+            plan.notes
+        );
     }
 
     #[test]
@@ -669,6 +734,20 @@ pub mod tests {
         };
         let plan = plan(&input, &config.select(&["api".into()]).unwrap()).unwrap();
         assert!(plan.notes.iter().any(|n| n.contains("uncommitted")));
+        let tags: Vec<String> = plan.services[0]
+            .tags
+            .iter()
+            .map(|t| t.to_string())
+            .collect();
+        assert_eq!(
+            tags,
+            [
+                "acme/api:main",
+                "acme/api:main-20261120-090507",
+                "acme/api:latest",
+                "acme/api:sha-860c190-dirty"
+            ]
+        );
         let a = plan.services[0].argv.join(" ");
         assert!(a.starts_with("docker buildx build --builder ci "), "{a}");
         assert!(a.ends_with("--no-cache --load ."), "{a}");
@@ -760,7 +839,7 @@ mod capability_tests {
         let plan = try_plan(DOCKER_DRIVER, &[REGISTRY], &["linux/amd64"]).unwrap();
         assert_eq!(
             flags(&plan),
-            "--builder default --platform linux/amd64 --cache-to type=inline --load ."
+            "--builder default --platform linux/amd64 --load ."
         );
         assert!(
             plan.notes[0].contains("cannot export build cache"),

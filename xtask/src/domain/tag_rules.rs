@@ -11,7 +11,9 @@
 //! `{{base_ref}}`, `{{is_default_branch}}`, `{{date 'fmt'}}`, `{{commit_date 'fmt'}}` and, in
 //! semver patterns, `{{raw}}`, `{{version}}`, `{{major}}`, `{{minor}}`, `{{patch}}`) with
 //! moment.js format tokens. Two deliberate differences: an unknown expression is an error
-//! instead of an empty string, and `tz=` only accepts UTC.
+//! instead of an empty string, and `tz=` only accepts UTC. A build from uncommitted changes names
+//! its commit `<sha>-dirty` wherever a rule names it (`type=sha`, `{{sha}}`), so it never takes
+//! the tag of the commit's own build (docs/tagging.md).
 
 use std::fmt;
 use std::str::FromStr;
@@ -457,7 +459,7 @@ impl Evaluation<'_> {
                 } else {
                     identity::short_sha(&ctx.sha)
                 };
-                (sha.to_owned(), false)
+                (identity::revision(sha, ctx.dirty), false)
             }
         };
         let prefix = match &rule.prefix {
@@ -496,7 +498,7 @@ impl Evaluation<'_> {
         Ok(match e.name.as_str() {
             "branch" => ctx.branch().unwrap_or_default().to_owned(),
             "tag" => ctx.tag().unwrap_or_default().to_owned(),
-            "sha" => identity::short_sha(&ctx.sha).to_owned(),
+            "sha" => identity::revision(identity::short_sha(&ctx.sha), ctx.dirty),
             "base_ref" => ctx.base_ref.clone().unwrap_or_default(),
             "is_default_branch" => {
                 let on_default = ctx.branch() == Some(ctx.default_branch.as_str());
@@ -805,6 +807,38 @@ mod tests {
                 "main-20261120-090507",
                 "latest",
                 "sha-860c190"
+            ]
+        );
+    }
+
+    #[test]
+    fn a_dirty_tree_names_its_commit_dirty_and_keeps_the_branch_tags() {
+        let mut dirty = ctx("push", "refs/heads/main");
+        dirty.dirty = true;
+        assert_eq!(
+            tags_with(DEFAULT_RULES, &[], &dirty),
+            [
+                "main",
+                "main-20261120-090507",
+                "latest",
+                "sha-860c190-dirty"
+            ]
+        );
+        // Every spelling of the commit id says so, so none is the clean build's tag.
+        assert_eq!(
+            tags_with(
+                &[
+                    "type=sha,format=long,prefix=",
+                    "type=raw,value=git-{{sha}}",
+                    "type=sha,suffix=-amd64"
+                ],
+                &[],
+                &dirty
+            ),
+            [
+                "git-860c190-dirty",
+                "860c1904a1ce19322e91ac35af1ab07466440c37-dirty",
+                "sha-860c190-dirty-amd64"
             ]
         );
     }

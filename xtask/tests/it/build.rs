@@ -40,7 +40,7 @@ fn dry_run_json_describes_every_service() {
             "{tags:?}"
         );
         assert!(
-            tags.contains(&format!("{image}:sha-{}", &head[..7]).as_str()),
+            tags.contains(&format!("{image}:sha-{}", revision()).as_str()),
             "{tags:?}"
         );
         assert_eq!(
@@ -221,7 +221,7 @@ fn builds_all_services_which_run_healthy_as_non_root() {
         );
     }
     for name in ["api", "web"] {
-        let image = format!("{ns}/{name}:sha-{}", &head[..7]);
+        let image = format!("{ns}/{name}:sha-{}", revision());
         let c = Container::run(&[
             "--read-only",
             "--tmpfs",
@@ -299,7 +299,7 @@ fn recorded_remote_builder_plans_registry_cache_two_platforms_push_and_attestati
     );
     assert!(argv.contains(&"--sbom=true") && argv.contains(&"--provenance=mode=max"));
     assert!(argv.contains(&"--push") && !argv.contains(&"--load"));
-    let sha = format!("127.0.0.1:5000/acme/api:sha-{}", &git_head()[..7]);
+    let sha = format!("127.0.0.1:5000/acme/api:sha-{}", revision());
     let followups = api["followups"].as_array().unwrap();
     assert_eq!(followups.len(), 4, "{followups:?}");
     assert!(followups.iter().any(|f| f["check"] == "scan"
@@ -316,7 +316,7 @@ fn recorded_remote_builder_plans_registry_cache_two_platforms_push_and_attestati
 fn recorded_docker_driver_plans_none_of_it_and_says_why() {
     let (plan, notes) = plan_for_recorded("docker.txt", &[]);
     assert_eq!(plan["driver"], "docker");
-    assert_eq!(plan["cache"], "inline");
+    assert_eq!(plan["cache"], "engine");
     let api = &plan["services"][0];
     assert_eq!(api["output"], "load");
     assert_eq!(api["attestations"], false);

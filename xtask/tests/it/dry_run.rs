@@ -1,6 +1,6 @@
 //! `--dry-run` prints exactly what a real run does. Each case runs the real xtask twice with
 //! stand-in `docker`, `trivy` and `cosign` first on PATH (git stays real: the tags come from
-//! this repository's context): once with `--dry-run`, keeping the commands it prints, and
+//! this repository's context, as committed): once with `--dry-run`, keeping the commands it prints, and
 //! once for real, with the stand-ins logging every argv. The acting commands logged must be
 //! the printed ones, in order. The read-only queries both runs make (`docker buildx inspect`,
 //! `docker image inspect`, ...) may come in between when a plan does not list them; the dry
@@ -565,6 +565,7 @@ impl Scratch {
         );
         let mut c = Command::new(env!("CARGO_BIN_EXE_xtask"));
         c.args(args).current_dir(root());
+        c.envs(committed_head_env().iter().map(|(k, v)| (k, v)));
         for var in [
             "GITHUB_ACTIONS",
             "GITHUB_STEP_SUMMARY",

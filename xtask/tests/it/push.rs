@@ -41,18 +41,26 @@ fn docker_wrapper(dir: &Path) -> (PathBuf, PathBuf) {
 }
 
 fn build(config: &Path, namespace: &str) {
-    let o = xtask(&[
-        "--config",
-        config.to_str().unwrap(),
-        "build",
-        "--registry",
-        namespace,
-    ]);
+    let o = xtask_env(
+        &[
+            "--config",
+            config.to_str().unwrap(),
+            "build",
+            "--registry",
+            namespace,
+        ],
+        &[],
+        None,
+    );
     assert!(o.status.success(), "build: {}", stderr(&o));
 }
 
 fn tags_of(config: &Path) -> Vec<String> {
-    let o = xtask(&["--config", config.to_str().unwrap(), "tags", "--json"]);
+    let o = xtask_env(
+        &["--config", config.to_str().unwrap(), "tags", "--json"],
+        &[],
+        None,
+    );
     let v: Value = serde_json::from_str(&stdout(&o)).unwrap();
     let mut tags: Vec<String> = v["tags"]
         .as_array()

@@ -425,7 +425,7 @@ fn scanning_a_built_service_records_its_verdict_by_image_id() {
     let o = xtask(&["--config", config, "build", "scan-tiny"]);
     assert!(o.status.success(), "{}", stderr(&o));
     let id = std::fs::read_to_string(root().join("target/xtask/build/scan-tiny.iid")).unwrap();
-    let image = format!("xtask-itest/scan-tiny:sha-{}", &git_head()[..7]);
+    let image = format!("xtask-itest/scan-tiny:sha-{}", revision());
 
     for (fixture, passed) in [("alpine-310", true), ("debian-buster", false)] {
         let o = s.scan_env(

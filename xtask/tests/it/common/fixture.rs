@@ -57,10 +57,12 @@ pub fn write(dir: &Path, services: &[Service]) -> PathBuf {
     path
 }
 
-/// `cargo xtask ARGS...` with `env` added, and `path_first` (if any) first on PATH.
+/// `cargo xtask ARGS...` with `env` added, and `path_first` (if any) first on PATH, in the
+/// git context of the repository as committed ([`super::committed_head_env`]).
 pub fn xtask_env(args: &[&str], env: &[(&str, &str)], path_first: Option<&Path>) -> Output {
     let mut c = Command::new(env!("CARGO_BIN_EXE_xtask"));
     c.args(args).current_dir(super::root());
+    c.envs(super::committed_head_env().iter().map(|(k, v)| (k, v)));
     for var in [
         "REGISTRY_USERNAME",
         "REGISTRY_PASSWORD",

@@ -8,7 +8,7 @@ pub mod trivy;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
-use std::sync::{Mutex, MutexGuard};
+use std::sync::{Mutex, MutexGuard, OnceLock};
 use std::time::{Duration, Instant};
 
 pub fn root() -> PathBuf {
@@ -129,6 +129,73 @@ impl Drop for Container {
     fn drop(&mut self) {
         let _ = docker(&["rm", "-f", &self.0]);
     }
+}
+
+/// The commit id as this repository's tags name it now: the short id, `<7>-dirty` when
+/// tracked files have uncommitted changes (decided as adapters/git.rs decides it), so the
+/// tests of the repository's own images hold on a contributor's tree too.
+pub fn revision() -> String {
+    let o = Command::new("git")
+        .args(["status", "--porcelain", "--untracked-files=no"])
+        .current_dir(root())
+        .output()
+        .unwrap();
+    let dirty = if o.stdout.is_empty() { "" } else { "-dirty" };
+    format!("{}{dirty}", &git_head()[..7])
+}
+
+/// Git's environment for a view of this repository as committed: its own refs and objects
+/// (so the same commit, branch and tags), with an index and a work tree of HEAD kept under
+/// target/xtask/it. For the tests whose images never come from the repository's files
+/// (fixture services, stand-in engines): a contributor's uncommitted changes would
+/// otherwise make their builds dirty, with other tags and push refused.
+pub fn committed_head_env() -> &'static [(&'static str, String)] {
+    static ENV: OnceLock<Vec<(&'static str, String)>> = OnceLock::new();
+    ENV.get_or_init(|| {
+        let git = |args: &[&str], env: &[(&str, &Path)]| {
+            let o = Command::new("git")
+                .args(args)
+                .envs(env.iter().copied())
+                .current_dir(root())
+                .output()
+                .unwrap();
+            assert!(o.status.success(), "git {args:?}: {}", stderr(&o));
+            o.stdout
+        };
+        let head = git_head();
+        let git_dir = String::from_utf8(git(&["rev-parse", "--absolute-git-dir"], &[])).unwrap();
+        let dir = root().join(format!("target/xtask/it/head-{head}"));
+        let (tree, index) = (dir.join("tree"), dir.join("index"));
+        if !index.is_file() {
+            // Made aside and renamed, so a test process running beside this one never
+            // sees half of it.
+            let part = root().join(format!(
+                "target/xtask/it/head-{head}.{}",
+                std::process::id()
+            ));
+            let _ = std::fs::remove_dir_all(&part);
+            std::fs::create_dir_all(part.join("tree")).unwrap();
+            let archive = git(&["archive", "--format=tar", "HEAD"], &[]);
+            tar::Archive::new(&archive[..])
+                .unpack(part.join("tree"))
+                .unwrap();
+            let env = [
+                ("GIT_INDEX_FILE", part.join("index")),
+                ("GIT_WORK_TREE", part.join("tree")),
+            ];
+            let env: Vec<(&str, &Path)> = env.iter().map(|(k, v)| (*k, v.as_path())).collect();
+            git(&["read-tree", "HEAD"], &env);
+            git(&["update-index", "-q", "--refresh"], &env);
+            if std::fs::rename(&part, &dir).is_err() {
+                let _ = std::fs::remove_dir_all(&part); // another process made it first
+            }
+        }
+        vec![
+            ("GIT_DIR", git_dir.trim().to_owned()),
+            ("GIT_WORK_TREE", tree.display().to_string()),
+            ("GIT_INDEX_FILE", index.display().to_string()),
+        ]
+    })
 }
 
 pub fn git_head() -> String {
