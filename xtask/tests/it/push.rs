@@ -580,12 +580,18 @@ struct LocalTags(String);
 
 impl Drop for LocalTags {
     fn drop(&mut self) {
-        let listed = docker(&["images", "--format", "{{.Repository}}:{{.Tag}}"]);
-        for name in stdout(&listed)
+        let listed = docker(&["images", "--format", "{{.Repository}} {{.Tag}} {{.ID}}"]);
+        for line in stdout(&listed)
             .lines()
             .filter(|l| l.starts_with(&format!("{}/", self.0)))
         {
-            let _ = docker(&["rmi", name]);
+            // An image a rebuild replaced has lost its tag: remove it by id.
+            let name = match line.split(' ').collect::<Vec<_>>()[..] {
+                [_, "<none>", id] => id.to_owned(),
+                [repo, tag, _] => format!("{repo}:{tag}"),
+                _ => continue,
+            };
+            let _ = docker(&["rmi", &name]);
         }
     }
 }
