@@ -5,8 +5,9 @@
 //! to the terminal, [`status`] lets the child talk to the terminal, [`quiet`] discards its
 //! output, [`stream`] hands over its output line by line, [`pipe`] hands over its stdout as
 //! bytes, [`to_file`] sends it to a log. Every runner honours the command's timeout by
-//! killing the child (the direct child: a tool that forks helpers holding its output open
-//! delays the return until they exit). A secret reaches the child only on its stdin.
+//! killing the child together with every process it started (`docker buildx` runs the
+//! `docker-buildx` plugin as its child, which would otherwise keep the output open and the
+//! run waiting). A secret reaches the child only on its stdin.
 //!
 //! The error classes that decide the exit code are in domain/error.rs (re-exported here).
 
@@ -142,6 +143,7 @@ fn finish(cmd: &Command, handle: &duct::Handle) -> Result<std::process::Output> 
             return Ok(output.clone());
         }
         if started.elapsed() >= timeout {
+            kill_tree(&handle.pids());
             handle.kill()?;
             return Err(anyhow::Error::new(TimedOut {
                 command: cmd.to_string(),
@@ -247,6 +249,7 @@ fn read_through<T>(
         let reader = &reader;
         let watchdog = scope.spawn(move || match cmd.timeout {
             Some(t) if watch.recv_timeout(t) == Err(mpsc::RecvTimeoutError::Timeout) => {
+                kill_tree(&reader.pids());
                 let _ = reader.kill();
                 true
             }
@@ -266,6 +269,52 @@ fn read_through<T>(
         .try_wait()?
         .context("child still running after its output closed")?;
     Ok((value, output.clone()))
+}
+
+/// Kills (SIGKILL) `pids` and every process below them. The whole tree is read from /proc
+/// before anything is killed, since a killed parent's children move to init; where there is
+/// no /proc only `pids` are killed (by the caller's `kill`).
+fn kill_tree(pids: &[u32]) {
+    let mut tree: Vec<u32> = pids.to_vec();
+    let parents: Vec<(u32, u32)> = std::fs::read_dir("/proc")
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter_map(|e| {
+            let pid: u32 = e.file_name().to_str()?.parse().ok()?;
+            let stat = std::fs::read_to_string(e.path().join("stat")).ok()?;
+            // `pid (comm) state ppid ...`; comm may contain spaces and parentheses.
+            let ppid = stat
+                .rsplit_once(')')?
+                .1
+                .split_whitespace()
+                .nth(1)?
+                .parse()
+                .ok()?;
+            Some((pid, ppid))
+        })
+        .collect();
+    let mut i = 0;
+    while i < tree.len() {
+        let parent = tree[i];
+        tree.extend(
+            parents
+                .iter()
+                .filter(|(pid, ppid)| *ppid == parent && !tree.contains(pid))
+                .map(|(pid, _)| *pid)
+                .collect::<Vec<_>>(),
+        );
+        i += 1;
+    }
+    if tree.len() > pids.len() {
+        let _ = std::process::Command::new("kill")
+            .arg("-KILL")
+            .args(tree.iter().map(u32::to_string))
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .status();
+    }
 }
 
 /// Where `program` would be found on PATH: the one place tools are looked up.
@@ -421,5 +470,21 @@ mod tests {
             assert!(err.downcast_ref::<TimedOut>().is_some(), "{err:#}");
         }
         assert!(started.elapsed() < Duration::from_secs(4));
+    }
+
+    #[test]
+    fn a_timed_out_child_is_killed_with_the_processes_it_started() {
+        // The grandchild holds the output pipe open, as the docker-buildx plugin does.
+        let forks = sh("sleep 30 & sleep 30; wait").timeout(Duration::from_millis(300));
+        let started = Instant::now();
+        let err = stream(&forks, |_| {}).unwrap_err();
+        assert!(err.downcast_ref::<TimedOut>().is_some(), "{err:#}");
+        let err = output(&forks).unwrap_err();
+        assert!(err.downcast_ref::<TimedOut>().is_some(), "{err:#}");
+        assert!(
+            started.elapsed() < Duration::from_secs(5),
+            "waited {:?} for the grandchildren",
+            started.elapsed()
+        );
     }
 }

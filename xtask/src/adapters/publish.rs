@@ -1,21 +1,37 @@
 //! Runs publishing steps (domain/publish.rs) in one registry session: fills in the digests
-//! earlier steps captured, stops a job at its first failure, and records each outcome.
+//! earlier steps captured, skips the upload when the registry already holds the image,
+//! refuses before anything moves when it holds another, stops a job at its first failure,
+//! and records each outcome.
 
 use anyhow::Result;
 
-use crate::adapters::registry::{self, Credentials, Retry, Session};
+use crate::adapters::registry::{self, CommandFailed, Credentials, Retry, Session};
 use crate::domain::env::Env;
-use crate::domain::publish::{Capture, Job, Outcome, Published, Status, Step, DIGEST, MANIFEST};
+use crate::domain::publish::{
+    self, Capture, Failure, Held, Job, Judgement, Outcome, Published, Status, Step, DIGEST,
+    MANIFEST,
+};
 
 /// Logs in if credentials are given, then runs the jobs in that one session.
 pub fn run(
     env: &Env,
     host: &str,
     credentials: Option<Credentials>,
+    retry: Retry,
     jobs: &[Job],
 ) -> Result<Vec<Outcome>> {
-    let session = Session::open(env, host, credentials, Retry::from_env(env))?;
+    let session = Session::open(env, host, credentials, retry)?;
     Ok(execute(&session, jobs))
+}
+
+/// What a job has learnt so far.
+#[derive(Default)]
+struct State {
+    manifest: Option<String>,
+    /// What the lookup found for the immutable tag, when it found something.
+    held: Option<Held>,
+    /// The found image is a bare manifest: the other tags get it with `docker push`.
+    copy_by_push: bool,
 }
 
 /// Runs each job's steps in order; a failure ends that job and the next one starts.
@@ -31,10 +47,14 @@ pub fn execute(session: &Session, jobs: &[Job]) -> Vec<Outcome> {
                 result: Status::Published,
                 failure: None,
                 error: None,
+                reused: false,
             };
-            let mut manifest = None;
+            let mut state = State::default();
             for step in &job.steps {
-                if let Err(e) = run_step(session, step, width, job, &mut manifest, &mut outcome) {
+                if step.upload && state.held.is_some() {
+                    continue;
+                }
+                if let Err(e) = run_step(session, step, width, job, &mut state, &mut outcome) {
                     eprintln!("{:width$} | FAILED: {e:#}", job.name);
                     outcome.result = Status::Failed;
                     outcome.failure = registry::failure_of(&e);
@@ -52,14 +72,19 @@ fn run_step(
     step: &Step,
     width: usize,
     job: &Job,
-    manifest: &mut Option<String>,
+    state: &mut State,
     outcome: &mut Outcome,
 ) -> Result<()> {
+    if state.copy_by_push && step.capture.is_none() {
+        if let Some(tag) = &step.publishes {
+            return copy_by_push(session, width, job, tag, outcome);
+        }
+    }
     let argv: Vec<String> = step
         .argv
         .iter()
         .map(|a| {
-            let a = match manifest {
+            let a = match &state.manifest {
                 Some(m) => a.replace(MANIFEST, m),
                 None => a.clone(),
             };
@@ -74,15 +99,28 @@ fn run_step(
         job.name,
         crate::adapters::exec::shell_words(&argv)
     );
+    if step.capture == Some(Capture::Held) {
+        let held = session.lookup(&argv)?;
+        match &held {
+            Held::Absent => eprintln!("{:width$} | not in the registry yet", job.name),
+            Held::Found { .. } => state.held = Some(held),
+        }
+        return Ok(());
+    }
     let quiet = step.capture == Some(Capture::Digest);
-    let attempt = session.run(&argv, None, |line| {
+    let print = |line: &str| {
         if !quiet {
             eprintln!("{:width$} | {line}", job.name);
         }
-    })?;
+    };
+    let attempt = if step.upload && step.capture == Some(Capture::Manifest) {
+        session.run_upload(&argv, print)?
+    } else {
+        session.run(&argv, None, print)?
+    };
     match step.capture {
         Some(Capture::Manifest) => {
-            *manifest = Some(registry::pushed_digest(&attempt.printed).ok_or_else(|| {
+            state.manifest = Some(registry::pushed_digest(&attempt.printed).ok_or_else(|| {
                 anyhow::anyhow!(
                     "`docker push` printed no digest: {}",
                     attempt.lines.join("\n")
@@ -90,19 +128,99 @@ fn run_step(
             })?);
         }
         Some(Capture::Digest) => {
-            outcome.digest =
-                Some(registry::manifest_digest(&attempt.printed).map_err(|e| {
-                    anyhow::anyhow!("{}", session.redactor.redact(&format!("{e:#}")))
-                })?)
+            let digest = registry::manifest_digest(&attempt.printed)
+                .map_err(|e| anyhow::anyhow!("{}", session.redactor.redact(&format!("{e:#}"))))?;
+            if let (Some(held), Some(image)) = (&state.held, &job.image) {
+                let tag = &image.immutable;
+                match publish::judge(
+                    &job.repository,
+                    tag,
+                    &image.id,
+                    &digest,
+                    held,
+                    &image.commit,
+                ) {
+                    Judgement::Upload => {}
+                    Judgement::Reuse => {}
+                    Judgement::ReuseManifest => state.copy_by_push = true,
+                    Judgement::Refuse(why) => {
+                        return Err(CommandFailed {
+                            failure: Failure::Refused,
+                            message: why,
+                        }
+                        .into())
+                    }
+                }
+                eprintln!(
+                    "{:width$} | {tag} already holds this image ({digest}): nothing to upload",
+                    job.name
+                );
+                outcome.reused = true;
+            }
+            outcome.digest = Some(digest);
         }
-        None => {}
+        Some(Capture::Held) | None => {}
     }
-    if let (Some(tag), Some(digest)) = (&step.publishes, &outcome.digest) {
+    record(width, job, step.publishes.as_ref(), outcome);
+    Ok(())
+}
+
+fn record(width: usize, job: &Job, tag: Option<&crate::domain::tag::Tag>, outcome: &mut Outcome) {
+    if let (Some(tag), Some(digest)) = (tag, &outcome.digest) {
         eprintln!("{:width$} | {}:{tag} -> {digest}", job.name, job.repository);
         outcome.tags.push(Published {
             tag: tag.clone(),
             digest: digest.clone(),
         });
     }
+}
+
+/// Gives `tag` the bare manifest the immutable tag names, by pushing the same local image
+/// under it; fails (naming both digests) if docker produced another manifest.
+fn copy_by_push(
+    session: &Session,
+    width: usize,
+    job: &Job,
+    tag: &crate::domain::tag::Tag,
+    outcome: &mut Outcome,
+) -> Result<()> {
+    let (Some(image), Some(digest)) = (&job.image, outcome.digest.clone()) else {
+        anyhow::bail!("no image to push as {tag}");
+    };
+    let target = format!("{}:{tag}", job.repository);
+    let print = |line: &str| eprintln!("{:width$} | {line}", job.name);
+    for argv in [
+        vec![
+            "docker".into(),
+            "tag".into(),
+            image.id.clone(),
+            target.clone(),
+        ],
+        vec!["docker".into(), "push".into(), target.clone()],
+    ] {
+        eprintln!(
+            "{:width$} | $ {}",
+            job.name,
+            crate::adapters::exec::shell_words(&argv)
+        );
+        let attempt = if argv[1] == "push" {
+            session.run_upload(&argv, print)?
+        } else {
+            session.run(&argv, None, print)?
+        };
+        if argv[1] == "push" {
+            let pushed = registry::pushed_digest(&attempt.printed);
+            if pushed.as_deref() != Some(&digest) {
+                anyhow::bail!(
+                    "`docker push {target}` gave it {}, not {digest} that {} names: point it \
+                     there with cargo xtask promote --from {} --to {tag}",
+                    pushed.as_deref().unwrap_or("no digest"),
+                    image.immutable,
+                    image.immutable
+                );
+            }
+        }
+    }
+    record(width, job, Some(tag), outcome);
     Ok(())
 }

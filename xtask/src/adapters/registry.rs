@@ -3,18 +3,21 @@
 //! Credentials come from the environment and reach docker only through stdin, into a
 //! temporary `DOCKER_CONFIG` that every command of the run shares and that is deleted when
 //! the [`Session`] ends, so the user's `~/.docker/config.json` is never touched. Every line
-//! a child prints passes through a [`Redactor`] before it is shown or kept. Transient
-//! failures are retried with exponential backoff; refused credentials never are.
+//! a child prints passes through a [`Redactor`] before it is shown or kept. Every command is
+//! stopped at its timeout (`[registry] timeout_secs`, `upload_timeout_secs` for the layer
+//! upload); transient failures (a timeout among them) are retried `[registry] retries` times
+//! with exponential backoff; refused credentials never are.
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use anyhow::{bail, Context, Result};
 
-use crate::adapters::exec::{self, Command, EnvironmentError, Secret, Stdin, UsageError};
+use crate::adapters::exec::{self, Command, EnvironmentError, Secret, Stdin, TimedOut, UsageError};
 use crate::adapters::interrupt;
+use crate::domain::config::RegistryConfig;
 use crate::domain::env::Env;
-use crate::domain::publish::Failure;
+use crate::domain::publish::{Failure, Held};
 
 #[derive(Clone, PartialEq, Eq)]
 pub struct Credentials {
@@ -116,21 +119,37 @@ pub fn classify(output: &str) -> Failure {
     }
 }
 
-/// Exponential backoff: `attempts` tries, waiting `base`, `2 * base`, `4 * base`, ... between
-/// them. `XTASK_RETRY_BASE_MS` sets `base` (tests make it tiny).
+/// How long a registry command may take and how often it is tried: `attempts` tries,
+/// waiting `base`, `2 * base`, `4 * base`, ... between them. `XTASK_RETRY_BASE_MS` sets
+/// `base` (tests make it tiny).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Retry {
     pub attempts: u32,
     pub base: Duration,
+    /// The bound of each registry command.
+    pub timeout: Duration,
+    /// The bound of the `docker push` that uploads an image's layers.
+    pub upload_timeout: Duration,
 }
 
 impl Retry {
+    /// The defaults of `[registry]`.
     pub fn from_env(env: &Env) -> Retry {
+        Retry::configured(&RegistryConfig::default(), env)
+    }
+
+    /// `[registry] timeout_secs`, `upload_timeout_secs` and `retries`.
+    pub fn configured(config: &RegistryConfig, env: &Env) -> Retry {
         let base = env
             .get("XTASK_RETRY_BASE_MS")
             .and_then(|ms| ms.parse().ok())
             .map_or(Duration::from_secs(1), Duration::from_millis);
-        Retry { attempts: 4, base }
+        Retry {
+            attempts: config.retries + 1,
+            base,
+            timeout: Duration::from_secs(config.timeout_secs),
+            upload_timeout: Duration::from_secs(config.upload_timeout_secs),
+        }
     }
 
     /// The wait before attempt `n + 1` (n counts from 1).
@@ -175,16 +194,38 @@ impl std::error::Error for CommandFailed {}
 
 /// Runs `attempt` until it succeeds, fails for a reason retrying cannot fix, or has been
 /// tried `retry.attempts` times; `sleep` waits between tries.
+#[cfg(test)]
 pub fn with_retry(
     retry: Retry,
     what: &str,
+    sleep: impl FnMut(Duration),
+    attempt: impl FnMut(u32) -> Result<Attempt>,
+) -> Result<Attempt> {
+    with_retry_until(retry, what, sleep, |_| false, attempt)
+}
+
+/// The line an attempt that was stopped at its timeout ends with.
+fn timed_out_line(after: Duration) -> String {
+    let after = match after.subsec_millis() {
+        0 => format!("{} s", after.as_secs()),
+        _ => format!("{} ms", after.as_millis()),
+    };
+    format!("timed out after {after} (no answer; stopped)")
+}
+
+/// [`with_retry`], where a failed attempt that is `settled` (a lookup's "not found") is an
+/// answer, returned as it is.
+pub fn with_retry_until(
+    retry: Retry,
+    what: &str,
     mut sleep: impl FnMut(Duration),
+    settled: impl Fn(&Attempt) -> bool,
     mut attempt: impl FnMut(u32) -> Result<Attempt>,
 ) -> Result<Attempt> {
     let mut n = 1;
     loop {
         let a = attempt(n)?;
-        if a.ok {
+        if a.ok || settled(&a) {
             return Ok(a);
         }
         let tail: Vec<&str> = a
@@ -218,15 +259,20 @@ pub fn with_retry(
         .iter()
         .any(|p| text.contains(p))
             || text.contains("status: 5");
+        let timed_out = cause(&a.lines).starts_with("timed out after");
         let hint = match failure {
             Failure::Auth => {
                 "the registry refused the credentials or the access; retrying cannot help"
+            }
+            Failure::Transient if timed_out => {
+                "the registry did not answer in time, every time; nothing more was tried: \
+                 raise [registry] timeout_secs in xtask/images.toml if it is only slow"
             }
             Failure::Transient if server_error => {
                 "the registry answered with a server error (HTTP 5xx) every time; nothing more was tried"
             }
             Failure::Transient => "the registry could not be reached; nothing more was tried",
-            Failure::Other => "see the output above",
+            Failure::Refused | Failure::Other => "see the output above",
         };
         return Err(CommandFailed {
             failure,
@@ -312,12 +358,10 @@ impl Session {
             redactor: Redactor::new([creds.password.clone()]),
             retry,
         };
-        let login = session
-            .command(
-                &login_argv(&creds.username, host),
-                Some(&Secret::new(creds.password)),
-            )
-            .timeout(LOGIN_TIMEOUT);
+        let login = session.command(
+            &login_argv(&creds.username, host),
+            Some(&Secret::new(creds.password)),
+        );
         eprintln!(
             "logging in to {host} as {} ({}, password on stdin)",
             creds.username, creds.source
@@ -345,10 +389,39 @@ impl Session {
         self.run_command(&self.command(argv, stdin), on_line)
     }
 
-    /// `argv` as a command with this session's `DOCKER_CONFIG`, and `stdin` (a password)
-    /// on its stdin.
+    /// Runs the `docker push` that uploads layers: bounded by the upload timeout and tried
+    /// once, since the docker daemon already retries each layer's upload itself (five
+    /// times, waiting longer each time) and a retry here would multiply that.
+    pub fn run_upload(&self, argv: &[String], on_line: impl FnMut(&str)) -> Result<Attempt> {
+        if argv.is_empty() {
+            bail!("empty command");
+        }
+        let cmd = self.command(argv, None).timeout(self.retry.upload_timeout);
+        let once = Retry {
+            attempts: 1,
+            ..self.retry
+        };
+        run_with(self, once, &cmd, |_| false, on_line)
+    }
+
+    /// Runs the lookup `argv` (`docker manifest inspect`): what the registry holds, or
+    /// `Held::Absent` when it answers that there is no such manifest.
+    pub fn lookup(&self, argv: &[String]) -> Result<Held> {
+        if argv.is_empty() {
+            bail!("empty command");
+        }
+        let cmd = self.command(argv, None);
+        let a = self.run_until(&cmd, absent, |_| {})?;
+        if !a.ok {
+            return Ok(Held::Absent);
+        }
+        held(&a.printed)
+    }
+
+    /// `argv` as a command with this session's `DOCKER_CONFIG` and timeout, and `stdin`
+    /// (a password) on its stdin.
     pub fn command(&self, argv: &[String], stdin: Option<&Secret>) -> Command {
-        let mut cmd = Command::from_argv(argv);
+        let mut cmd = Command::from_argv(argv).timeout(self.retry.timeout);
         if let Some(dir) = &self.config_dir {
             cmd = cmd.env("DOCKER_CONFIG", dir.path().to_string_lossy());
         }
@@ -358,24 +431,104 @@ impl Session {
         }
     }
 
-    /// Runs `cmd` (made by [`Session::command`]), retrying transient failures.
-    pub fn run_command(&self, cmd: &Command, mut on_line: impl FnMut(&str)) -> Result<Attempt> {
-        let what = cmd.argv().into_iter().take(3).collect::<Vec<_>>().join(" ");
-        with_retry(self.retry, &what, std::thread::sleep, |_| {
-            let (mut lines, mut printed) = (Vec::new(), Vec::new());
-            let ok = exec::stream(cmd, |line| {
-                let shown = self.redactor.redact(line);
-                on_line(&shown);
-                lines.push(shown);
-                printed.push(line.to_owned());
-            })?;
-            Ok(Attempt { ok, lines, printed })
-        })
+    /// Runs `cmd` (made by [`Session::command`]), retrying transient failures; an attempt
+    /// stopped at the command's timeout is one of them.
+    pub fn run_command(&self, cmd: &Command, on_line: impl FnMut(&str)) -> Result<Attempt> {
+        self.run_until(cmd, |_| false, on_line)
+    }
+
+    fn run_until(
+        &self,
+        cmd: &Command,
+        settled: impl Fn(&Attempt) -> bool,
+        on_line: impl FnMut(&str),
+    ) -> Result<Attempt> {
+        run_with(self, self.retry, cmd, settled, on_line)
     }
 }
 
-/// How long `docker login` may take: it only asks the registry to check the credentials.
-const LOGIN_TIMEOUT: Duration = Duration::from_secs(120);
+/// Runs `cmd` in `session` as `retry` says; an attempt stopped at the command's timeout
+/// fails like any other, with a last line saying so.
+fn run_with(
+    session: &Session,
+    retry: Retry,
+    cmd: &Command,
+    settled: impl Fn(&Attempt) -> bool,
+    mut on_line: impl FnMut(&str),
+) -> Result<Attempt> {
+    let what = cmd.argv().into_iter().take(3).collect::<Vec<_>>().join(" ");
+    with_retry_until(retry, &what, std::thread::sleep, settled, |_| {
+        let (mut lines, mut printed) = (Vec::new(), Vec::new());
+        let ended = exec::stream(cmd, |line| {
+            let shown = session.redactor.redact(line);
+            on_line(&shown);
+            lines.push(shown);
+            printed.push(line.to_owned());
+        });
+        let ok = match ended {
+            Ok(ok) => ok,
+            Err(e) => match e.downcast_ref::<TimedOut>() {
+                Some(t) => {
+                    let line = timed_out_line(t.after);
+                    on_line(&line);
+                    lines.push(line.clone());
+                    printed.push(line);
+                    false
+                }
+                None => return Err(e),
+            },
+        };
+        Ok(Attempt { ok, lines, printed })
+    })
+}
+
+/// Whether a failed lookup said that the manifest does not exist (an answer, not a
+/// failure): `docker manifest inspect` prints `no such manifest`, a registry
+/// `manifest unknown`.
+fn absent(a: &Attempt) -> bool {
+    let text = a.lines.join("\n").to_lowercase();
+    text.contains("no such manifest") || text.contains("manifest unknown")
+}
+
+/// What `docker manifest inspect -v` printed: one manifest (an object with its
+/// `Descriptor` and `SchemaV2Manifest` or `OCIManifest`), or an index (an array of those).
+pub fn held(lines: &[String]) -> Result<Held> {
+    let text = lines.join("\n");
+    let start = text
+        .find(['{', '['])
+        .context("docker manifest inspect printed no JSON")?;
+    let value: serde_json::Value = serde_json::Deserializer::from_str(&text[start..])
+        .into_iter()
+        .next()
+        .context("docker manifest inspect printed no JSON")??;
+    let entries = match &value {
+        serde_json::Value::Array(a) => a.clone(),
+        v => vec![v.clone()],
+    };
+    let mut manifests = Vec::new();
+    let mut configs = Vec::new();
+    for e in &entries {
+        if let Some(d) = e.pointer("/Descriptor/digest").and_then(|d| d.as_str()) {
+            manifests.push(d.to_owned());
+        }
+        for key in ["SchemaV2Manifest", "OCIManifest"] {
+            if let Some(d) = e
+                .pointer(&format!("/{key}/config/digest"))
+                .and_then(|d| d.as_str())
+            {
+                configs.push(d.to_owned());
+            }
+        }
+    }
+    if manifests.is_empty() {
+        bail!("docker manifest inspect printed no digest: {text}");
+    }
+    Ok(Held::Found {
+        index: value.is_array(),
+        manifests,
+        configs,
+    })
+}
 
 pub fn login_argv(username: &str, host: &str) -> Vec<String> {
     [
@@ -516,9 +669,11 @@ mod tests {
     #[test]
     fn backoff_doubles() {
         let r = Retry::from_env(&env(&[]));
-        assert_eq!(r.attempts, 4);
+        assert_eq!(r.attempts, 3);
         let waits: Vec<u64> = (1..r.attempts).map(|n| r.delay(n).as_secs()).collect();
-        assert_eq!(waits, [1, 2, 4]);
+        assert_eq!(waits, [1, 2]);
+        assert_eq!(r.timeout, Duration::from_secs(20));
+        assert_eq!(r.upload_timeout, Duration::from_secs(300));
         let quick = Retry::from_env(&env(&[("XTASK_RETRY_BASE_MS", "5")]));
         assert_eq!(quick.delay(3), Duration::from_millis(20));
     }
@@ -577,8 +732,84 @@ mod tests {
             },
         )
         .unwrap_err();
-        assert_eq!(tries, 4);
+        assert_eq!(tries, 3);
         assert_eq!(failure_of(&e), Some(Failure::Transient));
+    }
+
+    fn quick_session(attempts: u32, timeout: Duration) -> Session {
+        Session {
+            config_dir: None,
+            _on_interrupt: None,
+            redactor: Redactor::default(),
+            retry: Retry {
+                attempts,
+                base: Duration::from_millis(1),
+                timeout,
+                upload_timeout: timeout,
+            },
+        }
+    }
+
+    #[test]
+    fn a_command_past_its_timeout_is_stopped_retried_and_named_first() {
+        let session = quick_session(2, Duration::from_millis(300));
+        let started = std::time::Instant::now();
+        let hang = vec![
+            "sh".to_owned(),
+            "-c".into(),
+            "echo asking; exec sleep 30".into(),
+        ];
+        let e = session.run(&hang, None, |_| {}).unwrap_err();
+        assert!(
+            started.elapsed() < Duration::from_secs(5),
+            "{:?}",
+            started.elapsed()
+        );
+        let msg = e.to_string();
+        assert!(
+            msg.lines().next().unwrap().ends_with(
+                "failed after 2 attempt(s): timed out after 300 ms (no answer; stopped)"
+            ),
+            "{msg}"
+        );
+        assert!(msg.contains("raise [registry] timeout_secs"), "{msg}");
+        assert_eq!(failure_of(&e), Some(Failure::Transient));
+    }
+
+    #[test]
+    fn a_lookup_tells_absent_from_found_and_from_failed() {
+        let session = quick_session(2, Duration::from_secs(5));
+        let sh = |script: &str| vec!["sh".to_owned(), "-c".into(), script.into()];
+        let absent = sh("echo 'no such manifest: r/api:sha-1' >&2; exit 1");
+        assert_eq!(session.lookup(&absent).unwrap(), Held::Absent);
+        let refused = sh("echo 'dial tcp: connect: connection refused' >&2; exit 1");
+        assert_eq!(
+            failure_of(&session.lookup(&refused).unwrap_err()),
+            Some(Failure::Transient)
+        );
+        let manifest = sh(
+            r#"echo '{"Ref": "r/api:sha-1", "Descriptor": {"digest": "sha256:m"},
+            "SchemaV2Manifest": {"config": {"digest": "sha256:c"}}}'"#,
+        );
+        assert_eq!(
+            session.lookup(&manifest).unwrap(),
+            Held::Found {
+                index: false,
+                manifests: vec!["sha256:m".into()],
+                configs: vec!["sha256:c".into()],
+            }
+        );
+        let index = sh(r#"echo '[{"Descriptor": {"digest": "sha256:m1"},
+            "OCIManifest": {"config": {"digest": "sha256:c1"}}},
+            {"Descriptor": {"digest": "sha256:m2"}}]'"#);
+        assert_eq!(
+            session.lookup(&index).unwrap(),
+            Held::Found {
+                index: true,
+                manifests: vec!["sha256:m1".into(), "sha256:m2".into()],
+                configs: vec!["sha256:c1".into()],
+            }
+        );
     }
 
     #[test]
@@ -644,6 +875,7 @@ mod tests {
             Retry {
                 attempts: 2,
                 base: Duration::ZERO,
+                ..Retry::from_env(&env(&[]))
             },
             "docker push r/api:sha-1",
             |_| {},

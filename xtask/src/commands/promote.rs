@@ -50,6 +50,7 @@ pub fn job(name: &str, repository: &str, from: &Tag, to: &[Tag]) -> Job {
         name: name.to_owned(),
         repository: repository.to_owned(),
         steps,
+        image: None,
     }
 }
 
@@ -86,7 +87,9 @@ pub fn run(ws: &Workspace, args: &Args) -> Result<Outcome> {
         render::publish::print_plan(&plan, args.preview.json());
         return Ok(Outcome::Clean);
     }
-    let outcomes = crate::adapters::publish::run(&ws.env, &host, credentials, &plan.services)?;
+    let retry = registry::Retry::configured(&ws.config.registry, &ws.env);
+    let outcomes =
+        crate::adapters::publish::run(&ws.env, &host, credentials, retry, &plan.services)?;
     render::publish::print_outcomes(&outcomes, args.preview.json());
     Ok(publish::verdict(&outcomes, "promote"))
 }

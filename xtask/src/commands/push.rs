@@ -1,10 +1,12 @@
 //! `cargo xtask push`: publish the computed tags of the images `build` produced.
 //!
 //! Decide first: every service's scan gate, its tags and the exact commands are planned
-//! before anything is sent (`--dry-run` prints that plan). Then, per service, the immutable
-//! tag (`sha-...`) is pushed, the digest read back, and every other tag is pointed at that
-//! digest with `docker buildx imagetools create`, `latest` last. A failure halfway leaves
-//! the new image reachable by its immutable tag and `latest` where it was.
+//! before anything is sent (`--dry-run` prints that plan). Then, per service, the registry
+//! is asked what its immutable tag (`sha-...`) holds: nothing, and the image is pushed under
+//! it; this image, and nothing is uploaded; another image, and the service is refused before
+//! any tag moves. The digest is read back and every other tag is pointed at it with
+//! `docker buildx imagetools create`, `latest` last. A failure halfway leaves the new image
+//! reachable by its immutable tag and `latest` where it was.
 
 use anyhow::{bail, Context, Result};
 
@@ -16,7 +18,7 @@ use crate::adapters::workspace::Workspace;
 use crate::cli::{AllowDirty, Preview, Registry};
 use crate::domain::identity;
 use crate::domain::outcome::Outcome;
-use crate::domain::publish::{self, Capture, Job, Plan, Step, DIGEST, MANIFEST};
+use crate::domain::publish::{self, Capture, Image, Job, Plan, Step, DIGEST, MANIFEST};
 use crate::domain::tag::Tag;
 use crate::domain::verdict::Verdict;
 use crate::render;
@@ -62,27 +64,34 @@ fn gate(
     }
 }
 
-/// The steps that publish `image_id` as `repository:<tag>` for every tag.
+/// The steps that publish `image_id` as `repository:<tag>` for every tag. `insecure`: the
+/// registry is on loopback and may speak plain HTTP.
 pub fn job(
     name: &str,
     repository: &str,
     image_id: &str,
     tags: &[Tag],
     short_sha: &str,
+    insecure: bool,
 ) -> Result<Job> {
     let first =
         identity::immutable(tags, short_sha).context("the tag rules give no tag to push")?;
     let first_ref = format!("{repository}:{first}");
     let mut steps = vec![
-        Step::new(&["docker", "tag", image_id, &first_ref]),
-        Step::new(&["docker", "push", &first_ref]).capture(Capture::Manifest),
+        // What the immutable tag holds decides whether the upload runs at all.
+        publish::lookup(&first_ref, insecure),
+        Step::new(&["docker", "tag", image_id, &first_ref]).upload(),
+        Step::new(&["docker", "push", &first_ref])
+            .capture(Capture::Manifest)
+            .upload(),
         // buildx wraps a single manifest in an index (deterministically), so the immutable
-        // tag is moved onto that index first; every other tag then copies it as-is and all
-        // tags share one digest.
+        // tag is moved onto that index, once, as part of its first upload; every other tag
+        // then copies it as-is and all tags share one digest.
         Step {
             publishes: None,
             ..publish::retag(repository, first, &format!("{repository}@{MANIFEST}"))
-        },
+        }
+        .upload(),
         publish::resolve(&first_ref).publishes(first),
     ];
     let mut rest: Vec<Tag> = tags.iter().filter(|t| *t != first).cloned().collect();
@@ -98,6 +107,11 @@ pub fn job(
         name: name.to_owned(),
         repository: repository.to_owned(),
         steps,
+        image: Some(Image {
+            id: image_id.to_owned(),
+            immutable: first.clone(),
+            commit: short_sha.to_owned(),
+        }),
     })
 }
 
@@ -138,6 +152,7 @@ pub fn run(ws: &Workspace, args: &Args) -> Result<Outcome> {
             &image_id,
             &tags,
             short_sha,
+            identity::loopback(&host),
         )?);
     }
     if args.allow_unscanned {
@@ -165,7 +180,9 @@ pub fn run(ws: &Workspace, args: &Args) -> Result<Outcome> {
     if !refused.is_empty() {
         bail!("nothing was pushed:\n  {}", refused.join("\n  "));
     }
-    let outcomes = crate::adapters::publish::run(&ws.env, &host, credentials, &plan.services)?;
+    let retry = registry::Retry::configured(&ws.config.registry, &ws.env);
+    let outcomes =
+        crate::adapters::publish::run(&ws.env, &host, credentials, retry, &plan.services)?;
     render::publish::print_outcomes(&outcomes, args.preview.json());
     Ok(publish::verdict(&outcomes, "push"))
 }
@@ -186,12 +203,14 @@ mod tests {
             "sha256:abc",
             &tags(&["main", "main-20261120-090507", "latest", "sha-860c190"]),
             "860c190",
+            true,
         )
         .unwrap();
         let lines: Vec<String> = job.steps.iter().map(|s| s.argv.join(" ")).collect();
         assert_eq!(
             lines,
             [
+                "docker manifest inspect --insecure --verbose 127.0.0.1:5000/acme/api:sha-860c190",
                 "docker tag sha256:abc 127.0.0.1:5000/acme/api:sha-860c190",
                 "docker push 127.0.0.1:5000/acme/api:sha-860c190",
                 "docker buildx imagetools create --tag 127.0.0.1:5000/acme/api:sha-860c190 127.0.0.1:5000/acme/api@{manifest}",
@@ -210,16 +229,23 @@ mod tests {
             published,
             ["sha-860c190", "main", "main-20261120-090507", "latest"]
         );
+        // Only the upload is skipped when the registry holds the image already.
+        let uploads: Vec<usize> = (0..job.steps.len())
+            .filter(|i| job.steps[*i].upload)
+            .collect();
+        assert_eq!(uploads, [1, 2, 3]);
     }
 
     #[test]
     fn without_a_sha_tag_the_first_non_latest_goes_first() {
         let t = tags(&["latest", "v1.2.3", "1.2"]);
-        let first = job("api", "r/api", "id", &t, "860c190").unwrap().steps[0]
+        let first = job("api", "r/api", "id", &t, "860c190", false)
+            .unwrap()
+            .steps[1]
             .argv
             .join(" ");
         assert_eq!(first, "docker tag id r/api:v1.2.3");
-        assert!(job("api", "r/api", "id", &[], "860c190").is_err());
+        assert!(job("api", "r/api", "id", &[], "860c190", false).is_err());
     }
 
     fn verdict(id: &str, passed: bool) -> Verdict {

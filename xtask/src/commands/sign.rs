@@ -58,8 +58,10 @@ pub fn jobs(targets: &[SigningJob], signer: &Signer, tlog: bool, host: &str) -> 
                     argv: t.sign_argv(signer, tlog, host, DIGEST),
                     capture: None,
                     publishes: Some(t.tag.clone()),
+                    upload: false,
                 },
             ],
+            image: None,
         })
         .collect()
 }
@@ -113,7 +115,9 @@ pub fn run(ws: &Workspace, args: &Args) -> Result<Outcome> {
         return Ok(Outcome::Clean);
     }
     require_cosign()?;
-    let outcomes = crate::adapters::publish::run(&ws.env, &host, credentials, &plan.services)?;
+    let retry = registry::Retry::configured(&ws.config.registry, &ws.env);
+    let outcomes =
+        crate::adapters::publish::run(&ws.env, &host, credentials, retry, &plan.services)?;
     render::publish::print_outcomes(&outcomes, args.preview.json());
     Ok(publish::verdict(&outcomes, "sign"))
 }

@@ -107,11 +107,34 @@ pub enum PushOn {
     Schedule,
 }
 
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
+/// `[registry]`: where images go and how long a registry may take (docs/publishing.md).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
 pub struct RegistryConfig {
     /// `registry/namespace` images are named under, e.g. `ghcr.io/acme`.
     pub namespace: Option<String>,
+    /// Every registry command (login, lookups, re-tags, signing) is stopped after this long.
+    pub timeout_secs: u64,
+    /// The `docker push` that uploads an image's layers is stopped after this long.
+    pub upload_timeout_secs: u64,
+    /// How many more times a command that failed for a passing reason (unreachable, a
+    /// timeout, a 5xx or 429 answer) is tried, waiting 1 s, 2 s, 4 s, ... in between.
+    pub retries: u32,
+}
+
+/// The most retries `[registry] retries` accepts: enough for a flaky link, few enough that a
+/// dead registry still fails within minutes.
+pub const MAX_REGISTRY_RETRIES: u32 = 5;
+
+impl Default for RegistryConfig {
+    fn default() -> Self {
+        RegistryConfig {
+            namespace: None,
+            timeout_secs: 20,
+            upload_timeout_secs: 300,
+            retries: 2,
+        }
+    }
 }
 
 /// `[build]`: where images are built (docs/scaling.md).
@@ -264,6 +287,15 @@ impl Config {
             .with_context(|| format!("{file}: [project] name"))?;
         for p in &self.build.platforms {
             validate_platform(p).with_context(|| format!("{file}: [build] platforms"))?;
+        }
+        if self.registry.timeout_secs == 0 || self.registry.upload_timeout_secs == 0 {
+            bail!("{file}: [registry] timeout_secs and upload_timeout_secs must be more than 0");
+        }
+        if self.registry.retries > MAX_REGISTRY_RETRIES {
+            bail!(
+                "{file}: [registry] retries = {} is too many: give 0 to {MAX_REGISTRY_RETRIES}",
+                self.registry.retries
+            );
         }
         if self.scan.timeout_secs == 0 {
             bail!("{file}: [scan] timeout_secs must be more than 0");
@@ -452,6 +484,27 @@ mod tests {
         let err = parse(&format!("{MINIMAL}[scan]\nignore_unfxed = true\n")).unwrap_err();
         assert!(err.to_string().contains("ignore_unfxed"), "{err}");
         assert!(parse(&format!("{MINIMAL}[scan]\ntimeout_secs = 0\n")).is_err());
+    }
+
+    #[test]
+    fn registry_timeouts_have_bounded_defaults_and_are_checked() {
+        let c = parse(MINIMAL).unwrap();
+        let r = &c.registry;
+        assert_eq!(
+            (r.timeout_secs, r.upload_timeout_secs, r.retries),
+            (20, 300, 2)
+        );
+        let c = parse(&format!(
+            "[registry]\ntimeout_secs = 5\nretries = 0\n{MINIMAL}"
+        ))
+        .unwrap();
+        assert_eq!((c.registry.timeout_secs, c.registry.retries), (5, 0));
+        assert_eq!(c.registry.upload_timeout_secs, 300);
+        for bad in ["timeout_secs = 0", "upload_timeout_secs = 0", "retries = 6"] {
+            let err = parse(&format!("[registry]\n{bad}\n{MINIMAL}")).unwrap_err();
+            assert!(err.to_string().contains("[registry]"), "{bad}: {err}");
+        }
+        assert!(parse(&format!("[registry]\ntimeout = 5\n{MINIMAL}")).is_err());
     }
 
     #[test]

@@ -5,6 +5,11 @@
 //! ([`MANIFEST`], [`DIGEST`]) that the executor fills in. A service's steps stop at its first
 //! failure: tags are planned immutable first and `latest` last, so stopping early can leave
 //! `latest` on the previous image but never on one that its `sha-` tag does not name.
+//!
+//! The immutable tag is never moved to another image: a push first looks up what the
+//! registry holds for it ([`lookup`], [`judge`]). When it holds this image the upload steps
+//! are skipped and the other tags are brought to the digest it names; when it holds another,
+//! the job is refused before any tag moves.
 
 use serde::Serialize;
 
@@ -24,6 +29,9 @@ pub enum Capture {
     /// The manifest digest from `imagetools inspect --format '{{json .Manifest}}'`, into
     /// [`DIGEST`].
     Digest,
+    /// What the registry holds for the job's immutable tag (`docker manifest inspect -v`),
+    /// judged against the job's image ([`judge`]).
+    Held,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -34,6 +42,10 @@ pub struct Step {
     /// The tag that points at [`DIGEST`] once this step has succeeded.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub publishes: Option<Tag>,
+    /// Uploads the image: skipped when the lookup found it in the registry already, and
+    /// bounded by the upload timeout rather than the registry timeout.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub upload: bool,
 }
 
 impl Step {
@@ -42,7 +54,13 @@ impl Step {
             argv: argv.iter().map(|s| s.to_string()).collect(),
             capture: None,
             publishes: None,
+            upload: false,
         }
+    }
+
+    pub fn upload(mut self) -> Step {
+        self.upload = true;
+        self
     }
 
     pub fn capture(mut self, c: Capture) -> Step {
@@ -84,6 +102,81 @@ pub fn resolve(reference: &str) -> Step {
     .capture(Capture::Digest)
 }
 
+/// Asks what `reference` names in the registry, with the manifests' config digests (which
+/// are the image ids of Docker's classic image store). `insecure` lets the docker CLI speak
+/// plain HTTP, which only a loopback registry may.
+pub fn lookup(reference: &str, insecure: bool) -> Step {
+    let mut argv = vec!["docker", "manifest", "inspect"];
+    if insecure {
+        argv.push("--insecure");
+    }
+    argv.extend(["--verbose", reference]);
+    Step::new(&argv).capture(Capture::Held)
+}
+
+/// What the registry holds for a tag, as `docker manifest inspect --verbose` shows it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Held {
+    Absent,
+    Found {
+        /// An index (a list of manifests) rather than one manifest.
+        index: bool,
+        /// The manifest's digest, or the digests of the index's manifests.
+        manifests: Vec<String>,
+        /// Their config digests.
+        configs: Vec<String>,
+    },
+}
+
+/// What a push does about its immutable tag, given what the registry holds for it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Judgement {
+    /// Not there yet: upload the image.
+    Upload,
+    /// There, naming this image as an index: upload nothing and point the other tags at it
+    /// (`imagetools create` copies an index as it is).
+    Reuse,
+    /// There, naming this image as a bare manifest (an earlier push stopped between its
+    /// `docker push` and wrapping that in an index): upload nothing, and give the other tags
+    /// that same manifest with `docker push`, since `imagetools create` would wrap it in an
+    /// index of another digest.
+    ReuseManifest,
+    /// There, naming another image: nothing may move. The reason says what is there and
+    /// what to do.
+    Refuse(String),
+}
+
+/// Whether `tag` of `repository`, which names `digest` and holds `held`, already names the
+/// image `image_id` (an image id is a config digest in Docker's classic store and the
+/// manifest or index digest in the containerd store).
+pub fn judge(
+    repository: &str,
+    tag: &Tag,
+    image_id: &str,
+    digest: &str,
+    held: &Held,
+    commit: &str,
+) -> Judgement {
+    let Held::Found {
+        index,
+        manifests,
+        configs,
+    } = held
+    else {
+        return Judgement::Upload;
+    };
+    let same = image_id == digest || configs.iter().chain(manifests).any(|d| d == image_id);
+    match (same, index) {
+        (true, true) => Judgement::Reuse,
+        (true, false) => Judgement::ReuseManifest,
+        (false, _) => Judgement::Refuse(format!(
+            "{repository}:{tag} already holds {digest}, not this build (image {image_id}), \
+             and the immutable tag is never moved: rebuild from a clean checkout of commit \
+             {commit} to push the same image again, or commit the change and push the new commit"
+        )),
+    }
+}
+
 /// `latest` (and flavored `latest-*`) tags move last.
 pub fn latest_last(tags: &mut [Tag]) {
     tags.sort_by_key(|t| t.as_str().starts_with("latest"));
@@ -95,6 +188,17 @@ pub struct Job {
     pub name: String,
     pub repository: String,
     pub steps: Vec<Step>,
+    /// What a push publishes, for judging what the registry holds ([`judge`]).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub image: Option<Image>,
+}
+
+/// The local image a push job publishes and its immutable tag.
+#[derive(Debug, Clone, Serialize)]
+pub struct Image {
+    pub id: String,
+    pub immutable: Tag,
+    pub commit: String,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -108,6 +212,9 @@ pub struct Outcome {
     pub failure: Option<Failure>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
+    /// The registry held the image already: nothing was uploaded.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub reused: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -141,6 +248,8 @@ pub enum Failure {
     Auth,
     /// The network or the registry had a moment: worth another try.
     Transient,
+    /// The registry holds another image under the immutable tag: nothing was moved.
+    Refused,
     Other,
 }
 
@@ -174,6 +283,66 @@ mod tests {
         assert_eq!(
             t.iter().map(Tag::as_str).collect::<Vec<_>>(),
             ["main", "main-20261120-090507", "sha-860c190", "latest"]
+        );
+    }
+
+    fn check_judge(image_id: &str, digest: &str, held: Held) -> Judgement {
+        judge(
+            "r/api",
+            &tags(&["sha-860c190"])[0],
+            image_id,
+            digest,
+            &held,
+            "860c190",
+        )
+    }
+
+    fn found(index: bool, manifests: &[&str], configs: &[&str]) -> Held {
+        Held::Found {
+            index,
+            manifests: manifests.iter().map(|s| s.to_string()).collect(),
+            configs: configs.iter().map(|s| s.to_string()).collect(),
+        }
+    }
+
+    #[test]
+    fn the_same_image_is_reused_and_another_refused() {
+        assert_eq!(check_judge("C", "-", Held::Absent), Judgement::Upload);
+        // Classic store: the id is the config of the manifest the index wraps.
+        assert_eq!(
+            check_judge("C", "I", found(true, &["M"], &["C"])),
+            Judgement::Reuse
+        );
+        // ... or of the bare manifest an interrupted push left.
+        assert_eq!(
+            check_judge("C", "M", found(false, &["M"], &["C"])),
+            Judgement::ReuseManifest
+        );
+        // containerd store: the id is the index (or manifest) digest itself.
+        assert_eq!(
+            check_judge("I", "I", found(true, &["M1", "M2"], &["C1", "C2"])),
+            Judgement::Reuse
+        );
+        let Judgement::Refuse(why) = check_judge("C2", "M", found(false, &["M"], &["C"])) else {
+            panic!("another image is refused")
+        };
+        assert!(
+            why.starts_with("r/api:sha-860c190 already holds M, not this build (image C2)")
+                && why.contains("clean checkout of commit 860c190")
+                && why.contains("new commit"),
+            "{why}"
+        );
+    }
+
+    #[test]
+    fn lookup_speaks_plain_http_only_when_told() {
+        assert_eq!(
+            lookup("127.0.0.1:5000/a/api:sha-1", true).argv.join(" "),
+            "docker manifest inspect --insecure --verbose 127.0.0.1:5000/a/api:sha-1"
+        );
+        assert_eq!(
+            lookup("ghcr.io/a/api:sha-1", false).argv.join(" "),
+            "docker manifest inspect --verbose ghcr.io/a/api:sha-1"
         );
     }
 

@@ -43,9 +43,11 @@ pub fn summary(outcomes: &[Outcome]) -> String {
             .map_or("-".to_owned(), |d| d.get(..19).unwrap_or(d).to_owned());
         let tags: Vec<&str> = o.tags.iter().map(|t| t.tag.as_str()).collect();
         let result = match (o.result, o.failure) {
+            (Status::Published, _) if o.reused => "ok (already there)".to_owned(),
             (Status::Published, _) => "ok".to_owned(),
             (Status::Failed, Some(Failure::Auth)) => "FAILED (auth)".to_owned(),
             (Status::Failed, Some(Failure::Transient)) => "FAILED (unreachable)".to_owned(),
+            (Status::Failed, Some(Failure::Refused)) => "REFUSED".to_owned(),
             (Status::Failed, _) => "FAILED".to_owned(),
         };
         table.row([
@@ -77,6 +79,7 @@ mod tests {
             result: Status::Failed,
             failure: Some(Failure::Auth),
             error: Some("unauthorized".into()),
+            reused: false,
         };
         let text = summary(&[o]);
         assert!(

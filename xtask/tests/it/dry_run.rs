@@ -107,6 +107,7 @@ EOF
   ;;
   'login '*) cat >/dev/null; echo 'Login Succeeded' ;;
   'push '*) echo 'The push refers to repository'; echo "tag: digest: @MANIFEST@ size: 527" ;;
+  'manifest inspect'*) echo 'no such manifest' >&2; exit 1 ;;
   'buildx imagetools inspect'*) printf '{\n  "mediaType": "application/vnd.oci.image.index.v1+json",\n  "digest": "@DIGEST@",\n  "size": 402\n}\n' ;;
   'run --rm'*)
     report=$(value_of --output "$@")

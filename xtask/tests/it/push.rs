@@ -105,13 +105,17 @@ fn dry_run_plans_digest_first_and_keeps_the_password_out() {
     );
     let steps = plan_steps(&plan);
     let sha = format!("127.0.0.1:5199/acme/api:sha-{}", &git_head()[..7]);
+    assert_eq!(
+        steps[0],
+        format!("docker manifest inspect --insecure --verbose {sha}")
+    );
     assert!(
-        steps[0].starts_with("docker tag ") && steps[0].ends_with(&sha),
+        steps[1].starts_with("docker tag ") && steps[1].ends_with(&sha),
         "{steps:?}"
     );
-    assert_eq!(steps[1], format!("docker push {sha}"));
+    assert_eq!(steps[2], format!("docker push {sha}"));
     assert!(
-        steps[2..]
+        steps[3..]
             .iter()
             .all(|s| s.starts_with("docker buildx imagetools")),
         "{steps:?}"
@@ -345,18 +349,18 @@ fn wrong_password_is_one_clear_error_and_pushes_nothing() {
     assert!(registry.tags("acme/vp-auth").is_empty());
 }
 
-/// The registry dies after the new image's immutable tag is in place: push fails clearly,
-/// and `latest` still names the previous image.
+/// The registry dies after a new commit's image is in place under its immutable tag: push
+/// fails clearly, and `latest` still names the previous commit's image.
 #[test]
 fn registry_dying_mid_push_never_moves_latest_alone() {
     if !engine_available() {
         return;
     }
     let mut registry = Registry::start("vp-user", "pw-die");
+    let _cleanup = LocalTags(registry.host());
     let ns = format!("{}/acme", registry.host());
     let dir = tempfile::tempdir().unwrap();
-    let config = fixture::write(dir.path(), &[Service::new("vp-die", GOOD)]);
-    // `latest` only comes with the default branch: name the branch being built.
+    let config = default_branch_config(dir.path(), "vp-die", GOOD);
     let branch = String::from_utf8(
         std::process::Command::new("git")
             .args(["rev-parse", "--abbrev-ref", "HEAD"])
@@ -366,19 +370,27 @@ fn registry_dying_mid_push_never_moves_latest_alone() {
             .stdout,
     )
     .unwrap();
-    let mut text = std::fs::read_to_string(&config).unwrap();
-    text = text.replacen(
-        "[project]\n",
-        &format!("[project]\ndefault_branch = \"{}\"\n", branch.trim()),
-        1,
-    );
-    std::fs::write(&config, text).unwrap();
+    let git_ref = format!("refs/heads/{}", branch.trim());
+    let parent = String::from_utf8(
+        std::process::Command::new("git")
+            .args(["rev-parse", "HEAD~1"])
+            .current_dir(root())
+            .output()
+            .unwrap()
+            .stdout,
+    )
+    .unwrap();
     let (bin, log) = docker_wrapper(dir.path());
-    let push = |extra: &[(&str, &str)]| {
+    // Two commits, as a pipeline sees them: the previous one, then this one.
+    let push = |sha: &str, extra: &[(&str, &str)]| {
         let mut env = vec![
             ("REGISTRY_USERNAME", "vp-user"),
             ("REGISTRY_PASSWORD", "pw-die"),
             ("XTASK_RETRY_BASE_MS", "10"),
+            ("GITHUB_ACTIONS", "true"),
+            ("GITHUB_EVENT_NAME", "push"),
+            ("GITHUB_REF", &git_ref),
+            ("GITHUB_SHA", sha),
         ];
         env.extend_from_slice(extra);
         xtask_env(
@@ -395,9 +407,8 @@ fn registry_dying_mid_push_never_moves_latest_alone() {
         )
     };
     build(&config, &ns);
-    let o = push(&[]);
+    let o = push(parent.trim(), &[]);
     assert!(o.status.success(), "first push: {}", stderr(&o));
-    let sha_tag = format!("sha-{}", &git_head()[..7]);
     let old = registry
         .digest("acme/vp-die", "latest")
         .expect("latest is pushed");
@@ -409,7 +420,7 @@ fn registry_dying_mid_push_never_moves_latest_alone() {
     .unwrap();
     build(&config, &ns);
     let pid = registry.pid().to_string();
-    let o = push(&[("VP_KILL_PID", &pid)]);
+    let o = push(&git_head(), &[("VP_KILL_PID", &pid)]);
     assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
     let err = stderr(&o);
     assert!(
@@ -422,6 +433,7 @@ fn registry_dying_mid_push_never_moves_latest_alone() {
 
     registry.stop();
     registry.restart();
+    let sha_tag = format!("sha-{}", &git_head()[..7]);
     let new = registry.digest("acme/vp-die", &sha_tag).unwrap();
     assert_ne!(new, old, "the immutable tag names the new image");
     assert_eq!(
@@ -429,4 +441,356 @@ fn registry_dying_mid_push_never_moves_latest_alone() {
         Some(old),
         "latest did not move"
     );
+}
+
+/// `cargo xtask ARGS...` as [`xtask_env`] runs it, killed if it is still running after
+/// `limit`; returns its output (None when it had to be killed) and how long it ran.
+fn xtask_within(
+    args: &[&str],
+    env: &[(&str, &str)],
+    limit: std::time::Duration,
+) -> (Option<std::process::Output>, std::time::Duration) {
+    use std::process::{Command, Stdio};
+    let started = std::time::Instant::now();
+    let mut c = Command::new(env!("CARGO_BIN_EXE_xtask"));
+    c.args(args).current_dir(root());
+    for var in ["REGISTRY_USERNAME", "REGISTRY_PASSWORD", "XTASK_REGISTRY"] {
+        c.env_remove(var);
+    }
+    c.envs(env.iter().copied())
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let mut child = c.spawn().expect("xtask runs");
+    loop {
+        if child.try_wait().unwrap().is_some() {
+            return (Some(child.wait_with_output().unwrap()), started.elapsed());
+        }
+        if started.elapsed() > limit {
+            let _ = child.kill();
+            let _ = child.wait();
+            return (None, started.elapsed());
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+}
+
+/// A throwaway config declaring `name`, whose "build" is `busybox:stable` tagged into the
+/// config's namespace with its id recorded where `build` records it: push has an image
+/// without a build. `registry` is appended to the config.
+fn busybox_service(dir: &Path, name: &str, registry: &str) -> PathBuf {
+    let config = fixture::write(dir, &[Service::new(name, GOOD)]);
+    let mut text = std::fs::read_to_string(&config).unwrap();
+    text.push_str(registry);
+    std::fs::write(&config, text).unwrap();
+    let id = docker_ok(&["image", "inspect", "--format", "{{.Id}}", "busybox:stable"]);
+    let iid = root().join(format!("target/xtask/build/{name}.iid"));
+    std::fs::create_dir_all(iid.parent().unwrap()).unwrap();
+    std::fs::write(iid, format!("{id}\n")).unwrap();
+    config
+}
+
+fn error_line(err: &str) -> &str {
+    err.lines()
+        .find(|l| l.starts_with("error"))
+        .unwrap_or_else(|| panic!("no error line in:\n{err}"))
+}
+
+/// A registry that answers `GET /v2/` and then never answers: every registry command is
+/// stopped at its timeout, retried a bounded number of times, and push fails with exit 1
+/// naming the timeout, well within the configured bound.
+#[test]
+fn a_stalling_registry_fails_the_push_within_its_timeouts() {
+    use crate::common::registry::{FakeRegistry, Misbehaviour};
+    if !engine_available() {
+        return;
+    }
+    let stall = FakeRegistry::start(5710..5730, Misbehaviour::Stall);
+    let _cleanup = LocalTags(stall.host());
+    let dir = tempfile::tempdir().unwrap();
+    let config = busybox_service(
+        dir.path(),
+        "ps-stall",
+        "[registry]\ntimeout_secs = 2\nretries = 1\n",
+    );
+    let ns = format!("{}/ps", stall.host());
+    let (o, took) = xtask_within(
+        &[
+            "--config",
+            config.to_str().unwrap(),
+            "push",
+            "--registry",
+            &ns,
+            "--allow-unscanned",
+        ],
+        &[("XTASK_RETRY_BASE_MS", "10")],
+        std::time::Duration::from_secs(60),
+    );
+    let o = o.unwrap_or_else(|| panic!("push still ran after {took:?}"));
+    let err = stderr(&o);
+    assert_eq!(o.status.code(), Some(1), "{err}");
+    let first = error_line(&err);
+    assert!(
+        first.contains("push failed for ps-stall") && first.contains("timed out after 2 s"),
+        "{err}"
+    );
+    // 2 attempts of 2 s each, a 10 ms wait, and the process around them.
+    assert!(took < std::time::Duration::from_secs(15), "took {took:?}");
+    eprintln!("stalling registry: push failed after {took:?}:\n{err}");
+}
+
+/// A registry that answers 500 to everything after `GET /v2/`: push retries a bounded number
+/// of times, then fails with exit 1 calling it a server error, without docker's own long
+/// retry loop.
+#[test]
+fn a_registry_answering_500_fails_the_push_quickly_as_a_server_error() {
+    use crate::common::registry::{FakeRegistry, Misbehaviour};
+    if !engine_available() {
+        return;
+    }
+    let broken = FakeRegistry::start(5710..5730, Misbehaviour::ServerError);
+    let _cleanup = LocalTags(broken.host());
+    let dir = tempfile::tempdir().unwrap();
+    let config = busybox_service(
+        dir.path(),
+        "ps-five-hundred",
+        "[registry]\ntimeout_secs = 5\nretries = 2\n",
+    );
+    let ns = format!("{}/ps", broken.host());
+    let (o, took) = xtask_within(
+        &[
+            "--config",
+            config.to_str().unwrap(),
+            "push",
+            "--registry",
+            &ns,
+            "--allow-unscanned",
+        ],
+        &[("XTASK_RETRY_BASE_MS", "10")],
+        std::time::Duration::from_secs(60),
+    );
+    let o = o.unwrap_or_else(|| panic!("push still ran after {took:?}"));
+    let err = stderr(&o);
+    assert_eq!(o.status.code(), Some(1), "{err}");
+    let first = error_line(&err);
+    assert!(
+        first.contains("push failed for ps-five-hundred") && first.contains("500"),
+        "{err}"
+    );
+    assert!(err.contains("server error"), "{err}");
+    assert!(err.contains("after 3 attempt(s)"), "{err}");
+    assert!(took < std::time::Duration::from_secs(20), "took {took:?}");
+    eprintln!("500-answering registry: push failed after {took:?}:\n{err}");
+}
+
+/// Removes the local image tags under `host` (what push's `docker tag` made) when dropped.
+struct LocalTags(String);
+
+impl Drop for LocalTags {
+    fn drop(&mut self) {
+        let listed = docker(&["images", "--format", "{{.Repository}} {{.Tag}} {{.ID}}"]);
+        for line in stdout(&listed)
+            .lines()
+            .filter(|l| l.starts_with(&format!("{}/", self.0)))
+        {
+            // An image a rebuild replaced has lost its tag: remove it by id.
+            let name = match line.split(' ').collect::<Vec<_>>()[..] {
+                [_, "<none>", id] => id.to_owned(),
+                [repo, tag, _] => format!("{repo}:{tag}"),
+                _ => continue,
+            };
+            let _ = docker(&["rmi", &name]);
+        }
+    }
+}
+
+/// Every tag of `repo` with the digest it names.
+fn digests(registry: &Registry, repo: &str) -> Vec<(String, Option<String>)> {
+    registry
+        .tags(repo)
+        .into_iter()
+        .map(|t| {
+            let d = registry.digest(repo, &t);
+            (t, d)
+        })
+        .collect()
+}
+
+/// A config with one fixture service `name` whose `latest` comes with the branch checked out.
+fn default_branch_config(dir: &Path, name: &str, dockerfile: &str) -> PathBuf {
+    let config = fixture::write(dir, &[Service::new(name, dockerfile)]);
+    let branch = String::from_utf8(
+        std::process::Command::new("git")
+            .args(["rev-parse", "--abbrev-ref", "HEAD"])
+            .current_dir(root())
+            .output()
+            .unwrap()
+            .stdout,
+    )
+    .unwrap();
+    let text = std::fs::read_to_string(&config).unwrap().replacen(
+        "[project]\n",
+        &format!("[project]\ndefault_branch = \"{}\"\n", branch.trim()),
+        1,
+    );
+    std::fs::write(&config, text).unwrap();
+    config
+}
+
+/// Re-pushing the same image changes nothing and pushes nothing; pushing a rebuilt,
+/// different image of the same commit is refused before any tag moves, naming the digest
+/// the immutable tag holds.
+#[test]
+fn the_immutable_tag_is_never_repointed_by_a_re_push() {
+    if !engine_available() {
+        return;
+    }
+    let registry = Registry::start_in(5710..5730, "ps-user", "ps-repush-pw");
+    let _cleanup = LocalTags(registry.host());
+    let ns = format!("{}/acme", registry.host());
+    let dir = tempfile::tempdir().unwrap();
+    let config = default_branch_config(dir.path(), "ps-repush", GOOD);
+    let (bin, log) = docker_wrapper(dir.path());
+    let push = || {
+        xtask_env(
+            &[
+                "--config",
+                config.to_str().unwrap(),
+                "push",
+                "--registry",
+                &ns,
+                "--allow-unscanned",
+            ],
+            &[
+                ("REGISTRY_USERNAME", "ps-user"),
+                ("REGISTRY_PASSWORD", "ps-repush-pw"),
+                ("XTASK_RETRY_BASE_MS", "10"),
+            ],
+            Some(&bin),
+        )
+    };
+    build(&config, &ns);
+    let o = push();
+    assert!(o.status.success(), "first push: {}", stderr(&o));
+    let repo = "acme/ps-repush";
+    let sha_tag = format!("sha-{}", &git_head()[..7]);
+    let published = digests(&registry, repo);
+    let sha_digest = registry.digest(repo, &sha_tag).unwrap();
+    assert!(
+        published.iter().any(|(t, _)| t == "latest"),
+        "{published:?}"
+    );
+    assert!(
+        published
+            .iter()
+            .all(|(_, d)| d.as_deref() == Some(&sha_digest)),
+        "{published:?}"
+    );
+
+    // (b) The same image again: nothing is uploaded and every tag stays where it is.
+    std::fs::write(&log, "").unwrap();
+    let o = push();
+    assert!(o.status.success(), "same re-push: {}", stderr(&o));
+    assert!(
+        stderr(&o).contains(&format!("{sha_tag} already holds this image")),
+        "{}",
+        stderr(&o)
+    );
+    let argv = std::fs::read_to_string(&log).unwrap();
+    assert!(
+        !argv.lines().any(|l| l.starts_with("push ")),
+        "the same image is not pushed again:\n{argv}"
+    );
+    assert_eq!(digests(&registry, repo), published);
+
+    // (a) A rebuilt, different image of the same commit: refused, nothing moves.
+    std::fs::write(
+        dir.path().join("ps-repush.Dockerfile"),
+        format!("{GOOD}LABEL rebuilt=yes\n"),
+    )
+    .unwrap();
+    build(&config, &ns);
+    std::fs::write(&log, "").unwrap();
+    let o = push();
+    let err = stderr(&o);
+    assert_eq!(o.status.code(), Some(1), "{err}");
+    let first = error_line(&err);
+    assert!(
+        first.contains("push failed for ps-repush")
+            && first.contains(&format!("{sha_tag} already holds {sha_digest}")),
+        "{err}"
+    );
+    assert!(
+        err.contains("rebuild from a clean checkout") && err.contains("new commit"),
+        "{err}"
+    );
+    let argv = std::fs::read_to_string(&log).unwrap();
+    assert!(
+        !argv
+            .lines()
+            .any(|l| l.starts_with("push ") || l.contains("imagetools create")),
+        "nothing is pushed or moved:\n{argv}"
+    );
+    assert_eq!(digests(&registry, repo), published);
+}
+
+/// The reproduced fault: push, then re-push with the registry killed the moment the
+/// immutable tag's manifest is written again. The re-push must not write it at all; after
+/// a restart on the same storage every tag is still on the first digest, and a re-push
+/// keeps them there.
+#[test]
+fn a_registry_killed_during_a_re_push_leaves_the_immutable_tag_where_it_was() {
+    if !engine_available() {
+        return;
+    }
+    let mut registry = Registry::start_in(5710..5730, "ps-user", "ps-fault-pw");
+    let _cleanup = LocalTags(registry.host());
+    let ns = format!("{}/acme", registry.host());
+    let dir = tempfile::tempdir().unwrap();
+    let config = default_branch_config(dir.path(), "ps-fault", GOOD);
+    let push = || {
+        xtask_env(
+            &[
+                "--config",
+                config.to_str().unwrap(),
+                "push",
+                "--registry",
+                &ns,
+                "--allow-unscanned",
+            ],
+            &[
+                ("REGISTRY_USERNAME", "ps-user"),
+                ("REGISTRY_PASSWORD", "ps-fault-pw"),
+                ("XTASK_RETRY_BASE_MS", "10"),
+            ],
+            None,
+        )
+    };
+    build(&config, &ns);
+    let o = push();
+    assert!(o.status.success(), "first push: {}", stderr(&o));
+    let repo = "acme/ps-fault";
+    let sha_tag = format!("sha-{}", &git_head()[..7]);
+    let first = registry.digest(repo, &sha_tag).unwrap();
+    let published = digests(&registry, repo);
+
+    let watch = registry.kill_when_tag_moves(repo, &sha_tag);
+    let o = push();
+    let fired = watch.fired();
+    drop(watch);
+    registry.stop();
+    registry.restart();
+    assert!(
+        !fired,
+        "the re-push wrote {sha_tag} again (the registry was killed right after): {}",
+        stderr(&o)
+    );
+    assert!(o.status.success(), "re-push: {}", stderr(&o));
+    assert_eq!(registry.digest(repo, &sha_tag).as_deref(), Some(&*first));
+    assert_eq!(digests(&registry, repo), published);
+
+    let o = push();
+    assert!(o.status.success(), "push after the restart: {}", stderr(&o));
+    assert_eq!(digests(&registry, repo), published);
+    assert!(published.iter().all(|(_, d)| d.as_deref() == Some(&*first)));
 }

@@ -1,9 +1,13 @@
 //! A throwaway registry with htpasswd auth for push tests: the Debian `docker-registry`
-//! on a free 127.0.0.1 port in 5100-5199, killed when dropped.
+//! on a free 127.0.0.1 port in 5100-5199, killed when dropped; and registries that misbehave
+//! (one that stalls, one that answers 500), written here on a plain TCP listener.
 
-use std::net::TcpListener;
+use std::io::{BufRead, BufReader, Write};
+use std::net::{TcpListener, TcpStream};
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 pub struct Registry {
@@ -25,10 +29,17 @@ impl Registry {
         let dir = tempfile::tempdir().unwrap();
         let hash = bcrypt::hash(password, 5).unwrap();
         std::fs::write(dir.path().join("htpasswd"), format!("{user}:{hash}\n")).unwrap();
-        let port = ports
-            .clone()
-            .find(|p| TcpListener::bind(("127.0.0.1", *p)).is_ok())
-            .unwrap_or_else(|| panic!("a free port in {ports:?}"));
+        // Tests run in parallel: a port another test of this process picked is not free
+        // even before its registry listens on it.
+        let port = {
+            let mut claimed = CLAIMED.lock().unwrap_or_else(|p| p.into_inner());
+            let port = ports
+                .clone()
+                .find(|p| !claimed.contains(p) && TcpListener::bind(("127.0.0.1", *p)).is_ok())
+                .unwrap_or_else(|| panic!("a free port in {ports:?}"));
+            claimed.push(port);
+            port
+        };
         let mut r = Registry {
             port,
             user: user.into(),
@@ -74,6 +85,14 @@ impl Registry {
         );
         let started = Instant::now();
         while self.status("/v2/", false) != 401 {
+            if let Some(status) = self.child.as_mut().unwrap().try_wait().unwrap() {
+                panic!(
+                    "the registry on {} exited ({status}): {}",
+                    self.port,
+                    std::fs::read_to_string(self.dir.path().join("registry.log"))
+                        .unwrap_or_default()
+                );
+            }
             assert!(
                 started.elapsed() < Duration::from_secs(15),
                 "registry did not answer on {}",
@@ -97,6 +116,38 @@ impl Registry {
 
     pub fn host(&self) -> String {
         format!("127.0.0.1:{}", self.port)
+    }
+
+    /// The file in the registry's storage that names the manifest `name:tag` points at;
+    /// the registry rewrites it whenever that tag's manifest is PUT.
+    pub fn tag_link(&self, name: &str, tag: &str) -> PathBuf {
+        self.dir.path().join(format!(
+            "data/docker/registry/v2/repositories/{name}/_manifests/tags/{tag}/current/link"
+        ))
+    }
+
+    /// Kills the registry (SIGKILL) the moment `name:tag` is written with another manifest
+    /// than the one it names now (or is first written, when it does not exist yet): right
+    /// after the PUT that moved it. Stops watching when the returned value is dropped.
+    pub fn kill_when_tag_moves(&self, name: &str, tag: &str) -> Watch {
+        let link = self.tag_link(name, tag);
+        let before = std::fs::read(&link).ok();
+        let pid = self.pid();
+        let fired = Arc::new(AtomicBool::new(false));
+        let stop = Arc::new(AtomicBool::new(false));
+        let (f, s) = (Arc::clone(&fired), Arc::clone(&stop));
+        std::thread::spawn(move || {
+            while !s.load(Ordering::SeqCst) {
+                let now = std::fs::read(&link).ok();
+                if now.is_some() && now != before {
+                    let _ = Command::new("kill").args(["-9", &pid.to_string()]).status();
+                    f.store(true, Ordering::SeqCst);
+                    return;
+                }
+                std::thread::sleep(Duration::from_millis(1));
+            }
+        });
+        Watch { fired, stop }
     }
 
     fn curl(&self, args: &[&str], path: &str, auth: bool) -> std::process::Output {
@@ -150,8 +201,146 @@ impl Registry {
     }
 }
 
+/// The ports the registries of this test process listen on.
+static CLAIMED: std::sync::Mutex<Vec<u16>> = std::sync::Mutex::new(Vec::new());
+
 impl Drop for Registry {
     fn drop(&mut self) {
         self.stop();
+        CLAIMED
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .retain(|p| *p != self.port);
+    }
+}
+
+/// A watch started by [`Registry::kill_when_tag_moves`].
+pub struct Watch {
+    fired: Arc<AtomicBool>,
+    stop: Arc<AtomicBool>,
+}
+
+impl Watch {
+    /// Whether it killed the registry.
+    pub fn fired(&self) -> bool {
+        self.fired.load(Ordering::SeqCst)
+    }
+}
+
+impl Drop for Watch {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::SeqCst);
+    }
+}
+
+/// How a [`FakeRegistry`] answers everything but `GET /v2/`.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub enum Misbehaviour {
+    /// Reads the request and never answers (the connection stays open).
+    Stall,
+    /// `500 Internal Server Error`.
+    ServerError,
+}
+
+/// A registry on a free 127.0.0.1 port in `ports` that answers `GET /v2/` with 200 `{}`
+/// (so docker takes it for a registry speaking plain HTTP) and then misbehaves. Stops
+/// accepting when dropped.
+pub struct FakeRegistry {
+    pub port: u16,
+    stop: Arc<AtomicBool>,
+}
+
+impl FakeRegistry {
+    pub fn start(ports: std::ops::Range<u16>, how: Misbehaviour) -> FakeRegistry {
+        let listener = ports
+            .clone()
+            .find_map(|p| TcpListener::bind(("127.0.0.1", p)).ok())
+            .unwrap_or_else(|| panic!("a free port in {ports:?}"));
+        let port = listener.local_addr().unwrap().port();
+        listener.set_nonblocking(true).unwrap();
+        let stop = Arc::new(AtomicBool::new(false));
+        let s = Arc::clone(&stop);
+        std::thread::spawn(move || {
+            let mut held = Vec::new();
+            while !s.load(Ordering::SeqCst) {
+                match listener.accept() {
+                    Ok((conn, _)) => {
+                        conn.set_nonblocking(false).unwrap();
+                        let keep = conn.try_clone().unwrap();
+                        held.push(keep);
+                        std::thread::spawn(move || serve(conn, how));
+                    }
+                    Err(_) => std::thread::sleep(Duration::from_millis(5)),
+                }
+            }
+        });
+        FakeRegistry { port, stop }
+    }
+
+    pub fn host(&self) -> String {
+        format!("127.0.0.1:{}", self.port)
+    }
+}
+
+impl Drop for FakeRegistry {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::SeqCst);
+    }
+}
+
+/// Answers the requests of one connection until it closes or a request is left hanging.
+fn serve(conn: TcpStream, how: Misbehaviour) {
+    let mut reader = BufReader::new(conn.try_clone().unwrap());
+    let mut out = conn;
+    // A TLS handshake (docker tries https first): answer as Go's plain-HTTP server does, so
+    // the client falls back to http.
+    if reader
+        .fill_buf()
+        .map(|b| b.first() == Some(&0x16))
+        .unwrap_or(false)
+    {
+        let _ = out.write_all(
+            b"HTTP/1.0 400 Bad Request\r\n\r\nClient sent an HTTP request to an HTTPS server.\n",
+        );
+        return;
+    }
+    loop {
+        let mut request = String::new();
+        if reader.read_line(&mut request).unwrap_or(0) == 0 {
+            return;
+        }
+        let mut length = 0usize;
+        loop {
+            let mut header = String::new();
+            if reader.read_line(&mut header).unwrap_or(0) == 0 {
+                return;
+            }
+            let h = header.trim();
+            if h.is_empty() {
+                break;
+            }
+            if let Some((k, v)) = h.split_once(':') {
+                if k.eq_ignore_ascii_case("content-length") {
+                    length = v.trim().parse().unwrap_or(0);
+                }
+            }
+        }
+        let mut body = vec![0; length];
+        let _ = std::io::Read::read_exact(&mut reader, &mut body);
+        let path = request.split_whitespace().nth(1).unwrap_or_default();
+        let answer = if request.starts_with("GET ") && path == "/v2/" {
+            "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n\
+             Docker-Distribution-Api-Version: registry/2.0\r\nContent-Length: 2\r\n\r\n{}"
+        } else if how == Misbehaviour::ServerError {
+            "HTTP/1.1 500 Internal Server Error\r\nContent-Type: text/plain\r\n\
+             Content-Length: 21\r\n\r\ninternal server error"
+        } else {
+            // Stall: keep the connection open and never answer.
+            std::thread::sleep(Duration::from_secs(3600));
+            return;
+        };
+        if out.write_all(answer.as_bytes()).is_err() {
+            return;
+        }
     }
 }
