@@ -3,7 +3,8 @@
 //! They keep promises that no compiler checks: every Dockerfile has its ignore file and no
 //! `# syntax=` line (it pulls the frontend from Docker Hub and fails offline) and none lists
 //! the workspace members by hand (a new member would break every image), every service
-//! in the config points at files that exist, the docs mention every subcommand, and the CI
+//! in the config points at files that exist and has all its pieces (`pieces.rs`: crate,
+//! Dockerfile, ignore file, config entry), the docs mention every subcommand, and the CI
 //! workflow does its image work only through `cargo xtask`, with actions pinned by commit.
 //! And they keep the code's shape: only `adapters/exec.rs` starts processes, `domain/` reads
 //! no environment and no clock, and imports run one way (commands use domain and adapters,
@@ -17,6 +18,8 @@ use clap::CommandFactory;
 
 use crate::adapters::exec;
 use crate::domain::config::{Config, CONFIG_FILE};
+
+mod pieces;
 
 fn root() -> PathBuf {
     crate::adapters::workspace::repo_root()
@@ -219,6 +222,91 @@ fn the_member_list_rule_catches_a_hard_coded_list() {
              the members api, web, xtask"
         ]
     );
+}
+
+#[test]
+fn every_service_has_all_its_pieces() {
+    let missing = pieces::missing_pieces(&root());
+    assert!(
+        missing.is_empty(),
+        "a service is incomplete:\n  {}",
+        missing.join("\n  ")
+    );
+}
+
+/// A checkout with one complete Rust service, `api`, and a toolkit crate without an image.
+fn complete_checkout() -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    let write = |path: &str, text: &str| {
+        let path = dir.path().join(path);
+        fs::create_dir_all(path.parent().unwrap()).unwrap();
+        fs::write(path, text).unwrap();
+    };
+    write(
+        "Cargo.toml",
+        "[workspace]\nmembers = [\"api\", \"xtask\"]\n",
+    );
+    write("api/Cargo.toml", "[package]\nname = \"api\"\n");
+    write("xtask/Cargo.toml", "[package]\nname = \"xtask\"\n");
+    write(
+        "xtask/images.toml",
+        "[services.api]\ndockerfile = \"xtask/docker/api.Dockerfile\"\n",
+    );
+    write(
+        "xtask/docker/api.Dockerfile",
+        "RUN cargo build --release --locked -p api\n",
+    );
+    write("xtask/docker/api.Dockerfile.dockerignore", "*\n");
+    dir
+}
+
+#[test]
+fn the_service_pieces_rule_names_each_missing_piece_and_its_fix() {
+    type Change = fn(&Path);
+    let check = |change: Change| {
+        let dir = complete_checkout();
+        change(dir.path());
+        pieces::missing_pieces(dir.path())
+    };
+    assert!(check(|_| {}).is_empty(), "{:?}", check(|_| {}));
+    let cases: [(Change, &str); 5] = [
+        (
+            |d| fs::remove_file(d.join("xtask/docker/api.Dockerfile")).unwrap(),
+            "[services.api] in xtask/images.toml names xtask/docker/api.Dockerfile, which is \
+             missing: write it",
+        ),
+        (
+            |d| fs::remove_file(d.join("xtask/docker/api.Dockerfile.dockerignore")).unwrap(),
+            "service `api`: xtask/docker/api.Dockerfile.dockerignore is missing beside its \
+             Dockerfile: write one",
+        ),
+        (
+            |d| fs::write(d.join("Cargo.toml"), "[workspace]\nmembers = [\"xtask\"]\n").unwrap(),
+            "service `api`: xtask/docker/api.Dockerfile builds the crate `api`, which is not a \
+             workspace member: add \"api\" to [workspace] members in Cargo.toml",
+        ),
+        (
+            |d| {
+                fs::write(d.join("Cargo.toml"), "[workspace]\nmembers = [\"xtask\"]\n").unwrap();
+                fs::remove_dir_all(d.join("api")).unwrap();
+            },
+            "service `api`: xtask/docker/api.Dockerfile builds the crate `api`, but there is no \
+             api/Cargo.toml: create the crate and add it to [workspace] members (`cargo xtask \
+             new-service NAME` writes every piece of a new service)",
+        ),
+        (
+            |d| fs::write(d.join("xtask/images.toml"), "[services]\n").unwrap(),
+            "workspace member `api` has xtask/docker/api.Dockerfile but no [services.api] in \
+             xtask/images.toml: add it",
+        ),
+    ];
+    for (change, expected) in cases {
+        let missing = check(change);
+        assert!(
+            missing.len() == 1 && missing[0].starts_with(expected),
+            "expected one line starting `{expected}`, got {missing:#?}"
+        );
+    }
 }
 
 #[test]
