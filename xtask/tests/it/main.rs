@@ -13,6 +13,7 @@ mod dry_run;
 mod e2e;
 mod interrupt;
 mod lint_dockerfiles;
+mod new_service;
 mod push;
 mod scan;
 mod sign;
