@@ -2,9 +2,9 @@
 //! piece is written, the rest of the toolkit sees the service, its crate is lint-clean and
 //! builds `--locked` offline, and a second run is refused.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use crate::common::*;
 use serde_json::Value;
@@ -55,8 +55,8 @@ fn git_status(dir: &Path) -> String {
     stdout(&o)
 }
 
-#[test]
-fn a_new_service_is_complete_buildable_and_refused_twice() {
+/// A clone of this repository's HEAD, in a directory removed when the guard drops.
+fn clone() -> (tempfile::TempDir, PathBuf) {
     let tmp = tempfile::tempdir().unwrap();
     let clone = tmp.path().join("repo");
     let o = Command::new("git")
@@ -66,6 +66,12 @@ fn a_new_service_is_complete_buildable_and_refused_twice() {
         .output()
         .unwrap();
     ok(&o, "git clone");
+    (tmp, clone)
+}
+
+#[test]
+fn a_new_service_is_complete_buildable_and_refused_twice() {
+    let (_tmp, clone) = clone();
 
     // --dry-run names every file and changes none.
     let o = xtask_in(&clone, &["new-service", "worker", "--dry-run", "--json"]);
@@ -207,5 +213,70 @@ fn a_name_that_is_not_a_service_name_is_bad_input() {
         stderr(&o).contains("is not a service name"),
         "{}",
         stderr(&o)
+    );
+}
+
+/// Image tags removed when dropped, even when the test fails.
+struct Tags(Vec<String>);
+
+impl Drop for Tags {
+    fn drop(&mut self) {
+        for tag in &self.0 {
+            let _ = docker(&["rmi", tag]);
+        }
+    }
+}
+
+/// The generated worker's image builds, runs healthy as a non-root user under the hardened
+/// options with no port to probe, and stops at once on `docker stop`'s SIGTERM: as PID 1 it
+/// handles the signal (without a handler docker would wait 10 s and SIGKILL it).
+#[test]
+fn the_generated_worker_runs_healthy_when_hardened_and_stops_on_sigterm() {
+    if !engine_available() {
+        return;
+    }
+    let (_tmp, clone) = clone();
+    ok(&xtask_in(&clone, &["new-service", "worker"]), "new-service");
+    let ns = "xtask-new-service";
+    let started = Instant::now();
+    let o = xtask_in(&clone, &["build", "--registry", ns, "--json", "worker"]);
+    ok(&o, "build worker");
+    eprintln!("build worker: {:?}", started.elapsed());
+    let report: Value = serde_json::from_str(&stdout(&o)).unwrap();
+    let worker = &report["services"][0];
+    assert_eq!(worker["result"], "built", "{worker}");
+    let _tags = Tags(
+        worker["tags"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|t| format!("{ns}/worker:{}", t.as_str().unwrap()))
+            .collect(),
+    );
+    let id = worker["image_id"].as_str().unwrap();
+    let c = Container::run(&[
+        "--read-only",
+        "--tmpfs",
+        "/tmp",
+        "--cap-drop",
+        "ALL",
+        "--security-opt",
+        "no-new-privileges",
+        id,
+    ]);
+    c.wait_healthy(Duration::from_secs(60));
+    assert_ne!(
+        docker_ok(&["exec", &c.0, "id", "-u"]),
+        "0",
+        "worker runs as root"
+    );
+    let stopping = Instant::now();
+    docker_ok(&["stop", &c.0]);
+    let took = stopping.elapsed();
+    assert!(took < Duration::from_secs(5), "docker stop took {took:?}");
+    assert_eq!(
+        docker_ok(&["inspect", "-f", "{{.State.ExitCode}}", &c.0]),
+        "0",
+        "the worker exits cleanly on SIGTERM"
     );
 }
