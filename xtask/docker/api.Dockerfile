@@ -2,19 +2,36 @@
 #   docker buildx build -f xtask/docker/api.Dockerfile -t api .
 # The context is filtered by api.Dockerfile.dockerignore beside this file.
 
+# The recipe: every workspace manifest and Cargo.lock, each member with placeholder sources,
+# derived from the context rather than listed here (the cargo-chef idea without the crate),
+# so a new member needs no edit of this file. This stage sees the sources and re-runs on
+# every change, but it is cheap, and what it writes depends only on the manifests.
+FROM debian:bookworm-slim AS recipe
+WORKDIR /src
+COPY . .
+# Each Cargo.toml below the root is a member (the ignore file sends `*/Cargo.toml`); cargo
+# loads the whole workspace, so each gets a src/main.rs, and src/lib.rs too when it declares
+# a [lib] or has one.
+RUN set -eu; \
+    mkdir /recipe; \
+    cp Cargo.toml Cargo.lock /recipe/; \
+    find . -mindepth 2 -name Cargo.toml -not -path './target/*' > /tmp/manifests; \
+    while read -r manifest; do \
+      member=$(dirname "$manifest"); \
+      mkdir -p "/recipe/$member/src"; \
+      cp "$manifest" "/recipe/$member/"; \
+      echo 'fn main() {}' > "/recipe/$member/src/main.rs"; \
+      if grep -q '^\[lib\]' "$manifest" || [ -f "$member/src/lib.rs" ]; then \
+        : > "/recipe/$member/src/lib.rs"; \
+      fi; \
+    done < /tmp/manifests
+
 FROM rust:1.95-slim-bookworm AS build
 WORKDIR /src
 
-# Dependencies first, in their own layer: compile them against placeholder sources so that
-# a change under api/src reuses this layer. Every workspace member must be present for
-# cargo to load the workspace, so each gets a placeholder main.rs.
-COPY Cargo.toml Cargo.lock ./
-COPY api/Cargo.toml api/
-COPY web/Cargo.toml web/
-COPY xtask/Cargo.toml xtask/
-RUN for member in api web xtask; do \
-      mkdir -p "$member/src" && echo 'fn main() {}' > "$member/src/main.rs"; \
-    done
+# Dependencies first, in their own layer: compile them against the recipe's placeholders.
+# Its cache key is the manifests' content, so a change under api/src reuses this layer.
+COPY --from=recipe /recipe .
 # target/ is deliberately not a cache mount: the compiled dependencies live in this layer
 # and the build below starts from them, compiling only the api crate. A target/ mount
 # measured no faster for a source change (the time is all in that one crate) and would

@@ -53,6 +53,8 @@ pub enum Command {
     Doctor(crate::commands::doctor::Args),
     /// Measure the builds on this machine against plain `docker buildx bake` (docs/benchmarks.md).
     Bench(crate::commands::bench::Args),
+    /// Add a service: a Rust worker crate, its Dockerfile and ignore file, its config entry.
+    NewService(crate::commands::new_service::Args),
     /// Install and start a local engine, registry and base images (Debian, as root).
     Engine(crate::commands::engine::Args),
     /// Provision the engine if needed, run the workspace's tests, then remove the image tags they created.

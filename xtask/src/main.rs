@@ -56,5 +56,8 @@ fn run(cli: Cli) -> Result<Outcome> {
         Command::Ci(args) => commands::ci::run(&Workspace::load(&cli.config)?, args),
         Command::Doctor(args) => commands::doctor::run(&Workspace::load(&cli.config)?, args),
         Command::Bench(args) => commands::bench::run(&Workspace::load(&cli.config)?, args),
+        Command::NewService(args) => {
+            commands::new_service::run(&Workspace::load(&cli.config)?, args)
+        }
     }
 }

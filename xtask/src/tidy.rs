@@ -1,13 +1,16 @@
 //! Tidy tests: checks of the repository itself, run with the unit tests.
 //!
 //! They keep promises that no compiler checks: every Dockerfile has its ignore file and no
-//! `# syntax=` line (it pulls the frontend from Docker Hub and fails offline), every service
-//! in the config points at files that exist, the docs mention every subcommand, and the CI
+//! `# syntax=` line (it pulls the frontend from Docker Hub and fails offline) and none lists
+//! the workspace members by hand (a new member would break every image), every service
+//! in the config points at files that exist and has all its pieces (`pieces.rs`: crate,
+//! Dockerfile, ignore file, config entry), the docs mention every subcommand, and the CI
 //! workflow does its image work only through `cargo xtask`, with actions pinned by commit.
 //! And they keep the code's shape: only `adapters/exec.rs` starts processes, `domain/` reads
 //! no environment and no clock, and imports run one way (commands use domain and adapters,
 //! adapters use domain, domain uses neither; no command imports another).
 
+use std::collections::BTreeSet;
 use std::fs;
 use std::path::{Path, PathBuf};
 
@@ -16,8 +19,20 @@ use clap::CommandFactory;
 use crate::adapters::exec;
 use crate::domain::config::{Config, CONFIG_FILE};
 
+mod pieces;
+
 fn root() -> PathBuf {
     crate::adapters::workspace::repo_root()
+}
+
+/// The files `cargo xtask new-service` writes from, under xtask/docker/templates.
+fn templates() -> Vec<PathBuf> {
+    let Ok(dir) = fs::read_dir(root().join("xtask/docker/templates")) else {
+        return Vec::new();
+    };
+    let mut files: Vec<PathBuf> = dir.map(|e| e.unwrap().path()).collect();
+    files.sort();
+    files
 }
 
 fn dockerfiles() -> Vec<PathBuf> {
@@ -94,6 +109,202 @@ fn every_service_points_at_existing_files() {
             declared.contains(&f),
             "{} is not used by any service in {CONFIG_FILE}",
             f.display()
+        );
+    }
+}
+
+/// The workspace members, as the root `Cargo.toml` lists them.
+fn workspace_members() -> Vec<String> {
+    let text = fs::read_to_string(root().join("Cargo.toml")).unwrap();
+    let manifest: toml::Table = toml::from_str(&text).unwrap();
+    manifest["workspace"]["members"]
+        .as_array()
+        .expect("the root Cargo.toml lists its members")
+        .iter()
+        .map(|m| m.as_str().unwrap().to_owned())
+        .collect()
+}
+
+/// A Dockerfile's instructions, continuation lines joined and comments dropped.
+fn dockerfile_instructions(text: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut current = String::new();
+    for line in text.lines().map(str::trim) {
+        if line.is_empty() || line.starts_with('#') {
+            continue;
+        }
+        match line.strip_suffix('\\') {
+            Some(body) => {
+                current.push_str(body);
+                current.push(' ');
+            }
+            None => {
+                current.push_str(line);
+                out.push(std::mem::take(&mut current));
+            }
+        }
+    }
+    out.extend(Some(current).filter(|c| !c.is_empty()));
+    out.iter()
+        .map(|i| i.split_whitespace().collect::<Vec<_>>().join(" "))
+        .collect()
+}
+
+/// Where `text` names workspace `members` by hand, one line each: a COPY of a member's
+/// `Cargo.toml` by name, or one instruction naming several members (a shell loop over them).
+fn hard_coded_members(text: &str, members: &[String]) -> Vec<String> {
+    let mut found = Vec::new();
+    for inst in dockerfile_instructions(text) {
+        let keyword = inst.split_whitespace().next().unwrap_or_default();
+        if ["COPY", "ADD"].contains(&keyword.to_ascii_uppercase().as_str()) {
+            for word in inst.split_whitespace() {
+                let path = word.trim_start_matches("./");
+                if members.iter().any(|m| path == format!("{m}/Cargo.toml")) {
+                    found.push(format!("`{keyword} {path}` names a member's manifest"));
+                }
+            }
+        }
+        let words: BTreeSet<&str> = inst
+            .split(|c: char| !(c.is_alphanumeric() || c == '-' || c == '_'))
+            .collect();
+        let named: Vec<&str> = members
+            .iter()
+            .map(String::as_str)
+            .filter(|m| words.contains(m))
+            .collect();
+        if named.len() > 1 {
+            found.push(format!(
+                "`{}` names the members {}",
+                inst.chars().take(80).collect::<String>().trim_end(),
+                named.join(", ")
+            ));
+        }
+    }
+    found
+}
+
+const DERIVE_MEMBERS: &str = "derive the manifests from the build context as the recipe stage \
+     of xtask/docker/api.Dockerfile does (`COPY . .`, then every Cargo.toml `find` finds), so \
+     that a new member needs no edit of any Dockerfile";
+
+#[test]
+fn no_dockerfile_lists_the_workspace_members() {
+    let members = workspace_members();
+    let mut files = dockerfiles();
+    files.extend(
+        templates()
+            .into_iter()
+            .filter(|p| p.to_string_lossy().contains("Dockerfile")),
+    );
+    for f in files {
+        let found = hard_coded_members(&fs::read_to_string(&f).unwrap(), &members);
+        assert!(
+            found.is_empty(),
+            "{} lists workspace members by hand: {}; {DERIVE_MEMBERS}",
+            f.display(),
+            found.join("; ")
+        );
+    }
+}
+
+#[test]
+fn the_member_list_rule_catches_a_hard_coded_list() {
+    let members = ["api", "web", "xtask"].map(String::from);
+    let old = "COPY Cargo.toml Cargo.lock ./\nCOPY api/Cargo.toml api/\n\
+               RUN for member in api web xtask; do \\\n  mkdir -p \"$member/src\"; \\\n    done\n\
+               # api and web build at the same time\nENV API_URL=http://api:8080\n\
+               COPY web/src web/src\n";
+    assert_eq!(
+        hard_coded_members(old, &members),
+        [
+            "`COPY api/Cargo.toml` names a member's manifest",
+            "`RUN for member in api web xtask; do mkdir -p \"$member/src\"; done` names \
+             the members api, web, xtask"
+        ]
+    );
+}
+
+#[test]
+fn every_service_has_all_its_pieces() {
+    let missing = pieces::missing_pieces(&root());
+    assert!(
+        missing.is_empty(),
+        "a service is incomplete:\n  {}",
+        missing.join("\n  ")
+    );
+}
+
+/// A checkout with one complete Rust service, `api`, and a toolkit crate without an image.
+fn complete_checkout() -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    let write = |path: &str, text: &str| {
+        let path = dir.path().join(path);
+        fs::create_dir_all(path.parent().unwrap()).unwrap();
+        fs::write(path, text).unwrap();
+    };
+    write(
+        "Cargo.toml",
+        "[workspace]\nmembers = [\"api\", \"xtask\"]\n",
+    );
+    write("api/Cargo.toml", "[package]\nname = \"api\"\n");
+    write("xtask/Cargo.toml", "[package]\nname = \"xtask\"\n");
+    write(
+        "xtask/images.toml",
+        "[services.api]\ndockerfile = \"xtask/docker/api.Dockerfile\"\n",
+    );
+    write(
+        "xtask/docker/api.Dockerfile",
+        "RUN cargo build --release --locked -p api\n",
+    );
+    write("xtask/docker/api.Dockerfile.dockerignore", "*\n");
+    dir
+}
+
+#[test]
+fn the_service_pieces_rule_names_each_missing_piece_and_its_fix() {
+    type Change = fn(&Path);
+    let check = |change: Change| {
+        let dir = complete_checkout();
+        change(dir.path());
+        pieces::missing_pieces(dir.path())
+    };
+    assert!(check(|_| {}).is_empty(), "{:?}", check(|_| {}));
+    let cases: [(Change, &str); 5] = [
+        (
+            |d| fs::remove_file(d.join("xtask/docker/api.Dockerfile")).unwrap(),
+            "[services.api] in xtask/images.toml names xtask/docker/api.Dockerfile, which is \
+             missing: write it",
+        ),
+        (
+            |d| fs::remove_file(d.join("xtask/docker/api.Dockerfile.dockerignore")).unwrap(),
+            "service `api`: xtask/docker/api.Dockerfile.dockerignore is missing beside its \
+             Dockerfile: write one",
+        ),
+        (
+            |d| fs::write(d.join("Cargo.toml"), "[workspace]\nmembers = [\"xtask\"]\n").unwrap(),
+            "service `api`: xtask/docker/api.Dockerfile builds the crate `api`, which is not a \
+             workspace member: add \"api\" to [workspace] members in Cargo.toml",
+        ),
+        (
+            |d| {
+                fs::write(d.join("Cargo.toml"), "[workspace]\nmembers = [\"xtask\"]\n").unwrap();
+                fs::remove_dir_all(d.join("api")).unwrap();
+            },
+            "service `api`: xtask/docker/api.Dockerfile builds the crate `api`, but there is no \
+             api/Cargo.toml: create the crate and add it to [workspace] members (`cargo xtask \
+             new-service NAME` writes every piece of a new service)",
+        ),
+        (
+            |d| fs::write(d.join("xtask/images.toml"), "[services]\n").unwrap(),
+            "workspace member `api` has xtask/docker/api.Dockerfile but no [services.api] in \
+             xtask/images.toml: add it",
+        ),
+    ];
+    for (change, expected) in cases {
+        let missing = check(change);
+        assert!(
+            missing.len() == 1 && missing[0].starts_with(expected),
+            "expected one line starting `{expected}`, got {missing:#?}"
         );
     }
 }

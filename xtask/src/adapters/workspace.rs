@@ -23,12 +23,22 @@ pub struct Workspace {
     git: OnceLock<GitContext>,
 }
 
-/// The repository root: the parent of the xtask crate.
+/// The repository root: the nearest directory at or above the current one that holds a
+/// `Cargo.toml` and `xtask/Cargo.toml` (so a built xtask works on the checkout it runs in,
+/// such as a test's clone), else the parent of the xtask crate it was built from.
 pub fn repo_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .expect("xtask lives in the workspace")
-        .to_owned()
+    let here = std::env::current_dir().ok();
+    let checkout = here
+        .iter()
+        .flat_map(|d| d.ancestors())
+        .find(|d| d.join("Cargo.toml").is_file() && d.join("xtask/Cargo.toml").is_file());
+    match checkout {
+        Some(root) => root.to_owned(),
+        None => Path::new(env!("CARGO_MANIFEST_DIR"))
+            .parent()
+            .expect("xtask lives in the workspace")
+            .to_owned(),
+    }
 }
 
 impl Workspace {

@@ -8,6 +8,7 @@ pub mod e2e;
 pub mod engine;
 pub mod lint;
 pub mod lint_dockerfiles;
+pub mod new_service;
 pub mod promote;
 pub mod push;
 pub mod scan;

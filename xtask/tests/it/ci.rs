@@ -114,7 +114,7 @@ fn pipeline_runs_every_stage_and_reports_to_github() {
     );
     let md = std::fs::read_to_string(&summary).unwrap();
     assert!(md.contains("## cargo xtask ci"), "{md}");
-    for service in ["api", "web", "playwright-runner"] {
+    for service in services() {
         let row = md
             .lines()
             .find(|l| l.starts_with(&format!("| {service} ")))

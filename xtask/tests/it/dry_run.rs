@@ -609,9 +609,10 @@ struct Case {
     /// The command line without `--dry-run`; `{config}` is the fixture's images.toml and
     /// `{dir}` the scratch directory.
     args: &'static [&'static str],
-    /// Added to the environment; in values, `{dir}` is the scratch directory and `{sha7}`
-    /// the commit's short sha. `FAKE_REPO_TAGS` is what the stand-in's
-    /// `docker image inspect --format '{{json .RepoTags}}'` answers.
+    /// Added to the environment; in values, `{dir}` is the scratch directory, `{sha7}`
+    /// the commit's short sha and `{service}` inside `[...]` each configured service in
+    /// turn (`["reg/{service}:x"]` lists every service's). `FAKE_REPO_TAGS` is what the
+    /// stand-in's `docker image inspect --format '{{json .RepoTags}}'` answers.
     env: &'static [(&'static str, &'static str)],
     /// Fixture services (GOOD Dockerfiles) in `{config}`; their names keep the files xtask
     /// writes under target/xtask apart from every other test's.
@@ -619,7 +620,8 @@ struct Case {
     /// Services whose `target/xtask/build/<name>.iid` names the stand-in image during the
     /// runs (as if built), put back as they were afterwards.
     built: &'static [&'static str],
-    /// Files the real run writes under the repository root, removed afterwards.
+    /// Files the real run writes under the repository root, removed afterwards; one with
+    /// `{service}` stands for that file of every configured service.
     writes: &'static [&'static str],
     /// The case uses the repository's own services (and their files under target/xtask):
     /// it takes its turn with the tests that build them.
@@ -655,6 +657,18 @@ const ROW: Case = Case {
     cargo: false,
 };
 
+/// `text` once per configured service, `{service}` replaced by its name; `text` itself when
+/// it has no `{service}`.
+fn each_service(text: &str) -> Vec<String> {
+    if !text.contains("{service}") {
+        return vec![text.to_owned()];
+    }
+    services()
+        .iter()
+        .map(|name| text.replace("{service}", name))
+        .collect()
+}
+
 fn check(case: Case) {
     let _turn = case.repository.then(repository_images);
     let mut s = Scratch::new(case.without);
@@ -681,8 +695,8 @@ fn check(case: Case) {
             &format!("{IMAGE_ID}\n"),
         );
     }
-    for file in case.writes {
-        s.written_by_the_run(file);
+    for file in case.writes.iter().flat_map(|f| each_service(f)) {
+        s.written_by_the_run(&file);
     }
     let dir = s.dir.path().display().to_string();
     let head = git_head();
@@ -697,6 +711,12 @@ fn check(case: Case) {
         .iter()
         .map(|(k, v)| {
             let v = v.replace("{dir}", &dir).replace("{sha7}", sha7);
+            let v = match v.strip_prefix('[').and_then(|v| v.strip_suffix(']')) {
+                Some(item) if item.contains("{service}") => {
+                    format!("[{}]", each_service(item).join(","))
+                }
+                _ => v,
+            };
             ((*k).to_owned(), v)
         })
         .collect();
@@ -987,7 +1007,7 @@ cases! {
         env: &[
             (
                 "FAKE_REPO_TAGS",
-                r#"["127.0.0.1:5999/acme/api:sha-{sha7}","127.0.0.1:5999/acme/web:sha-{sha7}","127.0.0.1:5999/acme/playwright-runner:sha-{sha7}"]"#,
+                r#"["127.0.0.1:5999/acme/{service}:sha-{sha7}"]"#,
             ),
             ("REGISTRY_USERNAME", "dry-user"),
             ("REGISTRY_PASSWORD", "dry-Pa55"),
@@ -995,21 +1015,11 @@ cases! {
             ("COSIGN_PASSWORD", "dry-cosign-pw"),
         ],
         writes: &[
-            "target/xtask/build/api.iid",
-            "target/xtask/build/web.iid",
-            "target/xtask/build/playwright-runner.iid",
-            "target/xtask/logs/api.log",
-            "target/xtask/logs/web.log",
-            "target/xtask/logs/playwright-runner.log",
-            "target/xtask/scan/api.trivy.json",
-            "target/xtask/scan/api.trivy.log",
-            "target/xtask/scan/api.verdict.json",
-            "target/xtask/scan/web.trivy.json",
-            "target/xtask/scan/web.trivy.log",
-            "target/xtask/scan/web.verdict.json",
-            "target/xtask/scan/playwright-runner.trivy.json",
-            "target/xtask/scan/playwright-runner.trivy.log",
-            "target/xtask/scan/playwright-runner.verdict.json",
+            "target/xtask/build/{service}.iid",
+            "target/xtask/logs/{service}.log",
+            "target/xtask/scan/{service}.trivy.json",
+            "target/xtask/scan/{service}.trivy.log",
+            "target/xtask/scan/{service}.verdict.json",
             "target/xtask/scan/trivy.sarif",
             "target/xtask/e2e/junit.xml",
         ],
@@ -1035,12 +1045,8 @@ cases! {
             "target/xtask/bench/one-line-1.log",
             "target/xtask/bench/affected-1.log",
             "target/xtask/bench/compile.log",
-            "target/xtask/build/api.iid",
-            "target/xtask/build/web.iid",
-            "target/xtask/build/playwright-runner.iid",
-            "target/xtask/logs/api.log",
-            "target/xtask/logs/web.log",
-            "target/xtask/logs/playwright-runner.log",
+            "target/xtask/build/{service}.iid",
+            "target/xtask/logs/{service}.log",
         ],
         repository: true,
         own_calls: true,

@@ -14,6 +14,7 @@ mod e2e;
 mod identity;
 mod interrupt;
 mod lint_dockerfiles;
+mod new_service;
 mod push;
 mod scan;
 mod sign;

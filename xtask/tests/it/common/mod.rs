@@ -18,6 +18,38 @@ pub fn root() -> PathBuf {
         .to_owned()
 }
 
+/// The services `xtask/images.toml` declares, by name (the order every command lists them
+/// in), and whether each must be health-checked: the tests that cover every service derive
+/// the list from the config, so a new service is covered without editing them.
+pub fn configured_services() -> Vec<(String, bool)> {
+    let text = std::fs::read_to_string(root().join("xtask/images.toml")).unwrap();
+    let config: toml::Table = toml::from_str(&text).unwrap();
+    config["services"]
+        .as_table()
+        .expect("xtask/images.toml declares [services.<name>]")
+        .iter()
+        .map(|(name, s)| {
+            let healthcheck = s
+                .get("healthcheck")
+                .is_none_or(|h| h.as_bool() == Some(true));
+            (name.clone(), healthcheck)
+        })
+        .collect()
+}
+
+/// The names of the services `xtask/images.toml` declares, sorted.
+pub fn services() -> Vec<String> {
+    configured_services().into_iter().map(|(n, _)| n).collect()
+}
+
+/// The services that must run healthy (`healthcheck`, true unless the config says false).
+pub fn health_checked_services() -> Vec<String> {
+    configured_services()
+        .into_iter()
+        .filter_map(|(n, h)| h.then_some(n))
+        .collect()
+}
+
 /// A turn for the tests that build, scan, verify or run the repository's own services (and
 /// `ci`, which does all of it): they share the images' tags and the files `build`, `scan` and
 /// `e2e` write under target/xtask (`build/<service>.iid`, `scan/<service>.verdict.json`,
