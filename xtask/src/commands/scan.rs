@@ -303,7 +303,10 @@ pub fn run(ws: &Workspace, args: &Args) -> Result<outcome::Outcome> {
     }
     report(ws, args, &outcomes, &ignores, replay.as_ref())?;
     if let Some(r) = &replay {
-        eprintln!("note: {}", r.banner(&targets));
+        eprintln!(
+            "note: {}",
+            r.banner(targets.iter().map(|t| t.reference.as_str()))
+        );
     }
     conclusion(&outcomes)
 }
@@ -318,9 +321,8 @@ struct Replay {
 }
 
 impl Replay {
-    fn images(targets: &[Target]) -> String {
-        let refs: Vec<&str> = targets.iter().map(|t| t.reference.as_str()).collect();
-        refs.join(", ")
+    fn images<'a>(references: impl IntoIterator<Item = &'a str>) -> String {
+        references.into_iter().collect::<Vec<_>>().join(", ")
     }
 
     /// Said before anything is judged.
@@ -328,12 +330,12 @@ impl Replay {
         format!(
             "REPLAY: no trivy runs; the recorded report {} is judged in place of a scan of {}",
             self.source,
-            Replay::images(targets)
+            Replay::images(targets.iter().map(|t| t.reference.as_str()))
         )
     }
 
     /// Said last, on every run, so no one takes the results for a scan.
-    fn banner(&self, targets: &[Target]) -> String {
+    fn banner<'a>(&self, references: impl IntoIterator<Item = &'a str>) -> String {
         format!(
             "REPLAY: the results above are the recorded report {} (trivy's scan of {}) judged by \
              the gate and the ignore list, not a scan of {}: they prove the scan pipeline works, \
@@ -341,7 +343,7 @@ impl Replay {
              replays, and push refuses them unless --allow-replayed-scan ({DOCS})",
             self.source,
             self.report.artifact,
-            Replay::images(targets)
+            Replay::images(references)
         )
     }
 
@@ -574,7 +576,8 @@ fn report(
     if let Some(summary) = ws.env.get("GITHUB_STEP_SUMMARY") {
         let mut md = markdown(outcomes, ignores);
         if let Some(r) = replay {
-            md.push_str(&format!("\n**{}**\n", r.banner(&[])));
+            let images = outcomes.iter().map(|o| o.image.as_str());
+            md.push_str(&format!("\n**{}**\n", r.banner(images)));
         }
         render::append_step_summary(Path::new(summary), &md)?;
     }
