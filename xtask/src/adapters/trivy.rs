@@ -12,9 +12,7 @@ use std::time::Duration;
 use anyhow::{bail, Context, Result};
 
 use crate::adapters::exec::{self, Command, EnvironmentError, TimedOut};
-
-pub const INSTALL: &str = "install trivy (https://trivy.dev/latest/getting-started/installation/, e.g. \
-     `brew install trivy` or the .deb/.rpm from its releases) or start a Docker engine (`cargo xtask engine up`)";
+use crate::domain::tools;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Runner {
@@ -51,7 +49,10 @@ impl Runner {
             });
         }
         Err(EnvironmentError::new(format!(
-            "trivy is not on PATH and no Docker engine answers to run {trivy_image}: {INSTALL}"
+            "trivy is not on PATH and no Docker engine answers to run {trivy_image}: {} or \
+             start a Docker engine (`cargo xtask engine up`); {}",
+            tools::install_hint(tools::TRIVY),
+            tools::TRIVY_OFFLINE
         )))
     }
 
@@ -154,20 +155,33 @@ pub fn invocation(
     }
 }
 
+/// What one trivy run left: its report's text and the end of its output, for messages.
+#[derive(Debug)]
+pub struct Ran {
+    pub report: String,
+    pub tail: String,
+}
+
 /// Runs trivy once as planned and returns its report's text: `cmd` is the [`invocation`]'s
-/// argv with its working directory and timeout, writing `report` and logging to `log`;
-/// `on_timeout` (removing trivy's container on Docker) runs when the timeout stopped it. A
-/// timeout, a non-zero exit and a missing report are errors that include the end of
-/// trivy's output.
-pub fn run(
-    cmd: &Command,
-    report: &Path,
-    log: &Path,
-    on_timeout: Option<&Command>,
-) -> Result<String> {
+/// argv with its working directory and timeout, writing `report` (a file of this run's
+/// own) and logging to `log`; `on_timeout` (removing trivy's container on Docker) runs when
+/// the timeout stopped it. A timeout, a non-zero exit and a missing report are errors that
+/// include the end of trivy's output. The log is written to a file of this run's own and
+/// then renamed to `log`, so runs at once never mix their output.
+pub fn run(cmd: &Command, report: &Path, log: &Path, on_timeout: Option<&Command>) -> Result<Ran> {
     let _ = std::fs::remove_file(report);
-    let file = File::create(log).with_context(|| format!("creating {}", log.display()))?;
-    let exit = match exec::to_file(cmd, file) {
+    let own = tempfile::Builder::new()
+        .prefix(".xtask-trivy-")
+        .suffix(".log")
+        .tempfile_in(log.parent().unwrap_or(Path::new(".")))
+        .with_context(|| format!("creating {}", log.display()))?;
+    let file: File = own
+        .reopen()
+        .with_context(|| format!("creating {}", log.display()))?;
+    let exit = exec::to_file(cmd, file);
+    let tail = tail_of(own.path(), log);
+    let _ = own.persist(log);
+    let exit = match exit {
         Ok(exit) => exit,
         Err(e) if e.downcast_ref::<TimedOut>().is_some() => {
             if let Some(rm) = on_timeout {
@@ -175,28 +189,27 @@ pub fn run(
             }
             bail!(
                 "trivy did not finish within {}s and was stopped (raise [scan] timeout_secs or \
-                 --timeout; a first run downloads the vulnerability DB){}",
+                 --timeout; a first run downloads the vulnerability DB){tail}",
                 cmd.timeout.unwrap_or_default().as_secs(),
-                tail(log)
             );
         }
         Err(e) => return Err(e),
     };
     if !exit.success {
-        bail!("trivy {exit}{}", tail(log));
+        bail!("trivy {exit}{tail}");
     }
-    std::fs::read_to_string(report).with_context(|| {
+    let text = std::fs::read_to_string(report).with_context(|| {
         format!(
-            "trivy exited successfully but wrote no report to {}{}",
+            "trivy exited successfully but wrote no report to {}{tail}",
             report.display(),
-            tail(log)
         )
-    })
+    })?;
+    Ok(Ran { report: text, tail })
 }
 
-/// The last lines trivy printed, for an error message.
-pub fn tail(log: &Path) -> String {
-    let text = std::fs::read_to_string(log).unwrap_or_default();
+/// The last lines trivy printed into `file`, for an error message naming `log`.
+fn tail_of(file: &Path, log: &Path) -> String {
+    let text = std::fs::read_to_string(file).unwrap_or_default();
     let lines: Vec<&str> = text.lines().collect();
     if lines.is_empty() {
         return "; trivy printed nothing".into();
@@ -306,8 +319,10 @@ mod tests {
         );
         let err = run(&sh("true"), &report, &log, None).unwrap_err();
         assert!(format!("{err:#}").contains("wrote no report"), "{err:#}");
-        let ok = run(&sh("echo '{}' > r.json"), &report, &log, None).unwrap();
-        assert_eq!(ok, "{}\n");
+        let ok = run(&sh("echo '{}' > r.json; echo done"), &report, &log, None).unwrap();
+        assert_eq!(ok.report, "{}\n");
+        assert!(ok.tail.contains("r.log):\ndone"), "{}", ok.tail);
+        assert_eq!(std::fs::read_to_string(&log).unwrap(), "done\n");
         let marker = dir.path().join("removed");
         let rm = Command::new("touch").arg(marker.display().to_string());
         let slow = sh("exec sleep 5").timeout(Duration::from_millis(200));
@@ -335,5 +350,6 @@ mod tests {
         let err = Runner::choose(None, || false, image).unwrap_err();
         assert_eq!(crate::adapters::exec::exit_code(&err), 3);
         assert!(err.to_string().contains("install trivy"), "{err}");
+        assert!(err.to_string().contains("scan --replay"), "{err}");
     }
 }

@@ -231,12 +231,21 @@ pub fn checks(f: &Facts) -> Vec<Check> {
     out.extend(builder_checks(f.builder.as_ref()));
     out.push(match (&f.trivy, f.trivy_image) {
         (Some(p), _) => check("trivy", Ok, p.display().to_string(), None),
-        (None, true) => check("trivy", Ok, "not on PATH; the aquasec/trivy image is there as a fallback", None),
+        (None, true) => check(
+            "trivy",
+            Ok,
+            "not on PATH; the aquasec/trivy image is there as a fallback",
+            None,
+        ),
         (None, false) => check(
             "trivy",
             Warn,
             "not on PATH and no aquasec/trivy image: `scan` cannot run",
-            Some("install trivy (https://trivy.dev/latest/getting-started/installation/) or `docker pull aquasec/trivy`"),
+            Some(&format!(
+                "{}, or `docker pull aquasec/trivy`; {}",
+                tools::install_hint(tools::TRIVY),
+                tools::TRIVY_OFFLINE
+            )),
         ),
     });
     out.push(match &f.hadolint {
@@ -705,6 +714,11 @@ mod tests {
             assert!(c.fix.is_some(), "{c:?}");
         }
         assert!(checks.iter().all(|c| c.status != Status::Fail));
+        let fix = find(&checks, "trivy").fix.clone().unwrap();
+        assert!(
+            fix.contains("install trivy") && fix.contains("cargo xtask scan --replay"),
+            "the real trivy first, then the offline route: {fix}"
+        );
         f.trivy_image = true;
         assert_eq!(find(&super::checks(&f), "trivy").status, Status::Ok);
     }

@@ -16,11 +16,13 @@ use crate::adapters::registry;
 use crate::adapters::verdicts;
 use crate::adapters::workspace::Workspace;
 use crate::cli::{AllowDirty, Preview, Registry};
+use crate::domain::gate::Gate;
 use crate::domain::identity;
+use crate::domain::ignore::IgnoreList;
 use crate::domain::outcome::Outcome;
 use crate::domain::publish::{self, Capture, Image, Job, Plan, Step, DIGEST, MANIFEST};
 use crate::domain::tag::Tag;
-use crate::domain::verdict::Verdict;
+use crate::domain::verdict::{self, Current, Verdict};
 use crate::render;
 
 #[derive(Debug, clap::Args)]
@@ -36,31 +38,29 @@ pub struct Args {
     pub allow_unscanned: bool,
     #[command(flatten)]
     pub dirty: AllowDirty,
+    /// Accept verdicts of `scan --replay` (a recorded report, not a scan of the image)
+    /// (default: XTASK_ALLOW_REPLAYED_SCAN=1).
+    #[arg(long)]
+    pub allow_replayed_scan: bool,
 }
 
-/// Whether the scan lets `image_id` be pushed: `Err` says why not and what to do.
+/// Whether the scan lets an image be pushed: `verdict` is what `scan` recorded, `check`
+/// holds it against the image, its report and the config in force ([`verdict::check`]).
+/// `Ok` may carry a note; `Err` says why not and what to do.
 fn gate(
     service: &str,
-    image_id: &str,
-    verdict: Option<&Verdict>,
+    verdict: Result<Option<Verdict>>,
     allow_unscanned: bool,
-) -> std::result::Result<(), String> {
+    check: impl FnOnce(&Verdict) -> std::result::Result<Option<String>, String>,
+) -> std::result::Result<Option<String>, String> {
     let escape = "or pass --allow-unscanned";
     match verdict {
-        _ if allow_unscanned => Ok(()),
-        None => Err(format!(
+        _ if allow_unscanned => Ok(None),
+        Ok(None) => Err(format!(
             "`{service}` has no scan verdict: run cargo xtask scan {service} first, {escape}"
         )),
-        Some(v) if v.image_id != image_id => Err(format!(
-            "the last scan of `{service}` was of image {}, not the one built ({image_id}): \
-             run cargo xtask scan {service} again, {escape}",
-            v.image_id
-        )),
-        Some(v) if !v.passed => Err(format!(
-            "the scan of `{service}` did not pass for image {image_id}: fix the findings \
-             (cargo xtask scan {service} lists them), {escape}"
-        )),
-        Some(_) => Ok(()),
+        Err(e) => Err(format!("{e:#}, {escape}")),
+        Ok(Some(v)) => check(&v).map_err(|why| format!("{why}, {escape}")),
     }
 }
 
@@ -124,6 +124,13 @@ pub fn run(ws: &Workspace, args: &Args) -> Result<Outcome> {
     let tags = ws.tags(&ctx)?;
     let tags = identity::publishable(&tags, &ctx, args.dirty.allow_dirty)?;
     let short_sha = identity::short_sha(&ctx.sha);
+    let scan_gate = Gate::from_config(&ws.config.scan);
+    let ignores = match args.allow_unscanned {
+        true => IgnoreList::default(),
+        false => IgnoreList::load(&ws.root, &ws.config.scan.ignore_file).map_err(usage)?,
+    };
+    let allow_replay =
+        args.allow_replayed_scan || ws.env.get("XTASK_ALLOW_REPLAYED_SCAN") == Some("1");
 
     let mut notes = Vec::new();
     let mut refused = Vec::new();
@@ -137,14 +144,23 @@ pub fn run(ws: &Workspace, args: &Args) -> Result<Outcome> {
             }
             Err(e) => return Err(e),
         };
-        let verdict = verdicts::verdict_for(&ws.root, &service.name)?;
-        if let Err(why) = gate(
+        let current = Current {
+            service: &service.name,
+            image_id: &image_id,
+            gate: &scan_gate,
+            ignores: &ignores,
+            today: ws.now.date(),
+            allow_replay,
+        };
+        let report = verdicts::kept_report(&ws.root, &service.name);
+        match gate(
             &service.name,
-            &image_id,
-            verdict.as_ref(),
+            verdicts::verdict_for(&ws.root, &service.name),
             args.allow_unscanned,
+            |v| verdict::check(v, &current, report.as_deref()),
         ) {
-            refused.push(why);
+            Ok(note) => notes.extend(note),
+            Err(why) => refused.push(why),
         }
         jobs.push(job(
             &service.name,
@@ -248,37 +264,50 @@ mod tests {
         assert!(job("api", "r/api", "id", &[], "860c190", false).is_err());
     }
 
-    fn verdict(id: &str, passed: bool) -> Verdict {
-        Verdict {
-            service: "api".into(),
-            image: "acme/api:sha-860c190".into(),
-            image_id: id.into(),
-            passed,
-            counts: Default::default(),
-            scanned_at: "2026-11-23T00:00:00Z".into(),
-        }
-    }
-
     #[test]
-    fn gate_needs_a_passing_scan_of_this_image() {
-        assert!(gate("api", "sha256:a", Some(&verdict("sha256:a", true)), false).is_ok());
-        let missing = gate("api", "sha256:a", None, false).unwrap_err();
+    fn gate_needs_a_scan_verdict_that_holds() {
+        let holds = |_: &Verdict| Ok(None);
+        assert_eq!(
+            gate("api", Ok(Some(Verdict::default())), false, holds),
+            Ok(None)
+        );
+        let missing = gate("api", Ok(None), false, holds).unwrap_err();
         assert!(
             missing.contains("run cargo xtask scan api first, or pass --allow-unscanned"),
             "{missing}"
         );
-        let other = gate("api", "sha256:a", Some(&verdict("sha256:b", true)), false).unwrap_err();
-        assert!(
-            other.contains("sha256:b") && other.contains("again"),
-            "{other}"
+        let unreadable = gate(
+            "api",
+            Err(anyhow::anyhow!("x is not a scan verdict")),
+            false,
+            holds,
         );
-        let failed = gate("api", "sha256:a", Some(&verdict("sha256:a", false)), false).unwrap_err();
-        assert!(failed.contains("did not pass"), "{failed}");
+        assert_eq!(
+            unreadable.unwrap_err(),
+            "x is not a scan verdict, or pass --allow-unscanned"
+        );
+        let refused = gate("api", Ok(Some(Verdict::default())), false, |_| {
+            Err("it did not pass".into())
+        });
+        assert_eq!(
+            refused.unwrap_err(),
+            "it did not pass, or pass --allow-unscanned"
+        );
+        let noted = gate("api", Ok(Some(Verdict::default())), false, |_| {
+            Ok(Some("a replay".into()))
+        });
+        assert_eq!(noted, Ok(Some("a replay".into())));
     }
 
     #[test]
     fn allow_unscanned_opens_the_gate() {
-        assert!(gate("api", "sha256:a", None, true).is_ok());
-        assert!(gate("api", "sha256:a", Some(&verdict("sha256:a", false)), true).is_ok());
+        let never = |_: &Verdict| -> std::result::Result<Option<String>, String> {
+            unreachable!("nothing is checked")
+        };
+        assert_eq!(gate("api", Ok(None), true, never), Ok(None));
+        assert_eq!(
+            gate("api", Ok(Some(Verdict::default())), true, never),
+            Ok(None)
+        );
     }
 }

@@ -1,10 +1,17 @@
 //! `cargo xtask scan`: scan images with trivy, gate them, and render the results.
 //!
-//! trivy runs once per image into `target/xtask/scan/<name>.trivy.json`; the table, `--json`,
-//! SARIF and the GitHub step summary are all rendered from that report. A service's image is
-//! the one `build` recorded for it; its verdict is kept per image id in
-//! `<service>.verdict.json`, and `push` refuses an image whose verdict is missing or failed.
-//! An image trivy could not scan is an error, never a pass.
+//! trivy runs once per image into a report file of this run's own
+//! (`target/xtask/scan/<name>.<pid>.trivy.json`), so scans at once never read each other's;
+//! the report must name the image asked for, and is then moved to `<name>.trivy.json`. The
+//! table, `--json`, SARIF and the GitHub step summary are all rendered from it. A service's
+//! image is the one `build` recorded for it; its verdict is kept per image id in
+//! `<service>.verdict.json`, bound to that report, the policy and the ignore list
+//! (domain/verdict.rs), and `push` refuses an image whose verdict is missing, failed or
+//! does not hold. An image trivy could not scan is an error, never a pass.
+//!
+//! `--replay REPORT` (or `XTASK_SCAN_REPLAY`) runs no trivy: the recorded report is judged
+//! for every image instead, every run says that this is not a scan of the image, and the
+//! verdicts are marked as replays, which `push` refuses unless told to allow them.
 
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -26,7 +33,7 @@ use crate::domain::ignore::IgnoreList;
 use crate::domain::outcome;
 use crate::domain::plan::TARGET_DIR;
 use crate::domain::report::{Kind, Report, Severity};
-use crate::domain::verdict::{Verdict, SCAN_DIR};
+use crate::domain::verdict::{Scanned, Verdict, REPLAY_DIR, SCAN_DIR};
 use crate::render::sarif::{self, ImageResults};
 use crate::render::{self, Table};
 
@@ -65,6 +72,12 @@ pub struct Args {
     /// Stop trivy when one image takes longer (default: [scan] timeout_secs).
     #[arg(long, value_name = "SECONDS")]
     pub timeout: Option<u64>,
+    /// Run no trivy: judge this recorded trivy JSON report (a file, or a name in xtask/replay/,
+    /// e.g. distroless-base) for every image, for machines with neither trivy nor a registry.
+    /// NOT a scan of the images: every run says so, and push refuses the verdicts unless
+    /// --allow-replayed-scan (default: XTASK_SCAN_REPLAY).
+    #[arg(long, value_name = "REPORT")]
+    pub replay: Option<String>,
     #[command(flatten)]
     pub registry: Registry,
 }
@@ -115,7 +128,10 @@ pub struct Inspect {
 #[derive(Debug, Clone)]
 pub struct PlannedScan {
     pub target: Target,
+    /// The report file of this run alone (its name has the [`PROCESS_ID`] placeholder).
     pub report: PathBuf,
+    /// Where the report is kept once it is known to be of this image: `<name>.trivy.json`.
+    pub kept: PathBuf,
     pub log: PathBuf,
     pub command: Command,
     /// Removes trivy's container when it ran on Docker and was stopped by the timeout.
@@ -154,7 +170,7 @@ pub fn plan(targets: &[Target], runner: &Runner, options: &trivy::Options, dir: 
     let scans = targets
         .iter()
         .map(|t| {
-            let report = dir.join(format!("{}.trivy.json", t.name));
+            let report = dir.join(format!("{}.{PROCESS_ID}.trivy.json", t.name));
             let log = dir.join(format!("{}.trivy.log", t.name));
             let inv = trivy::invocation(runner, &t.reference, &report, &log, options);
             let (report, log) = (inv.report, inv.log);
@@ -166,6 +182,7 @@ pub fn plan(targets: &[Target], runner: &Runner, options: &trivy::Options, dir: 
             PlannedScan {
                 target: t.clone(),
                 report,
+                kept: dir.join(format!("{}.trivy.json", t.name)),
                 log,
                 command: Command::from_argv(&argv).dir(dir).timeout(options.timeout),
                 on_timeout: inv.container.map(|name| {
@@ -178,6 +195,12 @@ pub fn plan(targets: &[Target], runner: &Runner, options: &trivy::Options, dir: 
         })
         .collect();
     ScanPlan { inspects, scans }
+}
+
+/// `path` with this run's process id in place of [`PROCESS_ID`].
+fn bind_path(path: &Path) -> PathBuf {
+    let pid = exec::process_id().to_string();
+    PathBuf::from(path.display().to_string().replace(PROCESS_ID, &pid))
 }
 
 /// `cmd` with this run's values in place of the placeholders that stand for them.
@@ -204,6 +227,8 @@ struct Outcome {
     location: String,
     trivy_version: Option<String>,
     assessment: Option<Assessment>,
+    /// The recorded report judged instead of a scan (`--replay`).
+    replay: Option<String>,
 }
 
 impl Outcome {
@@ -218,6 +243,7 @@ impl Outcome {
             "report": self.report,
             "passed": self.passed,
             "error": self.error,
+            "replay": self.replay,
             "counts": self.assessment.as_ref().map(|a| &a.counts),
             "findings": self.assessment.as_ref().map_or(&[][..], |a| &a.findings[..]),
         })
@@ -227,18 +253,26 @@ impl Outcome {
 pub fn run(ws: &Workspace, args: &Args) -> Result<outcome::Outcome> {
     let config = &ws.config.scan;
     let ignores = IgnoreList::load(&ws.root, &config.ignore_file).map_err(usage)?;
+    let replay = replay(ws, args)?;
     let targets = targets(ws, args)?;
     let options = options(ws, args);
-    let runner = match Runner::locate(&config.trivy_image) {
-        Ok(r) => r,
-        Err(e) if args.preview.dry_run => {
-            eprintln!("note: {e:#}\nnote: planning for `trivy` on PATH");
-            Runner::Native("trivy".into())
-        }
-        Err(e) => return Err(e),
+    let runner = match replay {
+        // A replay runs no trivy: the runner only shapes the plan's trivy commands, unused.
+        Some(_) => Runner::Native("trivy".into()),
+        None => match Runner::locate(&config.trivy_image) {
+            Ok(r) => r,
+            Err(e) if args.preview.dry_run => {
+                eprintln!("note: {e:#}\nnote: planning for `trivy` on PATH");
+                Runner::Native("trivy".into())
+            }
+            Err(e) => return Err(e),
+        },
     };
     let dir = ws.root.join(SCAN_DIR);
     let plan = plan(&targets, &runner, &options, &dir);
+    if let Some(r) = &replay {
+        eprintln!("note: {}", r.announce(&targets));
+    }
     if args.preview.dry_run {
         for (service, why) in targets.iter().filter_map(|t| match &t.built {
             Some(Err(why)) => Some((t.name.as_str(), why)),
@@ -246,19 +280,124 @@ pub fn run(ws: &Workspace, args: &Args) -> Result<outcome::Outcome> {
         }) {
             eprintln!("note: {service}: {why}");
         }
-        render::print_commands(plan.commands(), args.preview.json());
+        match replay {
+            Some(_) => render::print_commands(
+                plan.inspects.iter().map(|i| &i.command),
+                args.preview.json(),
+            ),
+            None => render::print_commands(plan.commands(), args.preview.json()),
+        }
         return Ok(outcome::Outcome::Clean);
     }
     check_built(&plan)?;
     fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
-    let gate = Gate::from_config(config);
-    let today = OffsetDateTime::now_utc().date();
+    let judge = Judge {
+        gate: Gate::from_config(config),
+        ignores: &ignores,
+        today: ws.now.date(),
+        replay: replay.as_ref(),
+    };
     let mut outcomes = Vec::new();
     for scan in &plan.scans {
-        outcomes.push(scan_one(ws, scan, &runner, &gate, &ignores, today)?);
+        outcomes.push(scan_one(ws, scan, &runner, &judge)?);
     }
-    report(ws, args, &outcomes, &ignores)?;
+    report(ws, args, &outcomes, &ignores, replay.as_ref())?;
+    if let Some(r) = &replay {
+        eprintln!(
+            "note: {}",
+            r.banner(targets.iter().map(|t| t.reference.as_str()))
+        );
+    }
     conclusion(&outcomes)
+}
+
+/// A recorded trivy report judged instead of a scan (`--replay`).
+#[derive(Debug)]
+struct Replay {
+    /// Where it came from, as shown: relative to the root when inside it.
+    source: String,
+    text: String,
+    report: Report,
+}
+
+impl Replay {
+    fn images<'a>(references: impl IntoIterator<Item = &'a str>) -> String {
+        references.into_iter().collect::<Vec<_>>().join(", ")
+    }
+
+    /// Said before anything is judged.
+    fn announce(&self, targets: &[Target]) -> String {
+        format!(
+            "REPLAY: no trivy runs; the recorded report {} is judged in place of a scan of {}",
+            self.source,
+            Replay::images(targets.iter().map(|t| t.reference.as_str()))
+        )
+    }
+
+    /// Said last, on every run, so no one takes the results for a scan.
+    fn banner<'a>(&self, references: impl IntoIterator<Item = &'a str>) -> String {
+        format!(
+            "REPLAY: the results above are the recorded report {} (trivy's scan of {}) judged by \
+             the gate and the ignore list, not a scan of {}: they prove the scan pipeline works, \
+             not that the images are free of vulnerabilities. Their verdicts are marked as \
+             replays, and push refuses them unless --allow-replayed-scan ({DOCS})",
+            self.source,
+            self.report.artifact,
+            Replay::images(references)
+        )
+    }
+
+    fn json(&self) -> serde_json::Value {
+        serde_json::json!({
+            "report": self.source,
+            "of": self.report.artifact,
+            "note": "no trivy ran: a recorded report was judged in place of a scan of these images; push refuses these verdicts unless --allow-replayed-scan",
+        })
+    }
+}
+
+/// `--replay`, else `XTASK_SCAN_REPLAY`: a file, or the name of a report in xtask/replay/.
+/// Bad input (exit 2) when it names neither or is not a trivy report.
+fn replay(ws: &Workspace, args: &Args) -> Result<Option<Replay>> {
+    let Some(value) = args
+        .replay
+        .clone()
+        .or_else(|| ws.env.get("XTASK_SCAN_REPLAY").map(str::to_owned))
+        .filter(|v| !v.trim().is_empty())
+    else {
+        return Ok(None);
+    };
+    let shipped = ws.root.join(REPLAY_DIR);
+    let named = shipped.join(format!("{}.json", value.trim_end_matches(".json")));
+    let path = [PathBuf::from(&value), named]
+        .into_iter()
+        .find(|p| p.is_file())
+        .ok_or_else(|| {
+            let mut names: Vec<String> = fs::read_dir(&shipped)
+                .into_iter()
+                .flatten()
+                .filter_map(|e| e.ok()?.file_name().into_string().ok())
+                .filter_map(|n| n.strip_suffix(".json").map(str::to_owned))
+                .collect();
+            names.sort();
+            usage(anyhow::anyhow!(
+                "--replay {value}: no such file, and no recorded report of that name in {REPLAY_DIR}/ \
+                 (there: {}): name a trivy JSON report or one of those",
+                if names.is_empty() { "none".into() } else { names.join(", ") }
+            ))
+        })?;
+    let source = relative(&ws.root, &path);
+    let text = fs::read_to_string(&path).with_context(|| format!("cannot read {source}"))?;
+    let report = Report::parse(&text).map_err(|e| {
+        usage(anyhow::anyhow!(
+            "--replay {source}: {e:#}: name a report `trivy image --format json` wrote"
+        ))
+    })?;
+    Ok(Some(Replay {
+        source,
+        text,
+        report,
+    }))
 }
 
 fn options(ws: &Workspace, args: &Args) -> trivy::Options {
@@ -301,48 +440,71 @@ fn check_built(plan: &ScanPlan) -> Result<()> {
     Ok(())
 }
 
-/// Scans one image, records a service's verdict, and says what happened.
-fn scan_one(
-    ws: &Workspace,
-    scan: &PlannedScan,
-    runner: &Runner,
-    gate: &Gate,
-    ignores: &IgnoreList,
+/// What every image is judged by in one run.
+struct Judge<'a> {
+    gate: Gate,
+    ignores: &'a IgnoreList,
     today: time::Date,
-) -> Result<Outcome> {
+    replay: Option<&'a Replay>,
+}
+
+/// Scans one image (or judges the replayed report for it), records a service's verdict, and
+/// says what happened.
+fn scan_one(ws: &Workspace, scan: &PlannedScan, runner: &Runner, judge: &Judge) -> Result<Outcome> {
     let target = &scan.target;
     if let Some(service) = &target.service {
         verdicts::remove(&ws.root, service);
     }
-    eprintln!("scanning {} with {}", target.reference, runner.describe());
-    let scanned = run_trivy(scan).and_then(|text| {
-        Report::parse(&text).map_err(|e| {
-            anyhow::anyhow!(
-                "{} is not a usable trivy report: {e:#}{}",
-                relative(&ws.root, &scan.report),
-                trivy::tail(&scan.log)
-            )
-        })
-    });
+    let scanned = match judge.replay {
+        Some(r) => {
+            eprintln!(
+                "replaying {} for {}: no trivy runs, this is not a scan of the image",
+                r.source, target.reference
+            );
+            verdicts::write_atomically(&scan.kept, &r.text)
+                .map(|()| (r.text.clone(), r.report.clone()))
+        }
+        None => {
+            eprintln!("scanning {} with {}", target.reference, runner.describe());
+            scanned_report(ws, scan)
+        }
+    };
     let mut outcome = Outcome {
         name: target.name.clone(),
         service: target.service.clone(),
         image: target.reference.clone(),
         image_id: target.image_id(),
-        report: relative(&ws.root, &scan.report),
+        report: relative(&ws.root, &scan.kept),
         passed: false,
         error: None,
         location: target.location.clone(),
         trivy_version: None,
         assessment: None,
+        replay: judge.replay.map(|r| r.source.clone()),
     };
     match scanned {
-        Ok(report) => {
-            let a = assess(&report, gate, ignores, today);
+        Ok((text, report)) => {
+            let a = assess(&report, &judge.gate, judge.ignores, judge.today);
             outcome.passed = a.passed;
             outcome.trivy_version = report.trivy_version;
             if let (Some(service), Some(id)) = (&target.service, &outcome.image_id) {
-                write_verdict(&ws.root, service, &target.reference, id, &a)?;
+                let now = OffsetDateTime::now_utc()
+                    .format(&time::format_description::well_known::Rfc3339)
+                    .expect("a UTC time formats");
+                verdicts::write(
+                    &ws.root,
+                    &Verdict::of(Scanned {
+                        service,
+                        image: &target.reference,
+                        image_id: id,
+                        gate: &judge.gate,
+                        ignores: judge.ignores,
+                        report: &text,
+                        assessment: &a,
+                        replay: outcome.replay.as_deref(),
+                        scanned_at: now,
+                    }),
+                )?;
             }
             outcome.assessment = Some(a);
         }
@@ -357,19 +519,43 @@ fn scan_one(
     Ok(outcome)
 }
 
-/// Runs the planned trivy with this run's values bound; see [`trivy::run`].
-fn run_trivy(scan: &PlannedScan) -> Result<String> {
+/// Runs the planned trivy with this run's values bound (see [`trivy::run`]) into this run's
+/// own report file, keeps that file as `<name>.trivy.json`, and returns the report once it
+/// is known to be of the image asked for: its text as kept, and what it says.
+fn scanned_report(ws: &Workspace, scan: &PlannedScan) -> Result<(String, Report)> {
+    let own = bind_path(&scan.report);
     let on_timeout = scan.on_timeout.as_ref().map(bind);
-    trivy::run(
-        &bind(&scan.command),
-        &scan.report,
-        &scan.log,
-        on_timeout.as_ref(),
-    )
+    let ran = trivy::run(&bind(&scan.command), &own, &scan.log, on_timeout.as_ref());
+    if own.is_file() {
+        verdicts::keep_report(&own, &scan.kept)?;
+    }
+    let ran = ran?;
+    let kept = relative(&ws.root, &scan.kept);
+    let report = Report::parse(&ran.report)
+        .map_err(|e| anyhow::anyhow!("{kept} is not a usable trivy report: {e:#}{}", ran.tail))?;
+    let target = &scan.target;
+    let built = match &target.built {
+        Some(Ok(id)) => Some(id.as_str()),
+        _ => None,
+    };
+    report.check_names(&target.reference, built).map_err(|e| {
+        anyhow::anyhow!(
+            "{kept} is not the report of this scan: {e:#}; trivy must write the report of the image it \
+             was asked to scan, so scan again{}",
+            ran.tail
+        )
+    })?;
+    Ok((ran.report, report))
 }
 
 /// The SARIF file, the step summary, and the table or `--json`.
-fn report(ws: &Workspace, args: &Args, outcomes: &[Outcome], ignores: &IgnoreList) -> Result<()> {
+fn report(
+    ws: &Workspace,
+    args: &Args,
+    outcomes: &[Outcome],
+    ignores: &IgnoreList,
+    replay: Option<&Replay>,
+) -> Result<()> {
     let sarif_path = args
         .sarif
         .clone()
@@ -388,12 +574,18 @@ fn report(ws: &Workspace, args: &Args, outcomes: &[Outcome], ignores: &IgnoreLis
     fs::write(&sarif_path, sarif::render(&images))
         .with_context(|| format!("writing {}", sarif_path.display()))?;
     if let Some(summary) = ws.env.get("GITHUB_STEP_SUMMARY") {
-        render::append_step_summary(Path::new(summary), &markdown(outcomes, ignores))?;
+        let mut md = markdown(outcomes, ignores);
+        if let Some(r) = replay {
+            let images = outcomes.iter().map(|o| o.image.as_str());
+            md.push_str(&format!("\n**{}**\n", r.banner(images)));
+        }
+        render::append_step_summary(Path::new(summary), &md)?;
     }
     if args.preview.json() {
         render::print_json(&serde_json::json!({
             "passed": outcomes.iter().all(|o| o.passed),
             "sarif": relative(&ws.root, &sarif_path),
+            "replay": replay.map(Replay::json),
             "images": outcomes.iter().map(Outcome::json).collect::<Vec<_>>(),
         }));
     } else {
@@ -531,13 +723,6 @@ fn cache_dir(root: &Path, configured: Option<&Path>, env: &Env) -> PathBuf {
         .unwrap_or_else(|| root.join(TARGET_DIR).join("trivy-cache"))
 }
 
-fn write_verdict(root: &Path, service: &str, image: &str, id: &str, a: &Assessment) -> Result<()> {
-    let now = OffsetDateTime::now_utc()
-        .format(&time::format_description::well_known::Rfc3339)
-        .expect("a UTC time formats");
-    verdicts::write(root, &Verdict::of(service, image, id, a, now))
-}
-
 fn relative(root: &Path, path: &Path) -> String {
     path.strip_prefix(root)
         .unwrap_or(path)
@@ -553,10 +738,12 @@ const SEVERITY_COLUMNS: [Severity; 4] = [
 ];
 
 fn result_word(o: &Outcome) -> &'static str {
-    match (&o.error, o.passed) {
-        (Some(_), _) => "ERROR",
-        (None, true) => "passed",
-        (None, false) => "FAILED",
+    match (&o.error, o.passed, o.replay.is_some()) {
+        (Some(_), _, _) => "ERROR",
+        (None, true, false) => "passed",
+        (None, false, false) => "FAILED",
+        (None, true, true) => "passed (replay)",
+        (None, false, true) => "FAILED (replay)",
     }
 }
 
@@ -735,6 +922,7 @@ mod tests {
             location: String::new(),
             trivy_version: None,
             assessment: Some(a),
+            replay: None,
         }
     }
 
@@ -851,7 +1039,7 @@ mod tests {
         let trivy = |image: &str, file: &str| {
             format!(
                 "/usr/bin/trivy image --scanners vuln,secret --format json \
-                 --output /repo/target/xtask/scan/{file}.trivy.json --cache-dir /home/u/.cache/trivy \
+                 --output '/repo/target/xtask/scan/{file}.<process id>.trivy.json' --cache-dir /home/u/.cache/trivy \
                  --timeout 600s --skip-db-update --skip-java-db-update --no-progress {image}"
             )
         };
@@ -871,6 +1059,14 @@ mod tests {
             .all(|s| s.command.dir.as_deref() == Some(dir)
                 && s.command.timeout == Some(Duration::from_secs(600))
                 && s.on_timeout.is_none()));
+        let api = &plan.scans[0];
+        assert_eq!(api.kept, dir.join("api.trivy.json"));
+        let own = bind_path(&api.report);
+        assert_eq!(
+            own,
+            dir.join(format!("api.{}.trivy.json", exec::process_id()))
+        );
+        assert!(bind(&api.command).args.contains(&own.display().to_string()));
     }
 
     #[test]
@@ -928,30 +1124,5 @@ mod tests {
             cache_dir(root, Some(Path::new(".cache/trivy")), &env),
             Path::new("/repo/.cache/trivy")
         );
-    }
-
-    #[test]
-    fn a_scanned_service_gets_a_verdict_on_its_image() {
-        let dir = tempfile::tempdir().unwrap();
-        fs::create_dir_all(dir.path().join(SCAN_DIR)).unwrap();
-        let a = outcome("alpine-310", &IgnoreList::default())
-            .assessment
-            .unwrap();
-        write_verdict(
-            dir.path(),
-            "api",
-            "shipyard/api:sha-860c190",
-            "sha256:abc",
-            &a,
-        )
-        .unwrap();
-        let v = verdicts::verdict_for(dir.path(), "api").unwrap().unwrap();
-        assert!(v.passed);
-        assert_eq!(
-            (v.service.as_str(), v.image_id.as_str()),
-            ("api", "sha256:abc")
-        );
-        assert_eq!(v.counts.medium.fixed, 4);
-        assert!(v.scanned_at.ends_with('Z'), "{}", v.scanned_at);
     }
 }

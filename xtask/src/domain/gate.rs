@@ -29,6 +29,27 @@ impl Gate {
             fail_on_secrets: config.fail_on_secrets,
         }
     }
+
+    /// The policy as canonical JSON (keys sorted, severities in order): what a verdict's
+    /// policy fingerprint is taken of, so any change to the gate settings changes it.
+    pub fn canonical(&self) -> serde_json::Value {
+        serde_json::json!({
+            "fail_on": self.fail_on.iter().map(|s| s.as_str()).collect::<Vec<_>>(),
+            "ignore_unfixed": self.ignore_unfixed,
+            "fail_on_secrets": self.fail_on_secrets,
+        })
+    }
+
+    /// Whether `counts` (of findings not ignored) fail this gate: a fixed vulnerability of a
+    /// failing severity, an unfixed one unless unfixed ones are ignored, a secret unless
+    /// secrets pass, or any finding counted as failing.
+    pub fn fails(&self, counts: &Counts) -> bool {
+        let vulnerabilities = self.fail_on.iter().any(|&s| {
+            let c = counts.severity(s);
+            c.fixed > 0 || (!self.ignore_unfixed && c.unfixed > 0)
+        });
+        counts.failing > 0 || vulnerabilities || (self.fail_on_secrets && counts.secrets > 0)
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -282,6 +303,65 @@ mod tests {
         assert!(a.passed);
         assert_eq!(a.counts.ignored, 1);
         assert_eq!(a.counts.critical, FixCount::default());
+    }
+
+    #[test]
+    fn counts_fail_the_gate_as_the_findings_do() {
+        for (report, gate) in [
+            ("debian-buster", gate()),
+            ("photon-30", gate()),
+            ("mariner-1.0", gate()),
+            ("alpine-310", gate()),
+            ("secrets", gate()),
+            (
+                "mariner-1.0",
+                Gate {
+                    ignore_unfixed: false,
+                    ..gate()
+                },
+            ),
+            (
+                "secrets",
+                Gate {
+                    fail_on_secrets: false,
+                    ..gate()
+                },
+            ),
+        ] {
+            let a = run(report, &gate, "");
+            assert_eq!(gate.fails(&a.counts), !a.passed, "{report}");
+            // An edited `failing` alone does not hide what the other counts say.
+            let edited = Counts {
+                failing: 0,
+                ..a.counts
+            };
+            assert_eq!(gate.fails(&edited), !a.passed, "{report}, failing edited");
+        }
+    }
+
+    #[test]
+    fn the_canonical_policy_changes_with_every_setting() {
+        let base = gate().canonical();
+        assert_eq!(
+            base.to_string(),
+            r#"{"fail_on":["HIGH","CRITICAL"],"fail_on_secrets":true,"ignore_unfixed":true}"#
+        );
+        for other in [
+            Gate {
+                fail_on: [Severity::Critical].into(),
+                ..gate()
+            },
+            Gate {
+                ignore_unfixed: false,
+                ..gate()
+            },
+            Gate {
+                fail_on_secrets: false,
+                ..gate()
+            },
+        ] {
+            assert_ne!(other.canonical(), base);
+        }
     }
 
     #[test]

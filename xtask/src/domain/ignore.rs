@@ -82,6 +82,27 @@ impl IgnoreList {
         }
     }
 
+    /// The entries as canonical JSON (in file order, every field that decides a match or its
+    /// reason): what a verdict's ignore fingerprint is taken of. Comments, layout and the
+    /// file's path do not change it; adding, removing or editing an entry does.
+    pub fn canonical(&self) -> serde_json::Value {
+        let entries: Vec<serde_json::Value> = self
+            .entries
+            .iter()
+            .map(|e| {
+                serde_json::json!({
+                    "kind": e.kind,
+                    "id": e.id,
+                    "paths": e.paths,
+                    "purls": e.purls,
+                    "statement": e.statement,
+                    "expired_at": e.expired_at.map(|d| d.to_string()),
+                })
+            })
+            .collect();
+        serde_json::Value::Array(entries)
+    }
+
     pub fn parse(text: &str, path: &Path) -> Result<IgnoreList> {
         let file = path.display();
         // An empty file, or one with only comments, is an empty list.
@@ -232,6 +253,27 @@ mod tests {
 
     fn parse(text: &str) -> Result<IgnoreList> {
         IgnoreList::parse(text, Path::new(".trivyignore.yaml"))
+    }
+
+    #[test]
+    fn the_canonical_entries_change_with_the_entries_not_the_layout() {
+        let one = "vulnerabilities:\n  - id: CVE-1\n    statement: s\n";
+        let canonical = |text: &str| parse(text).unwrap().canonical();
+        assert_eq!(
+            canonical(one),
+            canonical("# accepted\nvulnerabilities:\n- {id: CVE-1, statement: s}\n")
+        );
+        assert_eq!(canonical(""), serde_json::json!([]));
+        for other in [
+            "",
+            "vulnerabilities:\n  - id: CVE-2\n    statement: s\n",
+            "vulnerabilities:\n  - id: CVE-1\n    statement: t\n",
+            "vulnerabilities:\n  - id: CVE-1\n    statement: s\n    expired_at: 2026-01-01\n",
+            "vulnerabilities:\n  - id: CVE-1\n    statement: s\n    purls: [pkg:deb/debian/x]\n",
+            "secrets:\n  - id: CVE-1\n    statement: s\n",
+        ] {
+            assert_ne!(canonical(other), canonical(one), "{other}");
+        }
     }
 
     fn ignored_ids(list: &IgnoreList, report: &str) -> Vec<String> {

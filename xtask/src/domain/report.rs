@@ -178,6 +178,25 @@ fn non_empty(s: Option<String>) -> Option<String> {
 }
 
 impl Report {
+    /// Checks that this is a report of `reference`, the image trivy was asked to scan: trivy
+    /// names it exactly so in `ArtifactName`. When the report has `Metadata.ImageID` and
+    /// `image_id` is known, they must match too. `Err` says which image the report is of.
+    pub fn check_names(&self, reference: &str, image_id: Option<&str>) -> Result<()> {
+        let of = match &self.image_id {
+            Some(id) => format!("{} ({id})", self.artifact),
+            None => self.artifact.clone(),
+        };
+        let id_differs = matches!((&self.image_id, image_id), (Some(a), Some(b)) if a != b);
+        if self.artifact != reference || id_differs {
+            let wanted = match image_id {
+                Some(id) => format!("{reference} ({id})"),
+                None => reference.to_owned(),
+            };
+            bail!("the report is of {of}, not of {wanted}");
+        }
+        Ok(())
+    }
+
     /// Parses trivy's JSON report (schema version 2).
     pub fn parse(text: &str) -> Result<Report> {
         if text.trim().is_empty() {
@@ -418,6 +437,40 @@ pub mod tests {
             assert_eq!(ours.image_id, theirs.image_id, "{stem}");
             assert_eq!(ours.findings, theirs.findings, "{stem}");
         }
+    }
+
+    #[test]
+    fn a_report_naming_another_image_is_refused() {
+        let report = |artifact: &str, id: Option<&str>| Report {
+            artifact: artifact.into(),
+            image_id: id.map(str::to_owned),
+            trivy_version: None,
+            findings: Vec::new(),
+        };
+        let api = "acme/api:sha-1234567";
+        assert!(report(api, None).check_names(api, None).is_ok());
+        assert!(report(api, Some("sha256:a"))
+            .check_names(api, Some("sha256:a"))
+            .is_ok());
+        // Only one side knows the id: the name decides.
+        assert!(report(api, None).check_names(api, Some("sha256:a")).is_ok());
+        assert!(report(api, Some("sha256:a")).check_names(api, None).is_ok());
+        let err = report("acme/web:sha-1234567", None)
+            .check_names(api, None)
+            .unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "the report is of acme/web:sha-1234567, not of acme/api:sha-1234567"
+        );
+        let err = report(api, Some("sha256:b"))
+            .check_names(api, Some("sha256:a"))
+            .unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "the report is of acme/api:sha-1234567 (sha256:b), not of acme/api:sha-1234567 (sha256:a)"
+        );
+        // trivy's own test reports are of a tar file, not of any image here.
+        assert!(fixture("debian-buster").check_names(api, None).is_err());
     }
 
     #[test]

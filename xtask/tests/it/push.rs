@@ -187,7 +187,12 @@ fn push_refuses_images_without_a_passing_scan() {
     .unwrap();
     let o = push();
     assert_eq!(o.status.code(), Some(1));
-    assert!(stderr(&o).contains("did not pass"), "{}", stderr(&o));
+    // A hand-written verdict is bound to no report, policy or ignore list.
+    assert!(
+        stderr(&o).contains("lacks counts, policy, ignores, report"),
+        "{}",
+        stderr(&o)
+    );
     assert!(
         !stderr(&o).contains("docker push"),
         "nothing is attempted: {}",
@@ -793,4 +798,104 @@ fn a_registry_killed_during_a_re_push_leaves_the_immutable_tag_where_it_was() {
     assert!(o.status.success(), "push after the restart: {}", stderr(&o));
     assert_eq!(digests(&registry, repo), published);
     assert!(published.iter().all(|(_, d)| d.as_deref() == Some(&*first)));
+}
+
+/// An edited or stale verdict never opens the gate: `push` checks it against the report it
+/// was made from, the policy and the ignore list in force (exit 1, nothing pushed). Fake
+/// `docker` and `trivy` on PATH; no engine.
+#[test]
+fn push_refuses_an_edited_or_stale_verdict_and_pushes_nothing() {
+    use crate::common::trivy::StandIn;
+    use crate::scan::{fake_docker, FakeBuild, FAKE_IMAGE_ID};
+
+    let s = StandIn::new();
+    let built = FakeBuild::new("vd-verdict");
+    let image = format!("127.0.0.1:5999/acme/vd-verdict:sha-{}", &git_head()[..7]);
+    let env = fake_docker(&s, std::slice::from_ref(&image));
+    let ignore = s.path("ignore.yaml");
+    let config = s.path("verdict.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[project]\nname = \"xtask-itest\"\n[services.vd-verdict]\ndockerfile = \"x.Dockerfile\"\nsize_budget_mb = 1\n[scan]\nignore_file = \"{}\"\n",
+            ignore.display()
+        ),
+    )
+    .unwrap();
+    let config = config.to_str().unwrap();
+    let run = |args: &[&str], fixture: &str| {
+        let mut env: Vec<(&str, &str)> =
+            env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+        env.push(("TRIVY_STANDIN_FIXTURE", fixture));
+        let mut full = vec!["--config", config];
+        full.extend_from_slice(args);
+        s.xtask(&full, &env)
+    };
+    let scan = |fixture: &str| {
+        run(
+            &["scan", "vd-verdict", "--registry", "127.0.0.1:5999/acme"],
+            fixture,
+        )
+    };
+    let push = || {
+        run(
+            &["push", "vd-verdict", "--registry", "127.0.0.1:5999/acme"],
+            "",
+        )
+    };
+    let pushed = || {
+        std::fs::read_to_string(s.path("docker.log"))
+            .unwrap_or_default()
+            .lines()
+            .filter(|l| !l.starts_with("image inspect") && !l.starts_with("version"))
+            .map(String::from)
+            .collect::<Vec<_>>()
+    };
+    let refused = |o: &std::process::Output, why: &str| {
+        assert_eq!(o.status.code(), Some(1), "{why}: {}", stderr(o));
+        let err = stderr(o);
+        assert!(err.contains("nothing was pushed"), "{why}: {err}");
+        assert!(
+            err.contains("cargo xtask scan vd-verdict"),
+            "{why}: says to scan again: {err}"
+        );
+        assert_eq!(
+            pushed(),
+            Vec::<String>::new(),
+            "{why}: nothing is attempted"
+        );
+    };
+
+    // A failing scan, its verdict flipped to passed.
+    std::fs::write(&ignore, "").unwrap();
+    let o = scan("debian-buster");
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    let text = std::fs::read_to_string(built.verdict()).unwrap();
+    assert!(text.contains(r#""passed": false"#), "{text}");
+    std::fs::write(
+        built.verdict(),
+        text.replace(r#""passed": false"#, r#""passed": true"#),
+    )
+    .unwrap();
+    refused(&push(), "passed flipped");
+
+    // A hand-written minimal verdict.
+    std::fs::write(
+        built.verdict(),
+        format!(r#"{{"image_id": "{FAKE_IMAGE_ID}", "passed": true}}"#),
+    )
+    .unwrap();
+    refused(&push(), "hand-written verdict");
+
+    // A scan that passed only thanks to an ignore entry removed since.
+    std::fs::write(
+        &ignore,
+        "vulnerabilities:\n  - id: CVE-2019-18224\n    statement: not reachable\n",
+    )
+    .unwrap();
+    let o = scan("debian-buster");
+    assert!(o.status.success(), "{}", stderr(&o));
+    std::fs::write(&ignore, "").unwrap();
+    refused(&push(), "ignore entry removed");
+    drop(built);
 }

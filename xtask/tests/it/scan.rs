@@ -289,8 +289,19 @@ fn trivy_runs_once_per_image_with_json_output_and_cache() {
         assert!(has("--format", "json"), "{run:?}");
         assert!(has("--db-repository", "mirror.example/trivy-db"), "{run:?}");
         assert!(run.contains(&"--skip-db-update".to_owned()), "{run:?}");
+        // A report file of this run's own (named by its process id), kept under the
+        // image's name once read.
+        let output = &run[run.iter().position(|a| a == "--output").unwrap() + 1];
+        let own = output
+            .strip_prefix(&format!(
+                "{}/target/xtask/scan/replay_{name}_argv.",
+                root().display()
+            ))
+            .and_then(|rest| rest.strip_suffix(".trivy.json"))
+            .unwrap_or_else(|| panic!("{output}"));
+        assert!(own.parse::<u32>().is_ok(), "{output}");
+        assert!(!Path::new(output).exists(), "{output} is moved into place");
         let output = root().join(format!("target/xtask/scan/replay_{name}_argv.trivy.json"));
-        assert!(has("--output", output.to_str().unwrap()), "{run:?}");
         let cache = run
             .iter()
             .position(|a| a == "--cache-dir")
@@ -443,4 +454,281 @@ fn scanning_a_built_service_records_its_verdict_by_image_id() {
         assert_eq!(verdict["image"], image.as_str());
         assert_eq!(verdict["passed"], passed);
     }
+}
+
+/// A stand-in `docker` for scans and pushes of a service that was "built" as `$FAKE_IMAGE_ID`
+/// (written to `target/xtask/build/<service>.iid` by [`FakeBuild`]): it logs every argv to
+/// `$FAKE_DOCKER_LOG`, answers `image inspect` with that image (tagged `$FAKE_REPO_TAGS`) and
+/// succeeds at everything else. No engine is touched.
+pub(crate) const FAKE_DOCKER: &str = r#"#!/bin/sh
+printf '%s\n' "$*" >> "$FAKE_DOCKER_LOG"
+case "$*" in
+  'image inspect --format {{json .RepoTags}} '*) printf '%s\n' "$FAKE_REPO_TAGS" ;;
+  'image inspect --format {{.Id}} '*) printf '%s\n' "$FAKE_IMAGE_ID" ;;
+  'image inspect '*) printf '[{"Id": "%s", "Size": 1000000, "Config": {"User": "65534", "Cmd": ["true"]}}]\n' "$FAKE_IMAGE_ID" ;;
+  'version'*) echo 27.0.0 ;;
+  # The registry holds nothing yet: push's look at the immutable tag finds it absent.
+  'manifest inspect'*) echo 'no such manifest' >&2; exit 1 ;;
+esac
+exit 0
+"#;
+
+/// The image id the fake `docker` says a service was built as.
+pub(crate) const FAKE_IMAGE_ID: &str =
+    "sha256:7d0c0ffee7d0c0ffee7d0c0ffee7d0c0ffee7d0c0ffee7d0c0ffee7d0c0ffee7";
+
+/// `target/xtask/build/<service>.iid` naming [`FAKE_IMAGE_ID`], and the service's files under
+/// target/xtask/scan, removed when dropped.
+pub(crate) struct FakeBuild(pub String);
+
+impl FakeBuild {
+    pub fn new(service: &str) -> FakeBuild {
+        let iid = root().join(format!("target/xtask/build/{service}.iid"));
+        std::fs::create_dir_all(iid.parent().unwrap()).unwrap();
+        std::fs::write(&iid, format!("{FAKE_IMAGE_ID}\n")).unwrap();
+        FakeBuild(service.to_owned())
+    }
+
+    pub fn verdict(&self) -> std::path::PathBuf {
+        root().join(format!("target/xtask/scan/{}.verdict.json", self.0))
+    }
+}
+
+impl Drop for FakeBuild {
+    fn drop(&mut self) {
+        let s = &self.0;
+        for f in [
+            format!("target/xtask/build/{s}.iid"),
+            format!("target/xtask/scan/{s}.verdict.json"),
+            format!("target/xtask/scan/{s}.trivy.json"),
+            format!("target/xtask/scan/{s}.trivy.log"),
+        ] {
+            let _ = std::fs::remove_file(root().join(f));
+        }
+    }
+}
+
+/// Puts [`FAKE_DOCKER`] into the stand-in's bin directory; returns the environment it needs
+/// (its log is `docker.log` in the stand-in's directory).
+pub(crate) fn fake_docker(s: &StandIn, repo_tags: &[String]) -> Vec<(String, String)> {
+    let docker = s.path("bin/docker");
+    std::fs::write(&docker, FAKE_DOCKER).unwrap();
+    std::process::Command::new("chmod")
+        .args(["+x", docker.to_str().unwrap()])
+        .status()
+        .unwrap();
+    vec![
+        (
+            "FAKE_DOCKER_LOG".into(),
+            s.path("docker.log").display().to_string(),
+        ),
+        ("FAKE_IMAGE_ID".into(), FAKE_IMAGE_ID.into()),
+        (
+            "FAKE_REPO_TAGS".into(),
+            serde_json::to_string(repo_tags).unwrap(),
+        ),
+    ]
+}
+
+/// A fake trivy that writes a report for the image it is asked to scan, chosen by its
+/// name: one with a fixable CRITICAL for `*/bad/*` (written at once, then it lingers), a
+/// clean one for `*/good/*` (written after a second). Run at the same time, the good scan
+/// writes while the bad one is still running.
+const RACING_TRIVY: &str = r#"#!/bin/sh
+prev= out= image=
+for a in "$@"; do [ "$prev" = --output ] && out=$a; prev=$a; image=$a; done
+case "$image" in
+  */bad/*)
+    printf '{"SchemaVersion": 2, "ArtifactName": "%s", "Results": [{"Target": "%s (debian 10.1)", "Vulnerabilities": [{"VulnerabilityID": "CVE-2019-18224", "PkgName": "libidn2-0", "InstalledVersion": "2.0.5-1", "FixedVersion": "2.0.5-1+deb10u1", "Severity": "CRITICAL"}]}]}\n' "$image" "$image" >"$out"
+    sleep 3 ;;
+  */good/*)
+    sleep 1
+    printf '{"SchemaVersion": 2, "ArtifactName": "%s", "Results": []}\n' "$image" >"$out" ;;
+esac
+exit 0
+"#;
+
+/// Two `scan` runs of one service at once, in one checkout, of two images (as when two
+/// terminals scan after builds for different namespaces): each gates the report of its own
+/// image, never the other's.
+#[test]
+fn two_scans_at_once_each_read_their_own_report() {
+    let s = StandIn::new();
+    std::fs::write(s.path("bin/trivy"), RACING_TRIVY).unwrap();
+    let sha7 = &git_head()[..7];
+    let built = FakeBuild::new("vd-race");
+    let refs: Vec<String> = ["bad", "good"]
+        .iter()
+        .map(|ns| format!("127.0.0.1:5999/{ns}/vd-race:sha-{sha7}"))
+        .collect();
+    let env = fake_docker(&s, &refs);
+    let config = s.path("race.toml");
+    std::fs::write(
+        &config,
+        "[project]\nname = \"xtask-itest\"\n[services.vd-race]\ndockerfile = \"x.Dockerfile\"\nsize_budget_mb = 1\n",
+    )
+    .unwrap();
+    let config = config.to_str().unwrap().to_owned();
+    let run = |ns: &'static str| {
+        let (s, env, config) = (&s, env.clone(), config.clone());
+        move || {
+            let env: Vec<(&str, &str)> =
+                env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+            let registry = format!("127.0.0.1:5999/{ns}");
+            s.scan_env(
+                &[
+                    "vd-race",
+                    "--config",
+                    &config,
+                    "--registry",
+                    &registry,
+                    "--json",
+                ],
+                &env,
+            )
+        }
+    };
+    let (bad, good) = std::thread::scope(|scope| {
+        let bad = scope.spawn(run("bad"));
+        let good = scope.spawn(run("good"));
+        (bad.join().unwrap(), good.join().unwrap())
+    });
+    assert_eq!(bad.status.code(), Some(1), "{}", stderr(&bad));
+    let bad = json(&bad);
+    assert_eq!(bad["images"][0]["counts"]["critical"]["fixed"], 1, "{bad}");
+    assert_eq!(bad["images"][0]["findings"][0]["id"], "CVE-2019-18224");
+    assert!(good.status.success(), "{}", stderr(&good));
+    let good = json(&good);
+    assert_eq!(good["images"][0]["findings"].as_array().unwrap().len(), 0);
+    drop(built);
+}
+
+/// The offline route: `scan --replay` (or XTASK_SCAN_REPLAY) runs no trivy, says on every
+/// run, human or JSON, that it judged a recorded report and not the image, marks the
+/// verdict as a replay, and `push` refuses that verdict unless told to allow it.
+#[test]
+fn a_replay_runs_no_trivy_says_so_and_push_refuses_it_unless_allowed() {
+    let s = StandIn::new();
+    let built = FakeBuild::new("vd-replay");
+    let image = format!("127.0.0.1:5999/acme/vd-replay:sha-{}", &git_head()[..7]);
+    let env = fake_docker(&s, std::slice::from_ref(&image));
+    let config = s.path("replay.toml");
+    std::fs::write(
+        &config,
+        "[project]\nname = \"xtask-itest\"\n[services.vd-replay]\ndockerfile = \"x.Dockerfile\"\nsize_budget_mb = 1\n",
+    )
+    .unwrap();
+    let config = config.to_str().unwrap();
+    let run = |args: &[&str], extra: &[(&str, &str)]| {
+        let mut env: Vec<(&str, &str)> =
+            env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+        env.extend_from_slice(extra);
+        let mut full = vec!["--config", config];
+        full.extend_from_slice(args);
+        s.xtask(&full, &env)
+    };
+    let says_replay = |o: &std::process::Output| {
+        let err = stderr(o);
+        assert!(
+            err.contains("REPLAY: the results above are the recorded report xtask/replay/distroless-base.json")
+                && err.contains("not a scan of 127.0.0.1:5999/acme/vd-replay")
+                && err.contains("--allow-replayed-scan"),
+            "{err}"
+        );
+    };
+    let registry = ["--registry", "127.0.0.1:5999/acme"];
+
+    let o = run(
+        &[
+            "scan",
+            "vd-replay",
+            registry[0],
+            registry[1],
+            "--replay",
+            "distroless-base",
+        ],
+        &[],
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
+    says_replay(&o);
+    assert!(stdout(&o).contains("passed (replay)"), "{}", stdout(&o));
+    assert!(s.invocations().is_empty(), "no trivy runs");
+    let verdict: Value =
+        serde_json::from_str(&std::fs::read_to_string(built.verdict()).unwrap()).unwrap();
+    assert_eq!(verdict["replay"], "xtask/replay/distroless-base.json");
+
+    // The environment switch, as `ci` carries it to its scan stage; JSON says it too.
+    let o = run(
+        &["scan", "vd-replay", registry[0], registry[1], "--json"],
+        &[("XTASK_SCAN_REPLAY", "distroless-base")],
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
+    says_replay(&o);
+    let report = json(&o);
+    assert_eq!(
+        report["replay"]["report"],
+        "xtask/replay/distroless-base.json"
+    );
+    assert_eq!(
+        report["replay"]["of"],
+        "testdata/fixtures/images/distroless-base.tar.gz"
+    );
+    assert_eq!(
+        report["images"][0]["replay"],
+        "xtask/replay/distroless-base.json"
+    );
+    assert_eq!(report["images"][0]["counts"]["medium"]["unfixed"], 2);
+
+    let push = |allow: &[&str], extra: &[(&str, &str)]| {
+        let mut args = vec!["push", "vd-replay", registry[0], registry[1]];
+        args.extend_from_slice(allow);
+        run(&args, extra)
+    };
+    let o = push(&[], &[]);
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("is a replay of the recorded report xtask/replay/distroless-base.json")
+            && stderr(&o).contains("--allow-replayed-scan"),
+        "{}",
+        stderr(&o)
+    );
+    let log = std::fs::read_to_string(s.path("docker.log")).unwrap();
+    assert!(!log.contains("push ") && !log.contains("tag "), "{log}");
+    for (allow, extra) in [
+        (&["--allow-replayed-scan"][..], &[][..]),
+        (&[][..], &[("XTASK_ALLOW_REPLAYED_SCAN", "1")][..]),
+    ] {
+        let o = push(allow, extra);
+        assert!(
+            stderr(&o).contains("is pushed on a replayed scan verdict"),
+            "{}",
+            stderr(&o)
+        );
+        assert!(!stderr(&o).contains("nothing was pushed"), "{}", stderr(&o));
+    }
+    let log = std::fs::read_to_string(s.path("docker.log")).unwrap();
+    assert!(
+        log.contains(&format!("push {image}")),
+        "allowed, it pushes: {log}"
+    );
+
+    let o = run(
+        &[
+            "scan",
+            "vd-replay",
+            registry[0],
+            registry[1],
+            "--replay",
+            "no-such-report",
+        ],
+        &[],
+    );
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert!(
+        stderr(&o)
+            .contains("no recorded report of that name in xtask/replay/ (there: distroless-base)"),
+        "{}",
+        stderr(&o)
+    );
+    drop(built);
 }

@@ -74,7 +74,13 @@ pub fn xtask(args: &[&str]) -> Output {
 pub fn xtask_env(args: &[&str], env: &[(&str, &str)]) -> Output {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_xtask"));
     cmd.args(args).current_dir(root());
-    for key in ["GITHUB_ACTIONS", "GITHUB_STEP_SUMMARY", "XTASK_REGISTRY"] {
+    for key in [
+        "GITHUB_ACTIONS",
+        "GITHUB_STEP_SUMMARY",
+        "XTASK_REGISTRY",
+        "XTASK_SCAN_REPLAY",
+        "XTASK_ALLOW_REPLAYED_SCAN",
+    ] {
         cmd.env_remove(key);
     }
     cmd.envs(env.iter().copied());

@@ -3,7 +3,7 @@
 
 use std::path::PathBuf;
 
-use super::{root, xtask_env};
+use super::{committed_head_env, root, xtask_env};
 
 /// A stand-in `trivy` (tests/fixtures/trivy) first on PATH, replaying real trivy reports.
 pub struct StandIn {
@@ -48,6 +48,10 @@ impl StandIn {
             ("TRIVY_STANDIN_FIXTURES", fixtures.to_str().unwrap()),
             ("TRIVY_STANDIN_ARGV", argv.to_str().unwrap()),
         ];
+        // The images are the stand-ins', never the repository's files: a contributor's
+        // uncommitted changes must not make them a dirty build.
+        let committed = committed_head_env();
+        env.extend(committed.iter().map(|(k, v)| (*k, v.as_str())));
         env.extend_from_slice(extra);
         xtask_env(args, &env)
     }
