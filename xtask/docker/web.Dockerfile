@@ -2,16 +2,18 @@
 #   docker buildx build -f xtask/docker/web.Dockerfile -t web .
 # The context is filtered by web.Dockerfile.dockerignore beside this file.
 
+# ---- The shared dependency layer: every Rust service's Dockerfile starts with exactly these
+# lines (a tidy test keeps them identical), so BuildKit computes them once for all services.
+
 # The recipe: every workspace manifest and Cargo.lock, each member with placeholder sources,
 # derived from the context rather than listed here (the cargo-chef idea without the crate),
 # so a new member needs no edit of this file. This stage sees the sources and re-runs on
-# every change, but it is cheap, and what it writes depends only on the manifests.
+# every change, but it is cheap, and what it writes depends only on the manifests: each
+# member gets both a src/main.rs and a src/lib.rs placeholder, whatever its sources, so the
+# recipe is the same whichever service's context it was made from.
 FROM debian:bookworm-slim AS recipe
 WORKDIR /src
 COPY . .
-# Each Cargo.toml below the root is a member (the ignore file sends `*/Cargo.toml`); cargo
-# loads the whole workspace, so each gets a src/main.rs, and src/lib.rs too when it declares
-# a [lib] or has one.
 RUN set -eu; \
     mkdir /recipe; \
     cp Cargo.toml Cargo.lock /recipe/; \
@@ -21,49 +23,45 @@ RUN set -eu; \
       mkdir -p "/recipe/$member/src"; \
       cp "$manifest" "/recipe/$member/"; \
       echo 'fn main() {}' > "/recipe/$member/src/main.rs"; \
-      if grep -q '^\[lib\]' "$manifest" || [ -f "$member/src/lib.rs" ]; then \
-        : > "/recipe/$member/src/lib.rs"; \
-      fi; \
+      : > "/recipe/$member/src/lib.rs"; \
     done < /tmp/manifests
 
 FROM rust:1.95-slim-bookworm AS build
 WORKDIR /src
-
-# Dependencies first, in their own layer: compile them against the recipe's placeholders.
-# Its cache key is the manifests' content, so a change under web/ reuses this layer.
 COPY --from=recipe /recipe .
-# target/ is deliberately not a cache mount: the compiled dependencies live in this layer
-# and the build below starts from them, compiling only the web crate. A target/ mount
-# measured no faster for a source change (the time is all in that one crate) and would
-# only pay off when Cargo.lock changes, at the cost of an empty layer here and rebuilds
-# that depend on the mount surviving cache GC.
-# The registry cache mount is shared by every build on the engine (api and web build at the
-# same time), and cargo's own lock lives outside it: two fetches at once fail with "failed to
-# unpack package ... File exists". So crates are fetched under BuildKit's lock first; the
-# builds then find them all in place and download nothing.
+# The registry cache mount is shared by every build on the engine, and cargo's own lock lives
+# outside it: two fetches at once fail with "failed to unpack package ... File exists". So
+# crates are fetched under BuildKit's lock first; the builds then download nothing.
 RUN --mount=type=cache,target=/usr/local/cargo/registry,sharing=locked \
     --mount=type=cache,target=/usr/local/cargo/git,sharing=locked \
     cargo fetch --locked
+# The dependencies of all the workspace's crates but the toolkit, compiled once and
+# feature-unified as a workspace build unifies them: the same layer (same cache key, the
+# manifests' content) for every service, so api and web share one compile of tokio, axum,
+# hyper and the rest, and a new service adds no compile of crates already built. The
+# service's own build below selects the same packages, so cargo reuses all of it and
+# compiles only the service's crate. target/ is a layer, not a cache mount: the next step
+# starts from it, and it does not depend on a mount surviving cache GC.
 RUN --mount=type=cache,target=/usr/local/cargo/registry \
     --mount=type=cache,target=/usr/local/cargo/git \
-    cargo build --release --locked -p web
+    cargo build --release --locked --workspace --exclude xtask
+# ---- End of the shared dependency layer.
 
 COPY web/src web/src
 COPY web/static web/static
 # COPY keeps the files' mtimes, which can be older than the placeholder's build: touch so
-# cargo sees the real sources as changed.
+# cargo sees the real sources as changed. The same package selection as the layer above.
 RUN --mount=type=cache,target=/usr/local/cargo/registry \
     --mount=type=cache,target=/usr/local/cargo/git \
     touch web/src/main.rs \
- && cargo build --release --locked -p web \
+ && cargo build --release --locked --workspace --exclude xtask \
  && cp target/release/web /usr/local/bin/web
 
-FROM debian:bookworm-slim
-RUN groupadd --system --gid 10001 app \
- && useradd --system --uid 10001 --gid 10001 --no-create-home --no-log-init \
-      --shell /usr/sbin/nologin app
+# Distroless: libc, libgcc, CA certificates, tzdata and a nonroot user (65532); no shell, no
+# package manager. The service needs nothing else at run time.
+FROM gcr.io/distroless/cc-debian12:nonroot
 COPY --from=build /usr/local/bin/web /usr/local/bin/web
-USER 10001:10001
+USER 65532:65532
 ENV PORT=8080 \
     API_URL=http://api:8080
 EXPOSE 8080

@@ -164,6 +164,8 @@ fn hard_coded_members(text: &str, members: &[String]) -> Vec<String> {
                 }
             }
         }
+        // Leaving the toolkit out of every image (`--exclude xtask`) names no list of members.
+        let inst = inst.replace("--exclude xtask", "");
         let words: BTreeSet<&str> = inst
             .split(|c: char| !(c.is_alphanumeric() || c == '-' || c == '_'))
             .collect();
@@ -205,6 +207,54 @@ fn no_dockerfile_lists_the_workspace_members() {
             found.join("; ")
         );
     }
+}
+
+/// The text between these lines of a Rust service's Dockerfile: the same in every one, so
+/// BuildKit builds the workspace's dependencies once for all of them.
+const SHARED_LAYER: (&str, &str) = (
+    "# ---- The shared dependency layer",
+    "# ---- End of the shared dependency layer.",
+);
+
+fn shared_layer(text: &str) -> Option<&str> {
+    let start = text.find(SHARED_LAYER.0)?;
+    let end = text[start..].find(SHARED_LAYER.1)? + start;
+    Some(&text[start..end])
+}
+
+#[test]
+fn rust_services_share_one_dependency_layer() {
+    let reference = root().join("xtask/docker/api.Dockerfile");
+    let expected = fs::read_to_string(&reference).unwrap();
+    let expected = shared_layer(&expected).expect("api.Dockerfile has the shared layer");
+    let mut files = dockerfiles();
+    files.extend(
+        templates()
+            .into_iter()
+            .filter(|p| p.ends_with("worker.Dockerfile")),
+    );
+    let mut rust = 0;
+    for f in files {
+        let text = fs::read_to_string(&f).unwrap();
+        if !text.contains("cargo build") {
+            continue;
+        }
+        rust += 1;
+        assert_eq!(
+            shared_layer(&text),
+            Some(expected),
+            "{} does not start with the shared dependency layer: copy the lines from `{}` to \
+             `{}` of {} unchanged (one compile of the dependencies for every service)",
+            f.display(),
+            SHARED_LAYER.0,
+            SHARED_LAYER.1,
+            reference.display()
+        );
+    }
+    assert!(
+        rust >= 3,
+        "api, web and the worker template are Rust services"
+    );
 }
 
 #[test]

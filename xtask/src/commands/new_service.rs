@@ -404,7 +404,9 @@ mod tests {
         );
         assert!(s.healthcheck);
         let dockerfile = &plan.create[2].text;
-        assert!(dockerfile.contains("cargo build --release --locked -p billing-worker"));
+        assert!(
+            dockerfile.contains("cp target/release/billing-worker /usr/local/bin/billing-worker")
+        );
         assert!(dockerfile.contains("CMD [\"/usr/local/bin/billing-worker\", \"healthcheck\"]"));
         assert!(plan.create[3].text.contains("!billing-worker/src\n"));
     }

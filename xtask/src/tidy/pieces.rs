@@ -1,7 +1,8 @@
 //! Whether every service of a checkout has all its pieces: its `[services.NAME]` entry in
 //! `xtask/images.toml`, its Dockerfile and the `.dockerignore` beside it, and for a Rust
-//! service (its Dockerfile runs `cargo build -p CRATE`) the crate, listed in the workspace
-//! members; and whether every workspace member with a Dockerfile has its entry.
+//! service (its Dockerfile builds the crate: `cargo build -p CRATE`, or a workspace build that
+//! copies `target/release/CRATE` out) the crate, listed in the workspace members; and whether
+//! every workspace member with a Dockerfile has its entry.
 //!
 //! The tidy test runs it on this repository; `tests/it/new_service.rs` includes this file by
 //! path and runs it on a clone after `cargo xtask new-service`. So it reads files only, and
@@ -96,7 +97,8 @@ pub fn missing_pieces(root: &Path) -> Vec<String> {
     missing
 }
 
-/// The crates a Dockerfile builds: the `-p`/`--package` arguments of its `cargo build`s.
+/// The crates a Dockerfile builds: the `-p`/`--package` arguments of its `cargo build`s, and
+/// the binaries it takes out of `target/release/` (a workspace build names no package).
 fn cargo_packages(dockerfile: &str) -> BTreeSet<String> {
     let words: Vec<&str> = dockerfile
         .lines()
@@ -117,6 +119,9 @@ fn cargo_packages(dockerfile: &str) -> BTreeSet<String> {
         if let Some(krate) = pair[0].strip_prefix("--package=").filter(|_| in_build) {
             found.insert(krate.to_owned());
         }
+        if let Some(binary) = pair[0].strip_prefix("target/release/") {
+            found.insert(binary.trim_end_matches([';', '\\']).to_owned());
+        }
     }
     found
 }
@@ -130,10 +135,11 @@ mod tests {
         let text = "RUN cargo fetch --locked\nRUN cargo build --release --locked -p api\n\
                     # cargo build -p not-this\n\
                     RUN touch x && cargo build --package=web \\\n && cp a b\n\
-                    RUN apt-get install -p nope\n";
+                    RUN apt-get install -p nope\n\
+                    RUN cargo build --workspace --exclude xtask && cp target/release/worker /w\n";
         assert_eq!(
             cargo_packages(text).into_iter().collect::<Vec<_>>(),
-            ["api", "web"]
+            ["api", "web", "worker"]
         );
     }
 }

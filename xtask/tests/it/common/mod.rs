@@ -132,6 +132,16 @@ pub fn docker_ok(args: &[&str]) -> String {
     stdout(&o).trim().to_owned()
 }
 
+/// The uids the processes of a running container run as, read from the host (`docker top`):
+/// no shell or `id` needed inside, which a distroless image does not have.
+pub fn process_uids(container: &str) -> Vec<String> {
+    docker_ok(&["top", container, "-o", "pid,uid"])
+        .lines()
+        .skip(1)
+        .filter_map(|l| l.split_whitespace().nth(1).map(str::to_owned))
+        .collect()
+}
+
 /// A container removed when dropped, even when the test fails.
 pub struct Container(pub String);
 
