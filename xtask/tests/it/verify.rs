@@ -222,3 +222,48 @@ fn api_and_web_build_and_pass_verify() {
         stderr(&o)
     );
 }
+
+/// A hardened start that fails after docker created the container (its command does not
+/// exist) is a failed check naming the cause, and the created container is removed too.
+#[test]
+fn a_container_that_cannot_start_is_reported_and_removed() {
+    if !engine_available() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let no_start = GOOD.replace("CMD [\"sleep\", \"3600\"]", "CMD [\"/no/such/program\"]");
+    let config = fixture::write(dir.path(), &[Service::new("vp-nostart", &no_start)]);
+    let config = config.to_str().unwrap();
+    let o = xtask(&["--config", config, "build", "--registry", "xtask-vp"]);
+    assert!(o.status.success(), "build: {}", stderr(&o));
+
+    let child = std::process::Command::new(env!("CARGO_BIN_EXE_xtask"))
+        .args(["--config", config, "verify", "--json"])
+        .current_dir(root())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let pid = child.id();
+    let o = child.wait_with_output().unwrap();
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    let report: Value = serde_json::from_str(&stdout(&o)).unwrap();
+    let why = reason(&report, "vp-nostart", "healthy when hardened");
+    assert!(why.contains("cannot start it hardened"), "{why}");
+    let left: Vec<String> = docker_ok(&[
+        "ps",
+        "-a",
+        "--filter",
+        "label=xtask.verify",
+        "--format",
+        "{{.Label \"xtask.verify\"}}",
+    ])
+    .lines()
+    .filter(|run| run.starts_with(&format!("{pid}-")))
+    .map(str::to_owned)
+    .collect();
+    assert!(
+        left.is_empty(),
+        "containers of the run left behind: {left:?}"
+    );
+}
