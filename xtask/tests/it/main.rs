@@ -17,4 +17,5 @@ mod lint_dockerfiles;
 mod push;
 mod scan;
 mod sign;
+mod tags;
 mod verify;
