@@ -14,5 +14,6 @@ pub mod interrupt;
 pub mod publish;
 pub mod registry;
 pub mod trivy;
+pub mod tz;
 pub mod verdicts;
 pub mod workspace;

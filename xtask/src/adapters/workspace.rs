@@ -1,5 +1,6 @@
 //! The repository the toolkit works on: its root, its config, the environment and the
-//! clock, each read once per run; the git context is read on first use and kept.
+//! clock, each read once per run; the git context (with the time zones the tag rules name)
+//! is read on first use and kept.
 
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
@@ -12,7 +13,7 @@ use crate::domain::config::Config;
 use crate::domain::env::Env;
 use crate::domain::git::GitContext;
 use crate::domain::tag::Tag;
-use crate::domain::tag_rules::Evaluation;
+use crate::domain::tag_rules::{time_zone_names, Evaluation};
 
 pub struct Workspace {
     pub root: PathBuf,
@@ -60,11 +61,13 @@ impl Workspace {
         if let Some(ctx) = self.git.get() {
             return Ok(ctx.clone());
         }
-        let ctx = GitContext::detect(
+        let mut ctx = GitContext::detect(
             &self.root,
             &self.env,
             self.config.project.default_branch.as_deref(),
         )?;
+        let zones = time_zone_names(&self.config.tags.rules, &self.config.flavor());
+        ctx.time_zones = crate::adapters::tz::load(&self.env, &zones)?;
         Ok(self.git.get_or_init(|| ctx).clone())
     }
 

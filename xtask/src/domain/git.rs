@@ -1,21 +1,29 @@
 //! The git context a build is tagged and labelled from, as data: the event, the ref, the
-//! commit and what the repository is called. `adapters/git.rs` reads it from GitHub
-//! Actions' environment or the local repository.
+//! commit, what the repository is called and the time zones the tag rules name.
+//! `adapters/git.rs` reads it from GitHub Actions' environment (and the event payload) or the
+//! local repository, as docker/metadata-action sees it.
 
 use serde::Serialize;
 use time::OffsetDateTime;
 
 use crate::domain::identity;
+use crate::domain::moment::TimeZones;
 
 #[derive(Debug, Clone, Serialize)]
 pub struct GitContext {
-    /// The triggering event: `push`, `pull_request`, `schedule`, ... (`push` locally).
+    /// The triggering event: `push`, `pull_request`, `schedule`, ... (`push` locally); empty
+    /// in metadata-action's "null" context (GitHub variables all empty), where the commit is
+    /// empty too.
     pub event: String,
     /// `refs/heads/<branch>`, `refs/tags/<tag>`, `refs/pull/<n>/merge`; `None` on a detached
     /// HEAD that no tag points at.
     pub git_ref: Option<String>,
-    /// Full commit id.
+    /// Full commit id: `GITHUB_SHA`, or the pull request's head with
+    /// `DOCKER_METADATA_PR_HEAD_SHA=true`; empty only in the null context.
     pub sha: String,
+    /// How many digits of `sha` name it in `type=sha` and `{{sha}}`:
+    /// `DOCKER_METADATA_SHORT_SHA_LENGTH`, else [`identity::SHORT_SHA_LEN`].
+    pub short_sha_len: usize,
     #[serde(with = "time::serde::rfc3339")]
     pub commit_time: OffsetDateTime,
     pub default_branch: String,
@@ -23,11 +31,16 @@ pub struct GitContext {
     pub repository: Option<String>,
     /// A browsable URL of the repository, when known.
     pub source_url: Option<String>,
-    /// Pull requests: the branch the PR targets and the branch it comes from.
+    /// `{{base_ref}}`: on a pull request the branch it targets, on a tag push the payload's
+    /// `base_ref` (the branch the tag was pushed from, when GitHub says so).
     pub base_ref: Option<String>,
+    /// Pull requests: the branch the PR comes from.
     pub head_ref: Option<String>,
     /// Uncommitted changes to tracked files (local builds only).
     pub dirty: bool,
+    /// The zones `tz='...'` names in the rules, read from the tz database by the adapter.
+    #[serde(skip)]
+    pub time_zones: TimeZones,
 }
 
 impl GitContext {
@@ -49,8 +62,34 @@ impl GitContext {
         )
     }
 
+    /// The commit as `type=sha` and `{{sha}}` name it: its first [`Self::short_sha_len`]
+    /// digits.
+    pub fn short_sha(&self) -> &str {
+        self.sha.get(..self.short_sha_len).unwrap_or(&self.sha)
+    }
+
+    /// `{{is_default_branch}}` as metadata-action decides it: the ref (less `refs/heads/`) is
+    /// the default branch, or the event (`create`, `discussion`, `issues`, `schedule`) only
+    /// ever runs on the default branch's last commit.
+    pub fn is_default_branch(&self) -> bool {
+        let Some(git_ref) = self.git_ref.as_deref() else {
+            return false;
+        };
+        let branch = git_ref.strip_prefix("refs/heads/").unwrap_or(git_ref);
+        if branch.is_empty() {
+            return false;
+        }
+        branch == self.default_branch
+            || ["create", "discussion", "issues", "schedule"]
+                .iter()
+                .any(|event| self.event.contains(event))
+    }
+
     /// Short description for progress output: `branch main`, `tag v1.2.3`, ...
     pub fn describe(&self) -> String {
+        if self.sha.is_empty() {
+            return "no commit (GITHUB_EVENT_NAME, GITHUB_SHA and GITHUB_REF are empty)".into();
+        }
         let short = identity::short_sha(&self.sha);
         let what = match (self.branch(), self.tag(), self.pull_request()) {
             (Some(b), _, _) => format!("branch {b}"),
@@ -100,6 +139,7 @@ pub fn fixture(event: &str, git_ref: &str) -> GitContext {
         event: event.into(),
         git_ref: Some(git_ref.to_owned()).filter(|r| !r.is_empty()),
         sha: "860c1904a1ce19322e91ac35af1ab07466440c37".into(),
+        short_sha_len: identity::SHORT_SHA_LEN,
         commit_time: time::macros::datetime!(2026-11-20 09:05:07 UTC),
         default_branch: "main".into(),
         repository: Some("acme/shop".into()),
@@ -107,6 +147,7 @@ pub fn fixture(event: &str, git_ref: &str) -> GitContext {
         base_ref: None,
         head_ref: None,
         dirty: false,
+        time_zones: TimeZones::default(),
     }
 }
 

@@ -18,4 +18,5 @@ mod new_service;
 mod push;
 mod scan;
 mod sign;
+mod tags;
 mod verify;
