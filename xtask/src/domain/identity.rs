@@ -79,7 +79,8 @@ pub fn publishable(tags: &[Tag], ctx: &GitContext, allow_dirty: bool) -> Result<
     if !ctx.dirty {
         return Ok(tags.to_vec());
     }
-    let marked = revision(short_sha(&ctx.sha), true);
+    // As long as the rules name the commit (DOCKER_METADATA_SHORT_SHA_LENGTH may lengthen it).
+    let marked = revision(ctx.short_sha(), true);
     let dirty: Vec<Tag> = tags
         .iter()
         .filter(|t| t.as_str().contains(&marked))
@@ -251,6 +252,10 @@ mod tests {
         let refused = publishable(&tags(&["main", "latest"]), &dirty, true).unwrap_err();
         assert_eq!(crate::domain::error::exit_code(&refused), 2);
         assert!(refused.to_string().contains("type=sha"), "{refused}");
+        // A longer short sha (DOCKER_METADATA_SHORT_SHA_LENGTH) names the same dirty build.
+        dirty.short_sha_len = 12;
+        let long = tags(&["main", &format!("sha-{}-dirty", &dirty.sha[..12])]);
+        assert_eq!(publishable(&long, &dirty, true).unwrap(), long[1..]);
     }
 
     #[test]
