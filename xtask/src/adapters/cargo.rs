@@ -3,10 +3,9 @@
 use std::path::Path;
 
 use anyhow::{Context, Result};
-use cargo_metadata::Metadata;
 
 use crate::adapters::exec::{self, Command};
-use crate::domain::affected::{self, ServiceInputs};
+use crate::domain::affected::{self, Metadata, ServiceInputs};
 use crate::domain::config::Service;
 
 /// `cargo metadata` of the workspace at `root`, or `None` when `root` is not a Cargo

@@ -10,11 +10,49 @@ use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
-use cargo_metadata::{DependencyKind, Metadata, Package};
+use serde::Deserialize;
 
 use crate::domain::changes::Changes;
 use crate::domain::config::{Config, Service};
 use crate::domain::dockerignore::IgnoreRules;
+
+/// The part of `cargo metadata --format-version 1` that `--affected` reads: the packages, the
+/// workspace's members among them and their path dependencies. (Typed here rather than
+/// through the cargo_metadata crate, whose full model cost more compile time than these
+/// few fields are worth.)
+#[derive(Debug, Clone, Deserialize)]
+pub struct Metadata {
+    pub packages: Vec<Package>,
+    pub workspace_members: Vec<String>,
+    pub workspace_root: PathBuf,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct Package {
+    pub id: String,
+    pub name: String,
+    pub manifest_path: PathBuf,
+    #[serde(default)]
+    pub dependencies: Vec<Dependency>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct Dependency {
+    /// `null` for a normal dependency, `"dev"` or `"build"`.
+    #[serde(default)]
+    pub kind: Option<String>,
+    /// Set for a path dependency: the directory of its manifest.
+    #[serde(default)]
+    pub path: Option<PathBuf>,
+}
+
+impl Metadata {
+    fn workspace_packages(&self) -> impl Iterator<Item = &Package> {
+        self.packages
+            .iter()
+            .filter(|p| self.workspace_members.contains(&p.id))
+    }
+}
 
 /// What decides whether one service is affected. Paths are repository-relative and
 /// `/`-separated.
@@ -150,8 +188,7 @@ pub fn load_inputs(
 fn rust_inputs(root: &Path, metadata: &Metadata, service: &Service) -> Option<RustInputs> {
     let package = metadata
         .workspace_packages()
-        .into_iter()
-        .find(|p| p.name.as_str() == service.name || p.name.as_str() == service.image_name())?;
+        .find(|p| p.name == service.name || p.name == service.image_name())?;
     let relative = |p: &Path| -> Option<String> {
         let p = p.strip_prefix(root).ok()?;
         Some(slash(p))
@@ -159,12 +196,12 @@ fn rust_inputs(root: &Path, metadata: &Metadata, service: &Service) -> Option<Ru
     let mut dirs = BTreeSet::new();
     let mut todo = path_dependencies(metadata, package);
     while let Some(p) = todo.pop() {
-        let dir = p.manifest_path.parent()?.as_std_path().to_owned();
+        let dir = p.manifest_path.parent()?.to_owned();
         if p.id != package.id && dirs.insert(dir) {
             todo.extend(path_dependencies(metadata, p));
         }
     }
-    let workspace = metadata.workspace_root.as_std_path();
+    let workspace = metadata.workspace_root.as_path();
     Some(RustInputs {
         shared: ["Cargo.toml", "Cargo.lock"]
             .iter()
@@ -178,7 +215,7 @@ fn rust_inputs(root: &Path, metadata: &Metadata, service: &Service) -> Option<Ru
 fn path_dependencies<'m>(metadata: &'m Metadata, p: &Package) -> Vec<&'m Package> {
     p.dependencies
         .iter()
-        .filter(|d| d.kind != DependencyKind::Development)
+        .filter(|d| d.kind.as_deref() != Some("dev"))
         .filter_map(|d| d.path.as_ref())
         .filter_map(|dir| {
             metadata
