@@ -210,8 +210,11 @@ fn two_platforms_build_in_one_go_when_the_arm64_base_is_there() {
         "{{.Id}}",
         "debian:bookworm-slim",
     ]);
-    let base =
-        std::fs::read_to_string(common::root().join("target/engine/modern/base-index.digest"));
+    // engine.sh records the index it tagged debian:bookworm-slim as, in its state directory.
+    let state = std::env::var_os("XTASK_ENGINE_STATE")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| common::root().join("target/engine"));
+    let base = std::fs::read_to_string(state.join("modern/base-index.digest"));
     if !platforms.contains("linux/arm64") || base.map(|b| b.trim() != index.trim()).unwrap_or(true)
     {
         // The arm64 base takes minutes to make: only `engine up --engine modern --platforms
