@@ -13,7 +13,8 @@ const REGISTRY: &str = "127.0.0.1:5000";
 /// The SBOM generator engine.sh builds (`syft_version` there).
 const SCANNER: &str = "xtask/buildkit-syft-scanner:1.18.1";
 
-/// One test at a time: a builder prune empties the cache the others build with.
+/// One test at a time: a builder prune empties the cache the others build with, and the
+/// engine is asked about its builder and images while no other test changes them.
 fn turn() -> MutexGuard<'static, ()> {
     static TURN: Mutex<()> = Mutex::new(());
     TURN.lock().unwrap_or_else(|p| p.into_inner())
@@ -63,6 +64,7 @@ fn the_modern_engine_uses_the_containerd_image_store_and_holds_the_stand_ins() {
     if !modern_engine_available() {
         return;
     }
+    let _turn = turn();
     let info = ok(&[
         "info",
         "--format",
@@ -202,6 +204,7 @@ fn two_platforms_build_in_one_go_when_the_arm64_base_is_there() {
     if !modern_engine_available() {
         return;
     }
+    let _turn = turn();
     let platforms = ok(&["buildx", "inspect"]);
     let index = ok(&[
         "image",
@@ -223,7 +226,6 @@ fn two_platforms_build_in_one_go_when_the_arm64_base_is_there() {
         return;
     }
     assert!(registry_answers(), "no registry on {REGISTRY}");
-    let _turn = turn();
     let ctx = fixture();
     let image = format!("{REGISTRY}/xtask-it/modern-multi:{}", std::process::id());
     ok(&[
