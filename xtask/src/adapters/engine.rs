@@ -1,12 +1,13 @@
-//! The local engine, registry and base images, provisioned by `xtask/engine/engine.sh`.
+//! The local engines, registry and base images, provisioned by `xtask/engine/engine.sh`
+//! (`up|plan|down|status`, with `--engine legacy|modern` and `--platforms`).
 
 use anyhow::{bail, Result};
 
 use crate::adapters::exec::{self, Command, Stdin};
 use crate::adapters::workspace::repo_root;
 
-/// `engine.sh up|down|status`, talking to the terminal.
-pub fn command(action: &str) -> Command {
+/// `engine.sh ARGS...`, talking to the terminal.
+pub fn command<S: AsRef<str>>(args: &[S]) -> Command {
     Command::new("bash")
         .arg(
             repo_root()
@@ -14,12 +15,18 @@ pub fn command(action: &str) -> Command {
                 .display()
                 .to_string(),
         )
-        .arg(action)
+        .args(args.iter().map(|a| a.as_ref().to_owned()))
         .stdin(Stdin::Inherit)
 }
 
+/// `engine.sh ACTION` (the default engine).
 pub fn run(action: &str) -> Result<()> {
-    let cmd = command(action);
+    run_with(&[action])
+}
+
+/// `engine.sh ARGS...`.
+pub fn run_with<S: AsRef<str>>(args: &[S]) -> Result<()> {
+    let cmd = command(args);
     if !exec::status(&cmd)? {
         bail!("`{cmd}` failed (see the messages above)");
     }

@@ -16,7 +16,7 @@ use serde::Serialize;
 use crate::adapters::exec::{self, Command, EnvironmentError};
 use crate::adapters::workspace::Workspace;
 use crate::cli::{Json, Registry};
-use crate::domain::builder::Builder;
+use crate::domain::builder::{self, Builder};
 use crate::domain::env::Env;
 use crate::domain::identity;
 use crate::domain::outcome::Outcome;
@@ -29,6 +29,8 @@ const DISK_FAIL: u64 = 2 * GB;
 /// Every probe is a quick question; one that does not answer in time is an answer too.
 const PROBE_TIMEOUT: Duration = Duration::from_secs(20);
 const ENGINE_UP: &str = "start Docker Desktop or `sudo systemctl start docker`; on a bare Debian machine `cargo xtask engine up`";
+/// The way to an engine whose own builder has what the classic one lacks.
+const MODERN_ENGINE: &str = "use the modern engine: `cargo xtask engine up --engine modern`, then `DOCKER_CONTEXT=xtask-modern` (Docker Desktop: Settings > General > containerd image store)";
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
@@ -89,8 +91,12 @@ pub struct Facts {
     pub docker_host: Option<String>,
     /// The server version, or why the daemon did not answer.
     pub daemon: Option<Result<String, String>>,
+    /// `DOCKER_CONTEXT`, when set: the engine every command talks to.
+    pub docker_context: Option<String>,
     /// Not asked when the daemon does not answer.
     pub builder: Option<Result<Builder, String>>,
+    /// The engine's image store, from `docker info`; not asked when the daemon does not answer.
+    pub image_store: Option<EngineStore>,
     /// A throwaway container of a local image was started: the image, or why it failed.
     /// `None`: not tried (no daemon, or no small image here to try with, and none is pulled).
     pub container: Option<Result<String, String>>,
@@ -101,6 +107,26 @@ pub struct Facts {
     /// Docker's data root and the bytes free there, or why that is unknown.
     pub disk: Option<Result<(String, u64), String>>,
     pub git: GitFacts,
+}
+
+/// What `docker info` says about where the engine keeps images.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EngineStore {
+    /// The storage driver: `overlay2` (classic), `overlayfs` (a containerd snapshotter).
+    pub driver: String,
+    /// `driver-type: io.containerd.snapshotter.v1` in its driver status.
+    pub containerd: bool,
+}
+
+impl EngineStore {
+    /// From `docker info --format '{{.Driver}} {{json .DriverStatus}}'`.
+    pub fn parse(text: &str) -> Option<EngineStore> {
+        let (driver, status) = text.trim().split_once(' ').unwrap_or((text.trim(), ""));
+        (!driver.is_empty()).then(|| EngineStore {
+            driver: driver.to_owned(),
+            containerd: builder::uses_containerd_store(status),
+        })
+    }
 }
 
 #[derive(Debug, Default)]
@@ -190,11 +216,11 @@ pub fn checks(f: &Facts) -> Vec<Check> {
             Some("install Docker (Desktop, docker-ce, or Debian's docker.io); on a bare Debian machine `cargo xtask engine up`"),
         ),
     });
-    let host = f
-        .docker_host
-        .as_deref()
-        .map(|h| format!(" (DOCKER_HOST={h})"))
-        .unwrap_or_default();
+    let host = match (&f.docker_host, &f.docker_context) {
+        (Some(h), _) => format!(" (DOCKER_HOST={h})"),
+        (None, Some(c)) => format!(" (DOCKER_CONTEXT={c})"),
+        (None, None) => String::new(),
+    };
     out.push(match &f.daemon {
         Some(Result::Ok(version)) => check("docker daemon", Ok, format!("Docker Engine {version}{host}"), None),
         Some(Err(e)) => {
@@ -227,6 +253,9 @@ pub fn checks(f: &Facts) -> Vec<Check> {
                 Some("`cargo xtask engine up` provides them"),
             ),
         });
+    }
+    if let Some(store) = &f.image_store {
+        out.push(image_store_check(store, f.builder.as_ref()));
     }
     out.extend(builder_checks(f.builder.as_ref()));
     out.push(match (&f.trivy, f.trivy_image) {
@@ -280,6 +309,42 @@ pub fn checks(f: &Facts) -> Vec<Check> {
     out
 }
 
+/// The engine's image store: the containerd one is what lets the engine's own (`docker`
+/// driver) builder export cache, attach attestations and build several platforms.
+fn image_store_check(store: &EngineStore, builder: Option<&Result<Builder, String>>) -> Check {
+    use Status::*;
+    let name = "image store";
+    if store.containerd {
+        return check(
+            name,
+            Ok,
+            format!(
+                "containerd image store (io.containerd.snapshotter.v1, {})",
+                store.driver
+            ),
+            None,
+        );
+    }
+    let detail = format!("classic image store of the {} graph driver", store.driver);
+    match builder {
+        Some(Result::Ok(b)) if b.driver != "docker" => check(
+            name,
+            Ok,
+            format!(
+                "{detail}; the {} builder `{}` keeps its own",
+                b.driver, b.name
+            ),
+            None,
+        ),
+        _ => check(
+            name,
+            Warn,
+            format!("{detail}: the engine's builder cannot export cache, attach attestations or build several platforms"),
+            Some(MODERN_ENGINE),
+        ),
+    }
+}
+
 fn builder_checks(builder: Option<&Result<Builder, String>>) -> Vec<Check> {
     use Status::*;
     let b = match builder {
@@ -311,21 +376,75 @@ fn builder_checks(builder: Option<&Result<Builder, String>>) -> Vec<Check> {
         None,
     )];
     let detail = format!(
-        "cache export: {}, attestations: {}",
+        "cache export: {}, attestations: {}, multi-platform: {}",
         yes_no(caps.cache_export),
-        yes_no(caps.attestations)
+        yes_no(caps.attestations),
+        yes_no(caps.multi_platform),
     );
+    let classic_docker = b.image_store() == Some(builder::ImageStore::Classic);
     out.push(if caps.cache_export && caps.attestations {
         check("builder capabilities", Ok, detail, None)
-    } else {
+    } else if classic_docker {
         check(
             "builder capabilities",
             Warn,
             format!("{detail}: builds use the engine's layer cache, without SBOM or provenance"),
-            Some("`docker buildx create --name shipyard --driver docker-container --use`, or turn on the containerd image store"),
+            Some(&format!("{MODERN_ENGINE}; or a docker-container builder: `docker buildx create --name shipyard --driver docker-container --use`")),
+        )
+    } else {
+        check(
+            "builder capabilities",
+            Warn,
+            format!("{detail}: some node runs a BuildKit older than v0.11"),
+            Some("upgrade BuildKit on every node (Docker 24 or later, moby/buildkit v0.11 or later)"),
         )
     });
+    out.push(platforms_check(&caps.platforms, caps.multi_platform));
     out
+}
+
+/// The platforms the builder has, by architecture: one is normal, but then the multi-platform
+/// builds of docs/scaling.md need emulation or a node of the other architecture.
+fn platforms_check(platforms: &[String], multi_platform: bool) -> Check {
+    let mut arches: Vec<&str> = Vec::new();
+    for p in platforms {
+        // `linux/amd64/v2` is still linux/amd64.
+        let arch = p
+            .match_indices('/')
+            .nth(1)
+            .map_or(p.as_str(), |(i, _)| &p[..i]);
+        if !arches.contains(&arch) {
+            arches.push(arch);
+        }
+    }
+    if platforms.is_empty() {
+        return check(
+            "platforms",
+            Status::Warn,
+            "the builder lists none",
+            Some("`docker buildx inspect --bootstrap` starts it and lists them"),
+        );
+    }
+    let list = arches.join(", ");
+    match (arches.len() > 1, multi_platform) {
+        (true, true) => check("platforms", Status::Ok, list, None),
+        (true, false) => check(
+            "platforms",
+            Status::Ok,
+            format!("{list}, one per build (the classic image store)"),
+            Some(MODERN_ENGINE),
+        ),
+        (false, _) => check(
+            "platforms",
+            Status::Ok,
+            format!("{list} only: no emulation or node for another architecture"),
+            Some(if multi_platform {
+                "for linux/arm64 too: `cargo xtask engine up --engine modern --platforms linux/arm64` (qemu), or append a node (`docker buildx create --append`)"
+            } else {
+                "for linux/arm64 too: `cargo xtask engine up --engine modern --platforms linux/arm64`, then `DOCKER_CONTEXT=xtask-modern`"
+            }),
+        ),
+    }
 }
 
 fn registry_check(r: &RegistryFacts) -> Check {
@@ -425,6 +544,7 @@ impl Facts {
         let mut f = Facts {
             docker_client: exec::find("docker"),
             docker_host: ws.env.get("DOCKER_HOST").map(str::to_owned),
+            docker_context: ws.env.get("DOCKER_CONTEXT").map(str::to_owned),
             trivy: exec::find("trivy"),
             hadolint: exec::find("hadolint"),
             git: git_facts(&ws.root),
@@ -444,6 +564,13 @@ impl Facts {
         if matches!(f.daemon, Some(Ok(_))) {
             f.builder =
                 Some(Builder::detect(args.builder.as_deref()).map_err(|e| format!("{e:#}")));
+            f.image_store = exec::read(&probe("docker").args([
+                "info",
+                "--format",
+                "{{.Driver}} {{json .DriverStatus}}",
+            ]))
+            .ok()
+            .and_then(|t| EngineStore::parse(&t));
             f.trivy_image =
                 !exec::read(&probe("docker").args(["images", "--quiet", "aquasec/trivy"]))
                     .unwrap_or_default()
@@ -618,14 +745,16 @@ fn table(checks: &[Check]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::domain::builder::tests::{DOCKER_CONTAINER, DOCKER_DRIVER};
+    use crate::domain::builder::tests::{recorded, DOCKER_CONTAINER, DOCKER_DRIVER, DOCKER_MODERN};
 
     fn healthy() -> Facts {
         Facts {
             docker_client: Some("/usr/bin/docker".into()),
             docker_host: None,
+            docker_context: None,
             daemon: Some(Ok("28.1.1".into())),
             builder: Some(Ok(Builder::parse_inspect(DOCKER_CONTAINER).unwrap())),
+            image_store: EngineStore::parse("overlay2 []"),
             container: Some(Ok("busybox:stable".into())),
             trivy: Some("/usr/local/bin/trivy".into()),
             trivy_image: false,
@@ -737,6 +866,99 @@ mod tests {
             caps.detail
         );
         assert!(caps.fix.as_deref().unwrap().contains("docker-container"));
+    }
+
+    #[test]
+    fn the_modern_engine_has_the_containerd_store_and_every_capability() {
+        let mut f = healthy();
+        f.builder = Some(Ok(recorded(DOCKER_MODERN)));
+        f.image_store =
+            EngineStore::parse(r#"overlayfs [["driver-type","io.containerd.snapshotter.v1"]]"#);
+        f.docker_context = Some("xtask-modern".into());
+        let all = checks(&f);
+        assert_eq!(
+            find(&all, "docker daemon").detail,
+            "Docker Engine 28.1.1 (DOCKER_CONTEXT=xtask-modern)"
+        );
+        let store = find(&all, "image store");
+        assert_eq!(
+            (store.status, store.detail.as_str()),
+            (
+                Status::Ok,
+                "containerd image store (io.containerd.snapshotter.v1, overlayfs)"
+            )
+        );
+        let caps = find(&all, "builder capabilities");
+        assert_eq!(caps.status, Status::Ok);
+        assert_eq!(
+            caps.detail,
+            "cache export: yes, attestations: yes, multi-platform: yes"
+        );
+        let platforms = find(&all, "platforms");
+        assert_eq!(
+            platforms.detail,
+            "linux/amd64 only: no emulation or node for another architecture"
+        );
+        assert!(platforms
+            .fix
+            .as_deref()
+            .unwrap()
+            .contains("--platforms linux/arm64"));
+    }
+
+    #[test]
+    fn the_classic_store_warns_and_names_the_modern_engine() {
+        let mut f = healthy();
+        f.builder = Some(Ok(recorded(DOCKER_DRIVER)));
+        f.image_store = EngineStore::parse("overlay2 [[\"Backing Filesystem\",\"extfs\"]]");
+        let all = checks(&f);
+        let store = find(&all, "image store");
+        assert_eq!(store.status, Status::Warn);
+        assert!(
+            store
+                .detail
+                .starts_with("classic image store of the overlay2 graph driver"),
+            "{}",
+            store.detail
+        );
+        let fix = store.fix.as_deref().unwrap();
+        assert!(
+            fix.contains("cargo xtask engine up --engine modern")
+                && fix.contains("DOCKER_CONTEXT=xtask-modern"),
+            "{fix}"
+        );
+        assert!(find(&all, "builder capabilities")
+            .fix
+            .as_deref()
+            .unwrap()
+            .contains("engine up --engine modern"));
+        // A docker-container builder keeps its own store: the engine's is no concern then.
+        f.builder = Some(Ok(recorded(DOCKER_CONTAINER)));
+        assert_eq!(find(&checks(&f), "image store").status, Status::Ok);
+    }
+
+    #[test]
+    fn platforms_are_listed_by_architecture() {
+        let names = |ps: &[&str]| ps.iter().map(|p| p.to_string()).collect::<Vec<_>>();
+        let c = platforms_check(
+            &names(&[
+                "linux/amd64",
+                "linux/amd64/v2",
+                "linux/arm64",
+                "linux/arm/v7",
+            ]),
+            true,
+        );
+        assert_eq!(
+            (c.status, c.detail.as_str(), c.fix),
+            (Status::Ok, "linux/amd64, linux/arm64, linux/arm", None)
+        );
+        let c = platforms_check(&names(&["linux/amd64", "linux/386"]), false);
+        assert_eq!(
+            c.detail,
+            "linux/amd64, linux/386, one per build (the classic image store)"
+        );
+        assert_eq!(platforms_check(&[], true).status, Status::Warn);
     }
 
     #[test]

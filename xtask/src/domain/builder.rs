@@ -102,12 +102,17 @@ impl Builder {
         // containerd image store. Every other driver runs its own BuildKit.
         let docker = self.driver == "docker";
         let full = !docker || self.containerd_store;
-        let attestations_known = self
-            .nodes
-            .iter()
-            .filter_map(|n| n.buildkit.as_deref())
-            .filter_map(buildkit_version)
-            .all(|v| v >= ATTESTATIONS_SINCE);
+        // The containerd image store came with Docker 24, whose BuildKit is v0.11 or later:
+        // it decides for the docker driver, whatever version string the engine reports
+        // (Debian's Docker 26 says `v0.0.0+unknown`).
+        let modern_docker = docker && self.containerd_store;
+        let attestations_known = modern_docker
+            || self
+                .nodes
+                .iter()
+                .filter_map(|n| n.buildkit.as_deref())
+                .filter_map(buildkit_version)
+                .all(|v| v >= ATTESTATIONS_SINCE);
         let mut platforms: Vec<String> = Vec::new();
         for p in self.nodes.iter().flat_map(|n| &n.platforms) {
             if !platforms.contains(p) {
@@ -123,6 +128,17 @@ impl Builder {
             load_multi_platform: docker && self.containerd_store,
             platforms,
         }
+    }
+
+    /// Where a `docker` driver's engine keeps images: its containerd image store
+    /// (snapshotters) or the classic store of a graph driver (overlay2). `None` for the other
+    /// drivers, whose BuildKit keeps its own.
+    pub fn image_store(&self) -> Option<ImageStore> {
+        (self.driver == "docker").then_some(if self.containerd_store {
+            ImageStore::Containerd
+        } else {
+            ImageStore::Classic
+        })
     }
 
     pub fn buildkit(&self) -> Option<&str> {
@@ -141,16 +157,28 @@ impl Builder {
     }
 }
 
+/// The image store of a `docker` driver's engine.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ImageStore {
+    /// The classic store of a graph driver (overlay2): one platform, no attestations.
+    Classic,
+    /// The containerd image store (`driver-type: io.containerd.snapshotter.v1`).
+    Containerd,
+}
+
 /// Whether `docker info --format '{{json .DriverStatus}}'` output (or a recording that holds
 /// it) says the daemon uses the containerd image store.
 pub fn uses_containerd_store(driver_status: &str) -> bool {
     driver_status.contains("io.containerd.snapshotter")
 }
 
-/// `v0.13.1`, `v0.8+unknown`, `0.12.5-rc1` as (major, minor).
+/// `v0.13.1`, `v0.8+unknown`, `0.12.5-rc1` as (major, minor). `v0.0.0+unknown` (a BuildKit
+/// built without its version, as in Debian's docker.io 26) says nothing: `None`.
 fn buildkit_version(text: &str) -> Option<(u64, u64)> {
     let mut parts = text.trim_start_matches('v').split(['.', '+', '-']);
-    Some((parts.next()?.parse().ok()?, parts.next()?.parse().ok()?))
+    let version = (parts.next()?.parse().ok()?, parts.next()?.parse().ok()?);
+    (version != (0, 0)).then_some(version)
 }
 
 #[cfg(test)]
@@ -167,10 +195,14 @@ pub mod tests {
     pub const REMOTE: &str = include_str!("../../tests/fixtures/buildx/remote.txt");
     /// amd64 on one node, arm64 on the other.
     pub const TWO_NODES: &str = include_str!("../../tests/fixtures/buildx/two-nodes.txt");
+    /// `engine up --engine modern`: Debian's Docker 26.1 with the containerd image store
+    /// (`BuildKit version: v0.0.0+unknown`), no emulation.
+    pub const DOCKER_MODERN: &str = include_str!("../../tests/fixtures/buildx/docker-modern.txt");
 
-    pub const ALL: [(&str, &str); 6] = [
+    pub const ALL: [(&str, &str); 7] = [
         ("docker.txt", DOCKER_DRIVER),
         ("docker-containerd.txt", DOCKER_CONTAINERD),
+        ("docker-modern.txt", DOCKER_MODERN),
         ("docker-container.txt", DOCKER_CONTAINER),
         ("kubernetes.txt", KUBERNETES),
         ("remote.txt", REMOTE),
@@ -260,6 +292,52 @@ pub mod tests {
         assert!(caps.platforms.contains(&"linux/amd64".to_owned()));
         assert!(caps.platforms.contains(&"linux/arm64".to_owned()));
         assert!(caps.multi_platform && !caps.load_multi_platform);
+    }
+
+    /// Debian's Docker 26 reports no BuildKit version: the docker driver and the containerd
+    /// image store decide, and the classic store with the same non-version decides the other way.
+    #[test]
+    fn the_modern_engine_is_judged_by_its_image_store_not_its_version_string() {
+        let b = recorded(DOCKER_MODERN);
+        assert_eq!(
+            (b.name.as_str(), b.driver.as_str()),
+            ("xtask-modern", "docker")
+        );
+        assert_eq!(b.buildkit(), Some("v0.0.0+unknown"));
+        assert_eq!(b.image_store(), Some(ImageStore::Containerd));
+        assert_eq!(
+            b.capabilities(),
+            Capabilities {
+                cache_export: true,
+                attestations: true,
+                source_date_epoch: true,
+                multi_platform: true,
+                load_multi_platform: true,
+                platforms: vec![
+                    "linux/amd64".into(),
+                    "linux/amd64/v2".into(),
+                    "linux/amd64/v3".into()
+                ],
+            }
+        );
+        let classic = Builder::parse_inspect(DOCKER_MODERN).unwrap();
+        assert_eq!(classic.image_store(), Some(ImageStore::Classic));
+        let caps = classic.capabilities();
+        assert!(!caps.cache_export && !caps.attestations && !caps.multi_platform);
+        assert_eq!(recorded(REMOTE).image_store(), None);
+    }
+
+    #[test]
+    fn an_unknown_buildkit_version_counts_as_no_version() {
+        assert_eq!(buildkit_version("v0.0.0+unknown"), None);
+        // A remote BuildKit built without its version is not refused attestations for it.
+        let unknown = REMOTE.replace("v0.13.2", "v0.0.0+unknown");
+        assert!(
+            Builder::parse_inspect(&unknown)
+                .unwrap()
+                .capabilities()
+                .attestations
+        );
     }
 
     #[test]

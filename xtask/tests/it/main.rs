@@ -11,6 +11,7 @@ mod ci;
 mod doctor;
 mod dry_run;
 mod e2e;
+mod engine;
 mod identity;
 mod interrupt;
 mod lint_dockerfiles;

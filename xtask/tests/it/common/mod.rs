@@ -118,6 +118,59 @@ pub fn engine_available() -> bool {
     up
 }
 
+/// The docker context of the modern engine (`cargo xtask engine up --engine modern`).
+pub const MODERN_CONTEXT: &str = "xtask-modern";
+
+/// True when the modern engine answers through its context with the containerd image store.
+/// Like [`engine_available`]: a plain `cargo test` without it skips, but under `CI=true` or
+/// `XTASK_REQUIRE_ENGINE=1` its absence FAILS the test.
+pub fn modern_engine_available() -> bool {
+    let info = Command::new("docker")
+        .args([
+            "--context",
+            MODERN_CONTEXT,
+            "info",
+            "--format",
+            "{{json .DriverStatus}}",
+        ])
+        .env_remove("DOCKER_HOST")
+        .output();
+    let up = info.as_ref().is_ok_and(|o| {
+        o.status.success()
+            && String::from_utf8_lossy(&o.stdout).contains("io.containerd.snapshotter")
+    });
+    if !up {
+        let why = match &info {
+            Ok(o) if o.status.success() => "it does not use the containerd image store".to_owned(),
+            Ok(o) => String::from_utf8_lossy(&o.stderr).trim().to_owned(),
+            Err(e) => e.to_string(),
+        };
+        let required = std::env::var("CI").as_deref() == Ok("true")
+            || std::env::var_os("XTASK_REQUIRE_ENGINE").is_some_and(|v| v == "1");
+        assert!(
+            !required,
+            "CI=true or XTASK_REQUIRE_ENGINE=1, but the modern engine (docker context \
+             {MODERN_CONTEXT}) does not answer ({why}): `cargo xtask engine up --engine modern` \
+             provisions it"
+        );
+        eprintln!(
+            "skipped: the modern engine (docker context {MODERN_CONTEXT}) does not answer ({why}); \
+             `cargo xtask engine up --engine modern` provisions it"
+        );
+    }
+    up
+}
+
+/// `docker --context xtask-modern ARGS...`.
+pub fn modern_docker(args: &[&str]) -> Output {
+    Command::new("docker")
+        .args(["--context", MODERN_CONTEXT])
+        .args(args)
+        .env_remove("DOCKER_HOST")
+        .output()
+        .expect("docker runs")
+}
+
 pub fn docker(args: &[&str]) -> Output {
     Command::new("docker")
         .args(args)
