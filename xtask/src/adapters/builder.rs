@@ -17,6 +17,8 @@ use crate::domain::builder::{self, Builder};
 /// How long `docker buildx inspect` may take to answer (a remote or kubernetes builder is
 /// asked over the network).
 const INSPECT_TIMEOUT: Duration = Duration::from_secs(60);
+/// `docker info` asks the local daemon only.
+const INFO_TIMEOUT: Duration = Duration::from_secs(20);
 
 impl Builder {
     /// Inspects `name` (or the current builder).
@@ -30,7 +32,19 @@ impl Builder {
             .args(["buildx", "inspect"])
             .args(name)
             .timeout(INSPECT_TIMEOUT);
-        let out = match exec::output(&inspect) {
+        // The docker driver also needs `docker info` (whether images go to the containerd
+        // store). For the current builder, usually the docker driver, it is asked at the same
+        // time as the inspect, so a build waits for the slower of the two, not both; its answer
+        // is unused for another driver. A named builder is inspected first.
+        let info = Command::new("docker")
+            .args(["info", "--format", "{{json .DriverStatus}}"])
+            .timeout(INFO_TIMEOUT);
+        let (out, early_info) = std::thread::scope(|s| {
+            let early = name.is_none().then(|| s.spawn(|| exec::read(&info)));
+            let out = exec::output(&inspect);
+            (out, early.map(|h| h.join().expect("docker info panicked")))
+        });
+        let out = match out {
             Ok(out) => out,
             Err(e) if e.downcast_ref::<TimedOut>().is_some() => {
                 return Err(EnvironmentError::new(format!(
@@ -44,8 +58,9 @@ impl Builder {
         }
         let mut builder = Builder::parse_inspect(&out.stdout)?;
         if builder.driver == "docker" {
-            let info = Command::new("docker").args(["info", "--format", "{{json .DriverStatus}}"]);
-            let status = exec::read(&info).unwrap_or_default();
+            let status = early_info
+                .unwrap_or_else(|| exec::read(&info))
+                .unwrap_or_default();
             builder.containerd_store = builder::uses_containerd_store(&status);
         }
         Ok(builder)

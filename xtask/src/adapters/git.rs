@@ -56,26 +56,59 @@ impl Git<'_> {
 }
 
 fn from_local(env: &Env, git: &Git, default_branch: Option<&str>) -> Result<GitContext> {
-    let Some(sha) = git.read(&["rev-parse", "--verify", "HEAD^{commit}"]) else {
+    // Independent questions, asked at once: each is a git process, and every build waits for
+    // the context, so they cost the slowest one rather than their sum.
+    let (head, symbolic_ref, origin, origin_head, status) = std::thread::scope(|s| {
+        let head = s.spawn(|| {
+            git.read(&[
+                "show",
+                "-s",
+                "--format=%H %ct",
+                "--end-of-options",
+                "HEAD^{commit}",
+            ])
+        });
+        // XTASK_GIT_REF lets a contributor preview a release (`refs/tags/v1.2.3`) or a PR
+        // locally.
+        let symbolic_ref = s.spawn(|| match env.get("XTASK_GIT_REF") {
+            Some(r) => Some(r.to_owned()),
+            None => git.read(&["symbolic-ref", "-q", "HEAD"]),
+        });
+        let origin = s.spawn(|| git.origin());
+        // Only asked when the config names no default branch.
+        let origin_head = s.spawn(|| match default_branch {
+            Some(_) => None,
+            None => git.read(&["symbolic-ref", "-q", "--short", "refs/remotes/origin/HEAD"]),
+        });
+        let status = s.spawn(|| git.read(&["status", "--porcelain", "--untracked-files=no"]));
+        let join = |h: std::thread::ScopedJoinHandle<'_, Option<String>>| {
+            h.join().expect("a git query panicked")
+        };
+        (
+            join(head),
+            join(symbolic_ref),
+            origin.join().expect("a git query panicked"),
+            join(origin_head),
+            join(status),
+        )
+    });
+    let Some((sha, secs)) = head.as_deref().and_then(|h| h.split_once(' ')) else {
         bail!("no commit to build from: run inside a git repository with at least one commit");
     };
-    // XTASK_GIT_REF lets a contributor preview a release (`refs/tags/v1.2.3`) or a PR locally.
-    let git_ref = match env.get("XTASK_GIT_REF") {
-        Some(r) => Some(r.to_owned()),
-        None => git.read(&["symbolic-ref", "-q", "HEAD"]).or_else(|| {
-            git.read(&["tag", "--points-at", "HEAD", "--sort=-v:refname"])
-                .map(|tags| format!("refs/tags/{}", tags.lines().next().unwrap_or_default()))
-        }),
-    };
-    let origin = git.origin();
-    let origin_head = git
-        .read(&["symbolic-ref", "-q", "--short", "refs/remotes/origin/HEAD"])
-        .and_then(|r| r.strip_prefix("origin/").map(str::to_owned));
+    let secs: i64 = secs
+        .parse()
+        .context("git printed a commit time that is not a number")?;
+    // Detached: the newest version tag at HEAD, if any (asked only then).
+    let git_ref = symbolic_ref.or_else(|| {
+        git.read(&["tag", "--points-at", "HEAD", "--sort=-v:refname"])
+            .map(|tags| format!("refs/tags/{}", tags.lines().next().unwrap_or_default()))
+    });
+    let origin_head = origin_head.and_then(|r| r.strip_prefix("origin/").map(str::to_owned));
     Ok(GitContext {
         event: "push".into(),
         git_ref,
-        commit_time: git.commit_time(&sha)?,
-        sha,
+        commit_time: OffsetDateTime::from_unix_timestamp(secs)?,
+        sha: sha.to_owned(),
         short_sha_len: short_sha_len(env)?,
         default_branch: default_branch
             .map(str::to_owned)
@@ -85,9 +118,7 @@ fn from_local(env: &Env, git: &Git, default_branch: Option<&str>) -> Result<GitC
         source_url: origin.map(|(_, url)| url),
         base_ref: None,
         head_ref: None,
-        dirty: git
-            .read(&["status", "--porcelain", "--untracked-files=no"])
-            .is_some(),
+        dirty: status.is_some(),
         time_zones: Default::default(),
     })
 }

@@ -127,7 +127,6 @@ pub fn run(ws: &Workspace, args: &Args) -> Result<outcome::Outcome> {
         }
         return Ok(outcome::Outcome::Clean);
     }
-    let ctx = ws.git_context()?;
     for p in &args.platforms {
         crate::domain::config::validate_platform(p).map_err(usage)?;
     }
@@ -135,11 +134,25 @@ pub fn run(ws: &Workspace, args: &Args) -> Result<outcome::Outcome> {
         .builder
         .as_deref()
         .or(ws.config.build.builder.as_deref());
+    // The git context and the builder are independent questions to git and to the engine,
+    // and every build waits for both: asked at the same time, they cost the slower one.
+    let (ctx, detected) = std::thread::scope(|s| {
+        let detected = args
+            .builder_inspect
+            .is_none()
+            .then(|| s.spawn(|| Builder::detect(builder_name)));
+        let ctx = ws.git_context();
+        (
+            ctx,
+            detected.map(|h| h.join().expect("the builder detection panicked")),
+        )
+    });
+    let ctx = ctx?;
     // A dry run plans for the builder the build would use, or fails as the build would
     // (same error, same exit code): a plan for an assumed builder is not what would run.
-    let builder = match &args.builder_inspect {
-        Some(path) => Builder::from_recording(&ws.root.join(path))?,
-        None => match Builder::detect(builder_name) {
+    let builder = match (&args.builder_inspect, detected) {
+        (Some(path), _) => Builder::from_recording(&ws.root.join(path))?,
+        (None, detected) => match detected.expect("detected without a recording") {
             Ok(b) => b,
             Err(e) => {
                 if args.preview.dry_run {
