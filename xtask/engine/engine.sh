@@ -98,6 +98,19 @@ pip_install() {
   if command -v pyenv >/dev/null; then pyenv rehash; fi
 }
 
+# Starts a daemon in its own session with no file descriptor of ours but stdin/out/err: one
+# inherited from the caller (a lock a wrapper holds, a pipe) would otherwise stay open as
+# long as the daemon lives.
+daemon() {
+  (
+    for fd in "/proc/$BASHPID/fd"/*; do
+      fd=${fd##*/}
+      [ "$fd" -gt 2 ] 2>/dev/null && eval "exec $fd>&-"
+    done
+    exec setsid "$@"
+  ) &
+}
+
 started_by_us() { [ -f "$state/$1.pid" ] && kill -0 "$(cat "$state/$1.pid")" 2>/dev/null; }
 
 start_dockerd() {
@@ -105,7 +118,7 @@ start_dockerd() {
   need_root
   start_dockerd_guard
   say "starting dockerd (log: $state/dockerd.log)"
-  setsid dockerd --host unix:///var/run/docker.sock >"$state/dockerd.log" 2>&1 </dev/null &
+  daemon dockerd --host unix:///var/run/docker.sock >"$state/dockerd.log" 2>&1 </dev/null
   echo $! >"$state/dockerd.pid"
   for _ in $(seq 1 60); do docker info >/dev/null 2>&1 && return; sleep 0.5; done
   die "dockerd did not become ready in 30 s; see $state/dockerd.log"
@@ -125,7 +138,7 @@ storage:
 http: { addr: $registry_addr }
 EOF
   say "starting registry on $registry_addr (log: $state/registry.log)"
-  setsid docker-registry serve "$state/registry.yml" >"$state/registry.log" 2>&1 </dev/null &
+  daemon docker-registry serve "$state/registry.yml" >"$state/registry.log" 2>&1 </dev/null
   echo $! >"$state/registry.pid"
   for _ in $(seq 1 40); do registry_up && return; sleep 0.25; done
   die "registry did not answer on $registry_addr; see $state/registry.log"
@@ -437,7 +450,7 @@ disabled_plugins = ["io.containerd.grpc.v1.cri", "io.containerd.snapshotter.v1.a
   path = "$modern/containerd/opt"
 TOML
   say "starting the modern engine's containerd (log: $modern/containerd.log)"
-  PATH=$modern/bin:$PATH setsid containerd --config "$modern/containerd.toml" >"$modern/containerd.log" 2>&1 </dev/null &
+  daemon env PATH="$modern/bin:$PATH" containerd --config "$modern/containerd.toml" >"$modern/containerd.log" 2>&1 </dev/null
   echo $! >"$state/modern-containerd.pid"
   for _ in $(seq 1 40); do containerd_up && return; sleep 0.25; done
   die "containerd did not answer on $modern/containerd.sock; see $modern/containerd.log"
@@ -476,10 +489,10 @@ JSON
   mkdir -p "$modern/data" "$modern/exec"
   rm -f "$modern_sock"
   say "starting dockerd 26 with the containerd image store on unix://$modern_sock ($mode networking; log: $modern/dockerd.log)"
-  PATH=$modern/bin:$PATH setsid dockerd --config-file "$modern/daemon.json" \
+  daemon env PATH="$modern/bin:$PATH" dockerd --config-file "$modern/daemon.json" \
     --data-root "$modern/data" --exec-root "$modern/exec" --pidfile "$modern/dockerd.pid" \
     --host "unix://$modern_sock" --containerd "$modern/containerd.sock" \
-    >"$modern/dockerd.log" 2>&1 </dev/null &
+    >"$modern/dockerd.log" 2>&1 </dev/null
   echo $! >"$state/modern-dockerd.pid"
   for _ in $(seq 1 60); do modern_running && return; sleep 0.5; done
   die "the modern dockerd did not become ready in 30 s; see $modern/dockerd.log"
@@ -598,16 +611,30 @@ modern_arm64_base() {
   mdocker image inspect -f '{{.ID}}' "$base_index" >"$modern/base-index.digest"
 }
 
+# A modern engine that already answers through the context (another checkout's, or one the
+# user runs) is used as it is, like a running legacy engine: nothing is started beside it.
+adopted_modern() {
+  local host
+  host=$(context_host)
+  [ -n "$host" ] && [ "$host" != "unix://$modern_sock" ] || return 1
+  case $host in unix://*) ;; *) return 1 ;; esac
+  env -u DOCKER_CONTEXT DOCKER_HOST="$host" docker info -f '{{json .DriverStatus}}' 2>/dev/null | grep -q io.containerd.snapshotter || return 1
+  modern_sock=${host#unix://}
+  say "a modern engine already answers through docker context $modern_context ($host): used as it is"
+}
+
 modern_up() {
   mkdir -p "$modern"
   command -v apt-get >/dev/null || die "automatic provisioning needs Debian/Ubuntu (apt-get); elsewhere install Docker with buildx yourself"
-  modern_install
-  modern_client
-  tools_up
-  modern_containerd
-  modern_network
-  modern_dockerd
-  modern_context_up
+  if ! adopted_modern; then
+    modern_install
+    modern_client
+    tools_up
+    modern_containerd
+    modern_network
+    modern_dockerd
+    modern_context_up
+  fi
   start_registry
   modern_standins
   modern_scanner

@@ -123,7 +123,8 @@ pub const MODERN_CONTEXT: &str = "xtask-modern";
 
 /// True when the modern engine answers through its context with the containerd image store.
 /// Like [`engine_available`]: a plain `cargo test` without it skips, but under `CI=true` or
-/// `XTASK_REQUIRE_ENGINE=1` its absence FAILS the test.
+/// `XTASK_REQUIRE_MODERN_ENGINE=1` (set by `cargo xtask test` once it provisioned the modern
+/// engine) its absence FAILS the test.
 pub fn modern_engine_available() -> bool {
     let info = Command::new("docker")
         .args([
@@ -146,10 +147,10 @@ pub fn modern_engine_available() -> bool {
             Err(e) => e.to_string(),
         };
         let required = std::env::var("CI").as_deref() == Ok("true")
-            || std::env::var_os("XTASK_REQUIRE_ENGINE").is_some_and(|v| v == "1");
+            || std::env::var_os("XTASK_REQUIRE_MODERN_ENGINE").is_some_and(|v| v == "1");
         assert!(
             !required,
-            "CI=true or XTASK_REQUIRE_ENGINE=1, but the modern engine (docker context \
+            "CI=true or XTASK_REQUIRE_MODERN_ENGINE=1, but the modern engine (docker context \
              {MODERN_CONTEXT}) does not answer ({why}): `cargo xtask engine up --engine modern` \
              provisions it"
         );
