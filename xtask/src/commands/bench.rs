@@ -54,7 +54,7 @@ const MAX_WARM_SECS: f64 = 3.0;
 /// A warm no-change build is no slower than bake on the same files.
 const MAX_WARM_RATIO: f64 = 1.0;
 const MAX_ONE_LINE_SECS: f64 = 15.0;
-const MAX_COMPILE_SECS: f64 = 20.0;
+const MAX_COMPILE_SECS: f64 = 15.0;
 const MAX_HELP_MS: f64 = 100.0;
 const HELP_RUNS: usize = 10;
 /// For the quick questions (`bake --print`, versions, `--help`), not for the timed builds.
