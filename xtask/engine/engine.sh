@@ -613,14 +613,19 @@ modern_arm64_base() {
 
 # A modern engine that already answers through the context (another checkout's, or one the
 # user runs) is used as it is, like a running legacy engine: nothing is started beside it.
-adopted_modern() {
+# `up`, `plan` and `status` then all speak of that engine.
+other_modern() {
   local host
   host=$(context_host)
   [ -n "$host" ] && [ "$host" != "unix://$modern_sock" ] || return 1
   case $host in unix://*) ;; *) return 1 ;; esac
   env -u DOCKER_CONTEXT DOCKER_HOST="$host" docker info -f '{{json .DriverStatus}}' 2>/dev/null | grep -q io.containerd.snapshotter || return 1
   modern_sock=${host#unix://}
-  say "a modern engine already answers through docker context $modern_context ($host): used as it is"
+}
+
+adopted_modern() {
+  other_modern || return 1
+  say "a modern engine already answers through docker context $modern_context (unix://$modern_sock): used as it is"
 }
 
 modern_up() {
@@ -646,9 +651,10 @@ modern_up() {
 }
 
 modern_plan() {
+  other_modern || true
   if docker buildx version >/dev/null 2>&1; then line "buildx" "present"; else line "buildx" "would install docker-buildx from Debian trixie"; fi
   if modern_running; then
-    line "modern engine" "running on unix://$modern_sock ($(cat "$modern/network" 2>/dev/null || echo unknown) networking)"
+    line "modern engine" "running on unix://$modern_sock ($(cat "$modern/network" 2>/dev/null || echo "its own") networking)"
   else
     if modern_installed; then line "modern prefix" "present in $modern/root"; else line "modern prefix" "would fetch trixie docker.io 26.1, containerd, tini, docker-cli and bookworm's runc into $modern/root"; fi
     if containerd_up; then line "modern containerd" "running"; else line "modern containerd" "would start on $modern/containerd.sock"; fi
@@ -684,8 +690,9 @@ modern_plan() {
 }
 
 modern_status() {
+  other_modern || true
   if modern_running; then
-    echo "modern: running on unix://$modern_sock, $(mdocker version -f '{{.Server.Version}}'), $(mdocker info -f '{{range .DriverStatus}}{{if eq (index . 0) "driver-type"}}{{index . 1}}{{end}}{{end}}'), $(cat "$modern/network" 2>/dev/null || echo unknown) networking"
+    echo "modern: running on unix://$modern_sock, $(mdocker version -f '{{.Server.Version}}'), $(mdocker info -f '{{range .DriverStatus}}{{if eq (index . 0) "driver-type"}}{{index . 1}}{{end}}{{end}}'), $(cat "$modern/network" 2>/dev/null || echo "its own") networking"
   else
     echo "modern: not running (unix://$modern_sock)"
   fi
