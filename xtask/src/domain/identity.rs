@@ -61,25 +61,37 @@ pub const DIRTY: &str = "-dirty";
 /// `allow_dirty` (`--allow-dirty`) asks for it; otherwise bad input, saying what to do.
 pub fn may_publish(ctx: &GitContext, allow_dirty: bool) -> Result<()> {
     if ctx.dirty && !allow_dirty {
-        return Err(UsageError::new(format!(
-            "the working tree has uncommitted changes, so the images are not the build of \
-             commit {}: commit them and build again, or pass --allow-dirty",
-            short_sha(&ctx.sha)
-        )));
+        return Err(dirty_refused(&ctx.sha));
     }
     Ok(())
 }
 
-/// The tags a build of `ctx` may publish. From a clean tree, all of them. From uncommitted
-/// changes, none (bad input) unless `allow_dirty`, and then only the tags naming the dirty
-/// revision (`sha-<7>-dirty`): every other tag (`sha-<7>`, the branch, its timestamp,
-/// `latest`) would pass the changes off as the commit, or move a tag a clean build owns.
-pub fn publishable(tags: &[Tag], ctx: &GitContext, allow_dirty: bool) -> Result<Vec<Tag>> {
-    may_publish(ctx, allow_dirty)?;
-    if !ctx.dirty {
+fn dirty_refused(sha: &str) -> anyhow::Error {
+    UsageError::new(format!(
+        "the working tree has uncommitted changes, so the images are not the build of \
+         commit {}: commit them and build again, or pass --allow-dirty",
+        short_sha(sha)
+    ))
+}
+
+/// The tags a build of commit `sha` (`dirty` when from uncommitted changes, as its build
+/// record says) may publish. From a clean tree, all of them. From uncommitted changes, none
+/// (bad input) unless `allow_dirty`, and then only the tags naming the dirty revision
+/// (`sha-<7>-dirty`): every other tag (`sha-<7>`, the branch, its timestamp, `latest`) would
+/// pass the changes off as the commit, or move a tag a clean build owns.
+pub fn publishable_revision(
+    tags: &[Tag],
+    sha: &str,
+    dirty: bool,
+    allow_dirty: bool,
+) -> Result<Vec<Tag>> {
+    if dirty && !allow_dirty {
+        return Err(dirty_refused(sha));
+    }
+    if !dirty {
         return Ok(tags.to_vec());
     }
-    let marked = revision(short_sha(&ctx.sha), true);
+    let marked = revision(short_sha(sha), true);
     let dirty: Vec<Tag> = tags
         .iter()
         .filter(|t| t.as_str().contains(&marked))
@@ -218,6 +230,10 @@ mod tests {
             "sha-860c190-amd64"
         );
         assert!(immutable_tag(&[], sha).is_err());
+    }
+
+    fn publishable(tags: &[Tag], ctx: &GitContext, allow_dirty: bool) -> Result<Vec<Tag>> {
+        publishable_revision(tags, &ctx.sha, ctx.dirty, allow_dirty)
     }
 
     #[test]

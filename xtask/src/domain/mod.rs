@@ -24,6 +24,7 @@ pub mod labels;
 pub mod outcome;
 pub mod plan;
 pub mod publish;
+pub mod record;
 pub mod report;
 pub mod signing;
 pub mod tag;
