@@ -16,6 +16,7 @@ mod interrupt;
 mod lint_dockerfiles;
 mod new_service;
 mod push;
+mod record;
 mod scan;
 mod sign;
 mod verify;

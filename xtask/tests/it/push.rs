@@ -485,10 +485,10 @@ fn xtask_within(
     }
 }
 
-/// A throwaway config declaring `name`, whose "build" is `busybox:stable` tagged into the
-/// config's namespace with its id recorded where `build` records it: push has an image
-/// without a build. `registry` is appended to the config.
-fn busybox_service(dir: &Path, name: &str, registry: &str) -> PathBuf {
+/// A throwaway config declaring `name`, whose "build" is `busybox:stable` tagged
+/// `<namespace>/<name>:sha-<7>`, with its id and that tag recorded where `build` records
+/// them: push has an image without a build. `registry` is appended to the config.
+fn busybox_service(dir: &Path, name: &str, registry: &str, namespace: &str) -> PathBuf {
     let config = fixture::write(dir, &[Service::new(name, GOOD)]);
     let mut text = std::fs::read_to_string(&config).unwrap();
     text.push_str(registry);
@@ -497,6 +497,10 @@ fn busybox_service(dir: &Path, name: &str, registry: &str) -> PathBuf {
     let iid = root().join(format!("target/xtask/build/{name}.iid"));
     std::fs::create_dir_all(iid.parent().unwrap()).unwrap();
     std::fs::write(iid, format!("{id}\n")).unwrap();
+    let tag = format!("sha-{}", &git_head()[..7]);
+    let repository = format!("{namespace}/{name}");
+    docker_ok(&["tag", "busybox:stable", &format!("{repository}:{tag}")]);
+    crate::record::write_record(name, &repository, &id, &[tag], false);
     config
 }
 
@@ -518,12 +522,13 @@ fn a_stalling_registry_fails_the_push_within_its_timeouts() {
     let stall = FakeRegistry::start(5710..5730, Misbehaviour::Stall);
     let _cleanup = LocalTags(stall.host());
     let dir = tempfile::tempdir().unwrap();
+    let ns = format!("{}/ps", stall.host());
     let config = busybox_service(
         dir.path(),
         "ps-stall",
         "[registry]\ntimeout_secs = 2\nretries = 1\n",
+        &ns,
     );
-    let ns = format!("{}/ps", stall.host());
     let (o, took) = xtask_within(
         &[
             "--config",
@@ -561,12 +566,13 @@ fn a_registry_answering_500_fails_the_push_quickly_as_a_server_error() {
     let broken = FakeRegistry::start(5710..5730, Misbehaviour::ServerError);
     let _cleanup = LocalTags(broken.host());
     let dir = tempfile::tempdir().unwrap();
+    let ns = format!("{}/ps", broken.host());
     let config = busybox_service(
         dir.path(),
         "ps-five-hundred",
         "[registry]\ntimeout_secs = 5\nretries = 2\n",
+        &ns,
     );
-    let ns = format!("{}/ps", broken.host());
     let (o, took) = xtask_within(
         &[
             "--config",
@@ -816,6 +822,13 @@ fn push_refuses_an_edited_or_stale_verdict_and_pushes_nothing() {
     let s = StandIn::new();
     let built = FakeBuild::new("vd-verdict");
     let image = format!("127.0.0.1:5999/acme/vd-verdict:sha-{}", &git_head()[..7]);
+    crate::record::write_record(
+        "vd-verdict",
+        "127.0.0.1:5999/acme/vd-verdict",
+        FAKE_IMAGE_ID,
+        &[format!("sha-{}", &git_head()[..7])],
+        false,
+    );
     let env = fake_docker(&s, std::slice::from_ref(&image));
     let ignore = s.path("ignore.yaml");
     let config = s.path("verdict.toml");
