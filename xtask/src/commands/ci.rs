@@ -10,6 +10,9 @@
 //! In GitHub Actions each stage's output is one log group (except with `--json`, whose
 //! stdout is the report alone), the summary also goes to the step summary, a failure
 //! becomes an `::error` annotation and the image refs and digests become step outputs.
+//! The stages pass what they learn along through the build record (domain/record.rs):
+//! `build` writes it, `scan` and `verify` add their verdicts, `push` and `sign` read it;
+//! `--staging TAG` has push stage the images for a later `promote --from-record`.
 
 use std::collections::BTreeMap;
 use std::io::Write as _;
@@ -955,6 +958,7 @@ mod tests {
             "{out}"
         );
         assert!(lines.contains(&"api-image=127.0.0.1:5000/acme/api"));
+        assert!(lines.contains(&"record=target/xtask/record"), "{out}");
         assert!(lines.contains(&"api-digest=sha256:abc"));
     }
 
