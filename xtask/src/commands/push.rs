@@ -130,7 +130,8 @@ pub fn job(
 
 /// The record of `service`'s build, held against itself, the namespace push publishes to
 /// and the local image it names; then the scan gate for that image. Returns the record to
-/// push (a preview made from the git context in a dry run without one) and the refusals.
+/// push (a preview made from the git context in a dry run without one, none when it could
+/// not be read) and the refusals.
 fn checked_record(
     ws: &Workspace,
     args: &Args,
@@ -138,7 +139,7 @@ fn checked_record(
     repository: &str,
     notes: &mut Vec<String>,
     scan: (&Gate, &IgnoreList, bool),
-) -> Result<(Record, Vec<String>)> {
+) -> Result<(Option<Record>, Vec<String>)> {
     let (scan_gate, ignores, allow_replay) = scan;
     let name = &service.name;
     let missing = || {
@@ -159,9 +160,9 @@ fn checked_record(
                 notes.push(format!(
                     "{why}; planned with the tags a build now would give"
                 ));
-                return Ok((preview(ws, service, repository)?, Vec::new()));
+                return Ok((Some(preview(ws, service, repository)?), Vec::new()));
             }
-            return Ok((placeholder(name), vec![why]));
+            return Ok((None, vec![why]));
         }
     };
     let mut refused = Vec::new();
@@ -170,7 +171,7 @@ fn checked_record(
         .and_then(|()| record.names_repository(repository))
     {
         refused.push(why);
-        return Ok((record, refused));
+        return Ok((Some(record), refused));
     }
     match records::local_image(&record.reference()) {
         Ok(local) => refused.extend(record.matches_local(local.as_ref()).err()),
@@ -198,7 +199,7 @@ fn checked_record(
         Ok(note) => notes.extend(note),
         Err(why) => refused.push(why),
     }
-    Ok((record, refused))
+    Ok((Some(record), refused))
 }
 
 /// What a dry run without a record plans with: the tags the git context gives now.
@@ -216,25 +217,6 @@ fn preview(ws: &Workspace, service: &Service, repository: &str) -> Result<Record
         dirty: ctx.dirty,
     })
     .context("the tag rules give no tag to push")
-}
-
-/// Stands for a record that could not be read; it is refused, never pushed.
-fn placeholder(name: &str) -> Record {
-    Record {
-        version: record::VERSION,
-        service: name.to_owned(),
-        repository: String::new(),
-        image_id: String::new(),
-        platforms: Default::default(),
-        tags: Vec::new(),
-        immutable: String::new(),
-        labels: Default::default(),
-        revision: String::new(),
-        dirty: false,
-        scan: None,
-        verify: None,
-        pushed: None,
-    }
 }
 
 pub fn run(ws: &Workspace, args: &Args) -> Result<Outcome> {
@@ -269,11 +251,8 @@ pub fn run(ws: &Workspace, args: &Args) -> Result<Outcome> {
             &mut notes,
             (&scan_gate, &ignores, allow_replay),
         )?;
-        let failed = !why.is_empty();
         refused.extend(why);
-        if failed && record.tags.is_empty() {
-            continue;
-        }
+        let Some(record) = record else { continue };
         // The dirty rules are the build's, as its record says: refused (exit 2) without
         // --allow-dirty, and then only the tags naming the dirty revision.
         let tags = record.publishable(args.dirty.allow_dirty)?;

@@ -382,9 +382,30 @@ fn promote_from_a_record_checks_the_staged_digest_is_the_image_before_moving_a_t
         "nothing moved: {acted:?}"
     );
 
+    // The dry run prints what the run then does.
+    let o = f.xtask(
+        &[
+            "promote",
+            "--from-record",
+            "--allow-replayed-scan",
+            "--dry-run",
+            "--json",
+        ],
+        &[],
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
+    let printed: Vec<String> = plan_steps(&serde_json::from_str(&stdout(&o)).unwrap())
+        .iter()
+        .map(|l| {
+            l.strip_prefix("docker ")
+                .unwrap()
+                .replace("{digest}", DIGEST)
+        })
+        .collect();
     f.clear_log();
     let o = promote(&[]);
     assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(f.acted(), printed);
     let sha = sha_tag();
     assert_eq!(
         f.acted(),
