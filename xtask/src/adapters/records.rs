@@ -80,12 +80,17 @@ pub fn record_build<'a>(
             continue; // skipped (`--affected`): its record stays as it is
         };
         let tags: Vec<_> = service.tags.iter().map(|t| t.tag.clone()).collect();
+        // No platform asked for: the builder's own, the first its node lists.
+        let platforms = match (&service.platforms[..], plan.capabilities.platforms.first()) {
+            ([], Some(native)) => vec![native.clone()],
+            (asked, _) => asked.to_vec(),
+        };
         let built = id.and_then(|image_id| {
             Record::of(Built {
                 service: name,
                 repository: &service.image,
                 image_id,
-                platforms: &service.platforms,
+                platforms: &platforms,
                 tags: &tags,
                 labels: &service.labels,
                 revision: &ctx.sha,

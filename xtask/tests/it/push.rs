@@ -41,6 +41,12 @@ fn docker_wrapper(dir: &Path) -> (PathBuf, PathBuf) {
 }
 
 fn build(config: &Path, namespace: &str) {
+    build_as(config, namespace, &[]);
+}
+
+/// `build` with `env` added (a git context of GitHub Actions' variables, say): the tags it
+/// records are the ones push then publishes.
+fn build_as(config: &Path, namespace: &str, env: &[(&str, &str)]) {
     let o = xtask_env(
         &[
             "--config",
@@ -49,7 +55,7 @@ fn build(config: &Path, namespace: &str) {
             "--registry",
             namespace,
         ],
-        &[],
+        env,
         None,
     );
     assert!(o.status.success(), "build: {}", stderr(&o));
@@ -160,7 +166,7 @@ fn push_refuses_images_without_a_passing_scan() {
     }
     let dir = tempfile::tempdir().unwrap();
     let config = fixture::write(dir.path(), &[Service::new("vp-gate", GOOD)]);
-    build(&config, "xtask-vp");
+    build(&config, "127.0.0.1:5199/acme");
     let verdict = root().join("target/xtask/scan/vp-gate.verdict.json");
     std::fs::create_dir_all(verdict.parent().unwrap()).unwrap();
     let _ = std::fs::remove_file(&verdict);
@@ -391,17 +397,29 @@ fn registry_dying_mid_push_never_moves_latest_alone() {
     )
     .unwrap();
     let (bin, log) = docker_wrapper(dir.path());
-    // Two commits, as a pipeline sees them: the previous one, then this one.
+    // Two commits, as a pipeline sees them: the previous one, then this one. Each is built
+    // in its context, and push publishes the tags its build recorded.
+    let actions = |sha: &str| -> Vec<(&str, String)> {
+        vec![
+            ("GITHUB_ACTIONS", "true".to_owned()),
+            ("GITHUB_EVENT_NAME", "push".to_owned()),
+            ("GITHUB_REF", git_ref.clone()),
+            ("GITHUB_SHA", sha.to_owned()),
+        ]
+    };
+    let build_at = |sha: &str| {
+        let env = actions(sha);
+        let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+        build_as(&config, &ns, &env);
+    };
     let push = |sha: &str, extra: &[(&str, &str)]| {
+        let context = actions(sha);
         let mut env = vec![
             ("REGISTRY_USERNAME", "vp-user"),
             ("REGISTRY_PASSWORD", "pw-die"),
             ("XTASK_RETRY_BASE_MS", "10"),
-            ("GITHUB_ACTIONS", "true"),
-            ("GITHUB_EVENT_NAME", "push"),
-            ("GITHUB_REF", &git_ref),
-            ("GITHUB_SHA", sha),
         ];
+        env.extend(context.iter().map(|(k, v)| (*k, v.as_str())));
         env.extend_from_slice(extra);
         xtask_env(
             &[
@@ -416,7 +434,7 @@ fn registry_dying_mid_push_never_moves_latest_alone() {
             Some(&bin),
         )
     };
-    build(&config, &ns);
+    build_at(parent.trim());
     let o = push(parent.trim(), &[]);
     assert!(o.status.success(), "first push: {}", stderr(&o));
     let old = registry
@@ -428,7 +446,7 @@ fn registry_dying_mid_push_never_moves_latest_alone() {
         format!("{GOOD}LABEL build=2\n"),
     )
     .unwrap();
-    build(&config, &ns);
+    build_at(&git_head());
     let pid = registry.pid().to_string();
     let o = push(&git_head(), &[("VP_KILL_PID", &pid)]);
     assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
