@@ -12,6 +12,7 @@ pub mod git;
 pub mod image;
 pub mod interrupt;
 pub mod publish;
+pub mod records;
 pub mod registry;
 pub mod trivy;
 pub mod tz;

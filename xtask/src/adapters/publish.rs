@@ -99,6 +99,19 @@ fn run_step(
         job.name,
         crate::adapters::exec::shell_words(&argv)
     );
+    if step.capture == Some(Capture::Image) {
+        let reference = argv.last().cloned().unwrap_or_default();
+        let held = session.lookup(&argv)?;
+        let image = job.image.as_ref().map_or("", |i| i.id.as_str());
+        publish::holds(&reference, image, &held).map_err(|why| CommandFailed {
+            failure: Failure::Refused,
+            message: why,
+        })?;
+        let digest = reference.rsplit_once('@').map_or("", |(_, d)| d).to_owned();
+        eprintln!("{:width$} | {reference} is image {image}", job.name);
+        outcome.digest = Some(digest);
+        return Ok(());
+    }
     if step.capture == Some(Capture::Held) {
         let held = session.lookup(&argv)?;
         match &held {
@@ -159,7 +172,7 @@ fn run_step(
             }
             outcome.digest = Some(digest);
         }
-        Some(Capture::Held) | None => {}
+        Some(Capture::Held) | Some(Capture::Image) | None => {}
     }
     record(width, job, step.publishes.as_ref(), outcome);
     Ok(())

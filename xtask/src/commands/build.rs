@@ -226,6 +226,14 @@ pub fn run(ws: &Workspace, args: &Args) -> Result<outcome::Outcome> {
             print_logs(&ws.root, &outcomes);
         }
     }
+    crate::adapters::records::record_build(
+        &ws.root,
+        &plan,
+        &ctx,
+        outcomes
+            .iter()
+            .map(|o| (o.name.as_str(), o.image_id.as_deref())),
+    )?;
     let failed: Vec<String> = outcomes
         .iter()
         .filter(|o| o.result == BuildResult::Failed)

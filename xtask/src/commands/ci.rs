@@ -10,6 +10,9 @@
 //! In GitHub Actions each stage's output is one log group (except with `--json`, whose
 //! stdout is the report alone), the summary also goes to the step summary, a failure
 //! becomes an `::error` annotation and the image refs and digests become step outputs.
+//! The stages pass what they learn along through the build record (domain/record.rs):
+//! `build` writes it, `scan` and `verify` add their verdicts, `push` and `sign` read it;
+//! `--staging TAG` has push stage the images for a later `promote --from-record`.
 
 use std::collections::BTreeMap;
 use std::io::Write as _;
@@ -27,6 +30,7 @@ use crate::domain::config::PushOn;
 use crate::domain::git::GitContext;
 use crate::domain::identity;
 use crate::domain::outcome::Outcome;
+use crate::domain::record::RECORD_DIR;
 use crate::render::{self, Table};
 
 #[derive(Debug, clap::Args)]
@@ -45,6 +49,10 @@ pub struct Args {
     pub skip_db_update: bool,
     #[command(flatten)]
     pub dirty: AllowDirty,
+    /// Where it pushes, push each image under this tag only (`push --staging`) and do not
+    /// sign: a later `promote --from-record` releases the recorded digests, then `sign`.
+    #[arg(long, value_name = "TAG")]
+    pub staging: Option<String>,
     #[command(flatten)]
     pub preview: Preview,
 }
@@ -94,6 +102,9 @@ impl Stage {
         }
         if args.dirty.allow_dirty && self == Stage::Push {
             argv.push("--allow-dirty".into());
+        }
+        if let (Some(tag), Stage::Push) = (&args.staging, self) {
+            argv.extend(["--staging".to_owned(), tag.clone()]);
         }
         argv
     }
@@ -220,6 +231,11 @@ pub fn plan(
         .map(|stage| {
             let step = match (stage, signing) {
                 (Stage::Push | Stage::Sign, _) if !push => Step::Skip(why.clone()),
+                (Stage::Sign, _) if args.staging.is_some() => Step::Skip(
+                    "--staging: the images are signed once promote --from-record has \
+                     released them"
+                        .to_owned(),
+                ),
                 (Stage::Sign, Err(no_key)) => Step::Skip(format!("not signing: {no_key}")),
                 _ => Step::Run(
                     Command::new(exe.display().to_string())
@@ -342,7 +358,18 @@ fn execute(plan: &CiPlan, github: bool, json: bool) -> Result<Vec<StageRun>> {
 /// Prints the stages, and concludes as the failed stage did: its verdict (exit 1) or its
 /// error class (2, 3, 4) again.
 fn report(ws: &Workspace, args: &Args, runs: &[StageRun]) -> Result<Outcome> {
-    let services = service_rows(runs);
+    let mut services = service_rows(runs);
+    // What the stages recorded for each image: the build's record, which scan, verify and
+    // push added to and which a later promote --from-record releases.
+    for row in &mut services {
+        if let Ok(Some(r)) = crate::adapters::records::read(&ws.root, &row.name) {
+            row.image_id = Some(r.image_id.clone());
+            row.record = Some(format!("{RECORD_DIR}/{}.json", row.name));
+            if row.digest.is_none() {
+                row.digest = r.pushed.map(|p| p.digest);
+            }
+        }
+    }
     eprintln!();
     if args.preview.json() {
         let passed = runs.iter().all(|r| r.result != "failed");
@@ -416,6 +443,10 @@ pub struct ServiceRow {
     pub vulnerabilities: Option<Value>,
     pub verified: Option<bool>,
     pub digest: Option<String>,
+    /// From the build record.
+    pub image_id: Option<String>,
+    /// The build record's file, relative to the root.
+    pub record: Option<String>,
 }
 
 fn service_rows(runs: &[StageRun]) -> Vec<ServiceRow> {
@@ -590,9 +621,13 @@ fn github_outputs(runs: &[StageRun], services: &[ServiceRow]) -> String {
     let mut lines = vec![
         format!("passed={passed}"),
         format!("images={}", Value::Array(images)),
+        format!("record={RECORD_DIR}"),
     ];
     for s in services {
         lines.push(format!("{}-image={}", s.name, s.image));
+        if let Some(id) = &s.image_id {
+            lines.push(format!("{}-image-id={id}", s.name));
+        }
         if let Some(d) = &s.digest {
             lines.push(format!("{}-digest={d}", s.name));
         }
@@ -713,6 +748,7 @@ mod tests {
             no_push: false,
             skip_db_update,
             dirty: AllowDirty::default(),
+            staging: None,
             preview: Preview::default(),
         }
     }
@@ -783,6 +819,25 @@ mod tests {
                 "skip push: branch dev does not push".to_owned(),
                 "skip sign: branch dev does not push".to_owned(),
             ]
+        );
+        let mut staged = args(Some("127.0.0.1:5000/acme"), false);
+        staged.staging = Some("staging-42".into());
+        let plan = plan(
+            &staged,
+            (true, "--push".into()),
+            &Ok(()),
+            Path::new("/x/target/debug/xtask"),
+            Path::new("xtask/images.toml"),
+        );
+        let push = plan.commands().last().unwrap().to_string();
+        assert!(
+            push.ends_with("push --json --registry 127.0.0.1:5000/acme --staging staging-42"),
+            "{push}"
+        );
+        assert!(
+            matches!(&plan.stages[5].1, Step::Skip(why) if why.starts_with("--staging")),
+            "{:?}",
+            plan.stages[5]
         );
         assert_eq!(
             planned(true, Err("no COSIGN_KEY".into()))[4..],
@@ -903,6 +958,7 @@ mod tests {
             "{out}"
         );
         assert!(lines.contains(&"api-image=127.0.0.1:5000/acme/api"));
+        assert!(lines.contains(&"record=target/xtask/record"), "{out}");
         assert!(lines.contains(&"api-digest=sha256:abc"));
     }
 

@@ -1,6 +1,13 @@
-//! `cargo xtask push`: publish the computed tags of the images `build` produced.
+//! `cargo xtask push`: publish the images `build` recorded, under the tags it recorded.
 //!
-//! Decide first: every service's scan gate, its tags and the exact commands are planned
+//! What is pushed comes from the build record (`target/xtask/record/<service>.json`,
+//! domain/record.rs), never recomputed: the image id and tags the build produced. The record
+//! is checked before it is used: against itself, the namespace, the local image under its
+//! tags, and the scan verdict, which is itself checked against the image and its kept report.
+//! `--staging TAG` pushes each image under that one tag and records the digest, for
+//! `promote --from-record` to release later without a rebuild.
+//!
+//! Decide first: every service's record, scan gate, its tags and the exact commands are planned
 //! before anything is sent (`--dry-run` prints that plan). Then, per service, the registry
 //! is asked what its immutable tag (`sha-...`) holds: nothing, and the image is pushed under
 //! it; this image, and nothing is uploaded; another image, and the service is refused before
@@ -10,17 +17,19 @@
 
 use anyhow::{bail, Context, Result};
 
-use crate::adapters::exec::usage;
-use crate::adapters::image;
+use crate::adapters::exec::{usage, UsageError};
+use crate::adapters::records;
 use crate::adapters::registry;
 use crate::adapters::verdicts;
 use crate::adapters::workspace::Workspace;
 use crate::cli::{AllowDirty, Preview, Registry};
+use crate::domain::config::Service;
 use crate::domain::gate::Gate;
 use crate::domain::identity;
 use crate::domain::ignore::IgnoreList;
 use crate::domain::outcome::Outcome;
 use crate::domain::publish::{self, Capture, Image, Job, Plan, Step, DIGEST, MANIFEST};
+use crate::domain::record::{self, Record};
 use crate::domain::tag::Tag;
 use crate::domain::verdict::{self, Current, Verdict};
 use crate::render;
@@ -42,6 +51,10 @@ pub struct Args {
     /// (default: XTASK_ALLOW_REPLAYED_SCAN=1).
     #[arg(long)]
     pub allow_replayed_scan: bool,
+    /// Push each image under this tag only (e.g. `staging-<run id>`) and record the digest
+    /// it got, for `promote --from-record` to give it the recorded tags without a rebuild.
+    #[arg(long, value_name = "TAG")]
+    pub staging: Option<String>,
 }
 
 /// Whether the scan lets an image be pushed: `verdict` is what `scan` recorded, `check`
@@ -115,61 +128,147 @@ pub fn job(
     })
 }
 
+/// The record of `service`'s build, held against itself, the namespace push publishes to
+/// and the local image it names; then the scan gate for that image. Returns the record to
+/// push (a preview made from the git context in a dry run without one, none when it could
+/// not be read) and the refusals.
+fn checked_record(
+    ws: &Workspace,
+    args: &Args,
+    service: &Service,
+    repository: &str,
+    notes: &mut Vec<String>,
+    scan: (&Gate, &IgnoreList, bool),
+) -> Result<(Option<Record>, Vec<String>)> {
+    let (scan_gate, ignores, allow_replay) = scan;
+    let name = &service.name;
+    let missing = || {
+        format!(
+            "no record of a build of `{name}` ({}/{name}.json is missing): build it first: \
+             cargo xtask build {name}",
+            record::RECORD_DIR
+        )
+    };
+    let record = match records::read(&ws.root, name) {
+        Ok(Some(r)) => r,
+        unread => {
+            let why = match unread {
+                Err(e) => format!("{e:#}"),
+                _ => missing(),
+            };
+            if args.preview.dry_run {
+                notes.push(format!(
+                    "{why}; planned with the tags a build now would give"
+                ));
+                return Ok((Some(preview(ws, service, repository)?), Vec::new()));
+            }
+            return Ok((None, vec![why]));
+        }
+    };
+    let mut refused = Vec::new();
+    if let Err(why) = record
+        .consistent(name)
+        .and_then(|()| record.names_repository(repository))
+    {
+        refused.push(why);
+        return Ok((Some(record), refused));
+    }
+    match records::local_image(&record.reference()) {
+        Ok(local) => refused.extend(record.matches_local(local.as_ref()).err()),
+        Err(e) if args.preview.dry_run => notes.push(format!("{e:#}")),
+        Err(e) => return Err(e),
+    }
+    let now = Current {
+        service: name,
+        image_id: &record.image_id,
+        gate: scan_gate,
+        ignores,
+        today: ws.now.date(),
+        allow_replay,
+    };
+    let report = verdicts::kept_report(&ws.root, name);
+    match gate(
+        name,
+        verdicts::verdict_for(&ws.root, name),
+        args.allow_unscanned,
+        |v| {
+            record.matches_verdict(v)?;
+            verdict::check(v, &now, report.as_deref())
+        },
+    ) {
+        Ok(note) => notes.extend(note),
+        Err(why) => refused.push(why),
+    }
+    Ok((Some(record), refused))
+}
+
+/// What a dry run without a record plans with: the tags the git context gives now.
+fn preview(ws: &Workspace, service: &Service, repository: &str) -> Result<Record> {
+    let ctx = ws.git_context()?;
+    let tags = ws.tags(&ctx)?;
+    Record::of(record::Built {
+        service: &service.name,
+        repository,
+        image_id: &format!("<image built for {}>", service.name),
+        platforms: &[],
+        tags: &tags,
+        labels: &Default::default(),
+        revision: &ctx.sha,
+        dirty: ctx.dirty,
+    })
+    .context("the tag rules give no tag to push")
+}
+
 pub fn run(ws: &Workspace, args: &Args) -> Result<Outcome> {
     let services = ws.config.select(&args.services).map_err(usage)?;
     let namespace = args.registry.namespace(ws)?;
     let host = identity::require_host(&namespace)?;
+    let staging = args
+        .staging
+        .as_deref()
+        .map(|t| Tag::parse(t).map_err(|e| UsageError::new(format!("--staging: {e:#}"))))
+        .transpose()?;
     let credentials = registry::credentials(&ws.env, &host)?;
-    let ctx = ws.git_context()?;
-    let tags = ws.tags(&ctx)?;
-    let tags = identity::publishable(&tags, &ctx, args.dirty.allow_dirty)?;
-    let short_sha = identity::short_sha(&ctx.sha);
-    let scan_gate = Gate::from_config(&ws.config.scan);
     let ignores = match args.allow_unscanned {
         true => IgnoreList::default(),
         false => IgnoreList::load(&ws.root, &ws.config.scan.ignore_file).map_err(usage)?,
     };
     let allow_replay =
         args.allow_replayed_scan || ws.env.get("XTASK_ALLOW_REPLAYED_SCAN") == Some("1");
+    let scan_gate = Gate::from_config(&ws.config.scan);
 
     let mut notes = Vec::new();
     let mut refused = Vec::new();
     let mut jobs = Vec::new();
+    let mut recorded = Vec::new();
     for service in &services {
-        let image_id = match image::built(&ws.root, service) {
-            Ok(i) => i.id,
-            Err(e) if args.preview.dry_run => {
-                notes.push(format!("{e:#}"));
-                format!("<image built for {}>", service.name)
-            }
-            Err(e) => return Err(e),
+        let repository = identity::repository(&namespace, service);
+        let (record, why) = checked_record(
+            ws,
+            args,
+            service,
+            &repository,
+            &mut notes,
+            (&scan_gate, &ignores, allow_replay),
+        )?;
+        refused.extend(why);
+        let Some(record) = record else { continue };
+        // The dirty rules are the build's, as its record says: refused (exit 2) without
+        // --allow-dirty, and then only the tags naming the dirty revision.
+        let tags = record.publishable(args.dirty.allow_dirty)?;
+        let tags = match &staging {
+            Some(t) => vec![t.clone()],
+            None => tags,
         };
-        let current = Current {
-            service: &service.name,
-            image_id: &image_id,
-            gate: &scan_gate,
-            ignores: &ignores,
-            today: ws.now.date(),
-            allow_replay,
-        };
-        let report = verdicts::kept_report(&ws.root, &service.name);
-        match gate(
-            &service.name,
-            verdicts::verdict_for(&ws.root, &service.name),
-            args.allow_unscanned,
-            |v| verdict::check(v, &current, report.as_deref()),
-        ) {
-            Ok(note) => notes.extend(note),
-            Err(why) => refused.push(why),
-        }
         jobs.push(job(
             &service.name,
-            &identity::repository(&namespace, service),
-            &image_id,
+            &repository,
+            &record.image_id,
             &tags,
-            short_sha,
+            identity::short_sha(&record.revision),
             identity::loopback(&host),
         )?);
+        recorded.push(record);
     }
     if args.allow_unscanned {
         notes.push("--allow-unscanned: pushing without checking scan verdicts".into());
@@ -199,6 +298,14 @@ pub fn run(ws: &Workspace, args: &Args) -> Result<Outcome> {
     let retry = registry::Retry::configured(&ws.config.registry, &ws.env);
     let outcomes =
         crate::adapters::publish::run(&ws.env, &host, credentials, retry, &plan.services)?;
+    for (o, r) in outcomes.iter().zip(&recorded) {
+        if let (Some(digest), false) = (&o.digest, o.tags.is_empty()) {
+            let tags: Vec<Tag> = o.tags.iter().map(|p| p.tag.clone()).collect();
+            records::update(&ws.root, &r.service, &r.image_id, |r| {
+                r.note_pushed(digest, &tags)
+            })?;
+        }
+    }
     render::publish::print_outcomes(&outcomes, args.preview.json());
     Ok(publish::verdict(&outcomes, "push"))
 }

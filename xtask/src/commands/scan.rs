@@ -491,20 +491,21 @@ fn scan_one(ws: &Workspace, scan: &PlannedScan, runner: &Runner, judge: &Judge) 
                 let now = OffsetDateTime::now_utc()
                     .format(&time::format_description::well_known::Rfc3339)
                     .expect("a UTC time formats");
-                verdicts::write(
-                    &ws.root,
-                    &Verdict::of(Scanned {
-                        service,
-                        image: &target.reference,
-                        image_id: id,
-                        gate: &judge.gate,
-                        ignores: judge.ignores,
-                        report: &text,
-                        assessment: &a,
-                        replay: outcome.replay.as_deref(),
-                        scanned_at: now,
-                    }),
-                )?;
+                let verdict = Verdict::of(Scanned {
+                    service,
+                    image: &target.reference,
+                    image_id: id,
+                    gate: &judge.gate,
+                    ignores: judge.ignores,
+                    report: &text,
+                    assessment: &a,
+                    replay: outcome.replay.as_deref(),
+                    scanned_at: now,
+                });
+                verdicts::write(&ws.root, &verdict)?;
+                crate::adapters::records::update(&ws.root, service, id, |r| {
+                    r.scan = Some(crate::domain::record::ScanEntry::of(&verdict));
+                })?;
             }
             outcome.assessment = Some(a);
         }

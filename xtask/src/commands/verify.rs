@@ -337,6 +337,22 @@ pub fn run(ws: &Workspace, args: &Args) -> Result<Outcome> {
             signatures.as_ref(),
         )?);
     }
+    for (t, r) in targets.iter().zip(&reports) {
+        if let Some(service) = &t.service {
+            crate::adapters::records::update(&ws.root, service, &r.image_id, |rec| {
+                rec.verify = Some(crate::domain::record::VerifyEntry {
+                    image_id: r.image_id.clone(),
+                    passed: r.passed,
+                    failed: r
+                        .checks
+                        .iter()
+                        .filter(|c| c.status == Status::Fail)
+                        .map(|c| c.name.to_owned())
+                        .collect(),
+                });
+            })?;
+        }
+    }
     if args.preview.json() {
         render::print_json(&serde_json::json!({ "images": reports }));
     } else {

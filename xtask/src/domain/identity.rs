@@ -61,29 +61,49 @@ pub const DIRTY: &str = "-dirty";
 /// `allow_dirty` (`--allow-dirty`) asks for it; otherwise bad input, saying what to do.
 pub fn may_publish(ctx: &GitContext, allow_dirty: bool) -> Result<()> {
     if ctx.dirty && !allow_dirty {
-        return Err(UsageError::new(format!(
-            "the working tree has uncommitted changes, so the images are not the build of \
-             commit {}: commit them and build again, or pass --allow-dirty",
-            short_sha(&ctx.sha)
-        )));
+        return Err(dirty_refused(&ctx.sha));
     }
     Ok(())
 }
 
-/// The tags a build of `ctx` may publish. From a clean tree, all of them. From uncommitted
-/// changes, none (bad input) unless `allow_dirty`, and then only the tags naming the dirty
-/// revision (`sha-<7>-dirty`): every other tag (`sha-<7>`, the branch, its timestamp,
-/// `latest`) would pass the changes off as the commit, or move a tag a clean build owns.
-pub fn publishable(tags: &[Tag], ctx: &GitContext, allow_dirty: bool) -> Result<Vec<Tag>> {
-    may_publish(ctx, allow_dirty)?;
-    if !ctx.dirty {
+fn dirty_refused(sha: &str) -> anyhow::Error {
+    UsageError::new(format!(
+        "the working tree has uncommitted changes, so the images are not the build of \
+         commit {}: commit them and build again, or pass --allow-dirty",
+        short_sha(sha)
+    ))
+}
+
+/// The tags a build of commit `sha` (`dirty` when from uncommitted changes, as its build
+/// record says) may publish. From a clean tree, all of them. From uncommitted changes, none
+/// (bad input) unless `allow_dirty`, and then only the tags naming the dirty revision
+/// (`sha-<7>-dirty`): every other tag (`sha-<7>`, the branch, its timestamp, `latest`) would
+/// pass the changes off as the commit, or move a tag a clean build owns.
+pub fn publishable_revision(
+    tags: &[Tag],
+    sha: &str,
+    dirty: bool,
+    allow_dirty: bool,
+) -> Result<Vec<Tag>> {
+    if dirty && !allow_dirty {
+        return Err(dirty_refused(sha));
+    }
+    if !dirty {
         return Ok(tags.to_vec());
     }
-    // As long as the rules name the commit (DOCKER_METADATA_SHORT_SHA_LENGTH may lengthen it).
-    let marked = revision(ctx.short_sha(), true);
+    let marked = revision(short_sha(sha), true);
+    // The commit's digits then `-dirty`, however many digits the rules give
+    // (DOCKER_METADATA_SHORT_SHA_LENGTH may lengthen them).
+    let names_dirty_commit = |t: &Tag| {
+        t.as_str().find(short_sha(sha)).is_some_and(|at| {
+            let rest = &t.as_str()[at..];
+            let digits = rest.bytes().take_while(u8::is_ascii_hexdigit).count();
+            rest[digits..].starts_with(DIRTY)
+        })
+    };
     let dirty: Vec<Tag> = tags
         .iter()
-        .filter(|t| t.as_str().contains(&marked))
+        .filter(|t| names_dirty_commit(t))
         .cloned()
         .collect();
     if dirty.is_empty() {
@@ -219,6 +239,10 @@ mod tests {
             "sha-860c190-amd64"
         );
         assert!(immutable_tag(&[], sha).is_err());
+    }
+
+    fn publishable(tags: &[Tag], ctx: &GitContext, allow_dirty: bool) -> Result<Vec<Tag>> {
+        publishable_revision(tags, &ctx.sha, ctx.dirty, allow_dirty)
     }
 
     #[test]

@@ -26,6 +26,7 @@ pub mod moment;
 pub mod outcome;
 pub mod plan;
 pub mod publish;
+pub mod record;
 pub mod report;
 pub mod signing;
 pub mod tag;

@@ -32,6 +32,10 @@ pub enum Capture {
     /// What the registry holds for the job's immutable tag (`docker manifest inspect -v`),
     /// judged against the job's image ([`judge`]).
     Held,
+    /// What a `<repository>@<digest>` names (`docker manifest inspect -v`), which must be
+    /// the job's image ([`holds`]); the job stops before anything moves when it is not, and
+    /// the digest becomes [`DIGEST`] when it is.
+    Image,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -112,6 +116,39 @@ pub fn lookup(reference: &str, insecure: bool) -> Step {
     }
     argv.extend(["--verbose", reference]);
     Step::new(&argv).capture(Capture::Held)
+}
+
+/// Checks that `<repository>@<digest>` names the job's image before anything moves.
+pub fn expect_image(repository: &str, digest: &str, insecure: bool) -> Step {
+    Step {
+        capture: Some(Capture::Image),
+        ..lookup(&format!("{repository}@{digest}"), insecure)
+    }
+}
+
+/// Whether `reference` (`repository@digest`), which holds `held`, is the image `image_id`
+/// (its config, or in the containerd store the manifest or index itself); `Err` says what
+/// it is instead.
+pub fn holds(reference: &str, image_id: &str, held: &Held) -> Result<(), String> {
+    let digest = reference.rsplit_once('@').map_or("", |(_, d)| d);
+    match held {
+        Held::Absent => Err(format!(
+            "{reference} is not in the registry: push the image first (cargo xtask push \
+             --staging TAG)"
+        )),
+        Held::Found {
+            manifests, configs, ..
+        } if digest == image_id || configs.iter().chain(manifests).any(|d| d == image_id) => Ok(()),
+        Held::Found { configs, .. } => Err(format!(
+            "{reference} is not image {image_id} (its config is {}): the record and the \
+             registry disagree, so nothing was moved",
+            if configs.is_empty() {
+                "unknown".to_owned()
+            } else {
+                configs.join(", ")
+            }
+        )),
+    }
 }
 
 /// What the registry holds for a tag, as `docker manifest inspect --verbose` shows it.
@@ -331,6 +368,26 @@ mod tests {
                 && why.contains("clean checkout of commit 860c190")
                 && why.contains("new commit"),
             "{why}"
+        );
+    }
+
+    #[test]
+    fn a_digest_holds_the_image_whose_config_it_names() {
+        let r = "r/api@sha256:D";
+        assert_eq!(holds(r, "C", &found(true, &["M"], &["C"])), Ok(()));
+        assert_eq!(holds(r, "sha256:D", &found(true, &["M"], &["X"])), Ok(()));
+        let why = holds(r, "C2", &found(true, &["M"], &["C"])).unwrap_err();
+        assert!(
+            why.starts_with("r/api@sha256:D is not image C2 (its config is C)")
+                && why.ends_with("nothing was moved"),
+            "{why}"
+        );
+        assert!(holds(r, "C", &Held::Absent)
+            .unwrap_err()
+            .contains("not in the registry"));
+        assert_eq!(
+            expect_image("r/api", "sha256:D", false).argv.join(" "),
+            "docker manifest inspect --verbose r/api@sha256:D"
         );
     }
 

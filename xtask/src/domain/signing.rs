@@ -19,6 +19,18 @@ pub enum Signer {
     Keyless,
 }
 
+/// Whether GitHub Actions offers this job an OIDC token: cosign's `github-actions` provider
+/// needs both the request URL and the request token, which Actions sets only for a job with
+/// `permissions: id-token: write` (sigstore/cosign pkg/providers/github).
+pub fn oidc_token_available(env: &Env) -> bool {
+    [
+        "ACTIONS_ID_TOKEN_REQUEST_URL",
+        "ACTIONS_ID_TOKEN_REQUEST_TOKEN",
+    ]
+    .iter()
+    .all(|k| env.get(k).is_some_and(|v| !v.is_empty()))
+}
+
 /// `--key` > `COSIGN_KEY` > keyless when GitHub Actions offers an OIDC token.
 pub fn signer(key: Option<&std::path::Path>, env: &Env) -> Result<Signer> {
     if let Some(path) = key {
@@ -27,7 +39,7 @@ pub fn signer(key: Option<&std::path::Path>, env: &Env) -> Result<Signer> {
     match env.get("COSIGN_KEY") {
         Some(k) if k.contains("-----BEGIN") => Ok(Signer::Key("env://COSIGN_KEY".into())),
         Some(path) => Ok(Signer::Key(path.to_owned())),
-        None if env.get("ACTIONS_ID_TOKEN_REQUEST_URL").is_some() => Ok(Signer::Keyless),
+        None if oidc_token_available(env) => Ok(Signer::Keyless),
         None => Err(UsageError::new(
             "no signing key: pass --key PATH or set COSIGN_KEY (the key or its path) and \
              COSIGN_PASSWORD; in GitHub Actions, grant the job `permissions: id-token: write` \
@@ -138,6 +150,7 @@ mod tests {
     #[test]
     fn key_flag_wins_then_cosign_key_then_keyless_in_actions() {
         let actions = ("ACTIONS_ID_TOKEN_REQUEST_URL", "https://token.actions/x");
+        let token = ("ACTIONS_ID_TOKEN_REQUEST_TOKEN", "t0ken");
         let pem = (
             "COSIGN_KEY",
             "-----BEGIN ENCRYPTED SIGSTORE PRIVATE KEY-----\nabc",
@@ -154,7 +167,15 @@ mod tests {
             signer(None, &env(&[("COSIGN_KEY", "/keys/cosign.key")])).unwrap(),
             Signer::Key("/keys/cosign.key".into())
         );
-        assert_eq!(signer(None, &env(&[actions])).unwrap(), Signer::Keyless);
+        assert_eq!(
+            signer(None, &env(&[actions, token])).unwrap(),
+            Signer::Keyless
+        );
+        // Without `id-token: write` Actions sets neither; cosign needs both.
+        for half in [actions, token] {
+            let e = signer(None, &env(&[half])).unwrap_err();
+            assert!(e.to_string().contains("id-token: write"), "{e}");
+        }
         let e = signer(None, &env(&[])).unwrap_err();
         assert_eq!(crate::domain::error::exit_code(&e), 2);
         assert!(e.to_string().contains("id-token: write"), "{e}");

@@ -58,12 +58,14 @@ fi
 "#;
 
 /// Answers what xtask parses: a `docker` driver builder, the image id in `--iidfile`, image
-/// inspect JSON (labelled with `$FAKE_REVISION`, tagged `$FAKE_REPO_TAGS`), the digests of
-/// push and imagetools, a new id for every container created or started, an empty
-/// filesystem for `export`, healthy containers, trivy's report when it runs on Docker and a
-/// JUnit report for the e2e runner.
+/// inspect JSON (labelled with `$FAKE_REVISION`, tagged `$FAKE_REPO_TAGS`; asked by a tag a
+/// build gave, with that build's tags and labels), the digests of push and imagetools, a
+/// manifest of that image at any `@sha256:` digest, a new id for every container created or
+/// started, an empty filesystem for `export`, healthy containers, trivy's report when it
+/// runs on Docker and a JUnit report for the e2e runner.
 const DOCKER: &str = r#"
 value_of() { flag=$1; shift; prev=; for a in "$@"; do [ "$prev" = "$flag" ] && printf '%s' "$a"; prev=$a; done; }
+ref_file() { printf '%s.images/%s' "$FAKE_TOOLS_LOG" "$(printf '%s' "$1" | tr -c 'A-Za-z0-9._-' '_')"; }
 new_id() {
   n=$(( $(cat "$FAKE_TOOLS_LOG.ids" 2>/dev/null || echo 0) + 1 ))
   echo "$n" > "$FAKE_TOOLS_LOG.ids"
@@ -90,23 +92,43 @@ EOF
   'buildx build'*)
     iid=$(value_of --iidfile "$@")
     [ -n "$iid" ] && printf '%s\n' "@IMAGE_ID@" > "$iid"
+    mkdir -p "$FAKE_TOOLS_LOG.images"
+    tags= labels= prev=
+    for a in "$@"; do
+      case $prev in
+        --tag) tags="$tags${tags:+, }\"$a\"" ;;
+        --label) labels="$labels${labels:+, }\"${a%%=*}\": \"${a#*=}\"" ;;
+      esac
+      prev=$a
+    done
+    prev=; for a in "$@"; do [ "$prev" = --tag ] && printf '[%s]\n{%s}\n' "$tags" "$labels" > "$(ref_file "$a")"; prev=$a; done
     echo '#1 [internal] load build definition'
     echo '#1 DONE 0.0s' ;;
   'image inspect --format {{json .RepoTags}} '*) printf '%s\n' "${FAKE_REPO_TAGS:-[]}" ;;
   'image inspect --format'*) echo 1000000 ;;
-  'image inspect'*) cat <<EOF
-[{"Id": "@IMAGE_ID@", "Size": 1000000, "Config": {
-  "User": "65534", "Cmd": ["sleep", "3600"], "Entrypoint": null,
-  "Healthcheck": {"Test": ["CMD", "true"]},
-  "Labels": {"org.opencontainers.image.title": "stand-in",
-             "org.opencontainers.image.revision": "$FAKE_REVISION",
+  'image inspect'*)
+    for ref in "$@"; do :; done
+    built=$(ref_file "$ref")
+    if [ -f "$built" ]; then
+      tags=$(sed -n 1p "$built"); labels=$(sed -n 2p "$built")
+    else
+      tags=${FAKE_REPO_TAGS:-[]}
+      labels='{"org.opencontainers.image.title": "stand-in",
+             "org.opencontainers.image.revision": "'"$FAKE_REVISION"'",
              "org.opencontainers.image.created": "2026-11-23T15:03:03Z",
              "org.opencontainers.image.version": "0.0.0",
-             "org.opencontainers.image.source": "https://example.invalid/stand-in"}}}]
+             "org.opencontainers.image.source": "https://example.invalid/stand-in"}'
+    fi
+    cat <<EOF
+[{"Id": "@IMAGE_ID@", "Size": 1000000, "RepoTags": $tags, "Config": {
+  "User": "65534", "Cmd": ["sleep", "3600"], "Entrypoint": null,
+  "Healthcheck": {"Test": ["CMD", "true"]},
+  "Labels": $labels}}]
 EOF
   ;;
   'login '*) cat >/dev/null; echo 'Login Succeeded' ;;
   'push '*) echo 'The push refers to repository'; echo "tag: digest: @MANIFEST@ size: 527" ;;
+  'manifest inspect'*@sha256:*) printf '[{"Descriptor": {"digest": "@MANIFEST@"}, "SchemaV2Manifest": {"config": {"digest": "@IMAGE_ID@"}}}]\n' ;;
   'manifest inspect'*) echo 'no such manifest' >&2; exit 1 ;;
   'buildx imagetools inspect'*) printf '{\n  "mediaType": "application/vnd.oci.image.index.v1+json",\n  "digest": "@DIGEST@",\n  "size": 402\n}\n' ;;
   'run --rm'*)
@@ -620,7 +642,9 @@ struct Case {
     /// writes under target/xtask apart from every other test's.
     services: &'static [&'static str],
     /// Services whose `target/xtask/build/<name>.iid` names the stand-in image during the
-    /// runs (as if built), put back as they were afterwards.
+    /// runs (as if built), with a build record (`target/xtask/record/<name>.json`) of it
+    /// tagged `sha-<7>` in 127.0.0.1:5999/acme and pushed as [`DIGEST`], put back as they
+    /// were afterwards.
     built: &'static [&'static str],
     /// Files the real run writes under the repository root, removed afterwards; one with
     /// `{service}` stands for that file of every configured service.
@@ -691,18 +715,30 @@ fn check(case: Case) {
             .unwrap()
             .to_owned()
     };
+    let dir = s.dir.path().display().to_string();
+    let head = git_head();
+    let sha7 = &head[..7];
     for name in case.built {
         s.write_in_repository(
             &format!("target/xtask/build/{name}.iid"),
             &format!("{IMAGE_ID}\n"),
         );
+        let repository = format!("127.0.0.1:5999/acme/{name}");
+        let record = serde_json::json!({
+            "version": 1, "service": name, "repository": repository, "image_id": IMAGE_ID,
+            "tags": [format!("sha-{sha7}")], "immutable": format!("sha-{sha7}"),
+            "labels": {"org.opencontainers.image.revision": head},
+            "revision": head, "dirty": false,
+            "pushed": {"repository": repository, "digest": DIGEST, "tags": [format!("sha-{sha7}")]},
+        });
+        s.write_in_repository(
+            &format!("target/xtask/record/{name}.json"),
+            &serde_json::to_string_pretty(&record).unwrap(),
+        );
     }
     for file in case.writes.iter().flat_map(|f| each_service(f)) {
         s.written_by_the_run(&file);
     }
-    let dir = s.dir.path().display().to_string();
-    let head = git_head();
-    let sha7 = &head[..7];
     let args: Vec<String> = case
         .args
         .iter()
@@ -930,7 +966,11 @@ cases! {
     build_runs_what_its_dry_run_prints: Case {
         args: &["--config", "{config}", "build", "--registry", "127.0.0.1:5999/acme"],
         services: &["dryrun-build"],
-        writes: &["target/xtask/build/dryrun-build.iid", "target/xtask/logs/dryrun-build.log"],
+        writes: &[
+            "target/xtask/build/dryrun-build.iid",
+            "target/xtask/logs/dryrun-build.log",
+            "target/xtask/record/dryrun-build.json",
+        ],
         ..ROW
     },
     push_runs_what_its_dry_run_prints: Case {
@@ -938,7 +978,14 @@ cases! {
             "--config", "{config}", "push", "--registry", "127.0.0.1:5999/acme",
             "--allow-unscanned",
         ],
-        env: &[("REGISTRY_USERNAME", "dry-user"), ("REGISTRY_PASSWORD", "dry-Pa55")],
+        env: &[
+            ("REGISTRY_USERNAME", "dry-user"),
+            ("REGISTRY_PASSWORD", "dry-Pa55"),
+            (
+                "FAKE_REPO_TAGS",
+                r#"["127.0.0.1:5999/acme/dryrun-push-a:sha-{sha7}", "127.0.0.1:5999/acme/dryrun-push-b:sha-{sha7}"]"#,
+            ),
+        ],
         services: &["dryrun-push-a", "dryrun-push-b"],
         built: &["dryrun-push-a", "dryrun-push-b"],
         ..ROW
@@ -963,6 +1010,7 @@ cases! {
             ("COSIGN_PASSWORD", "dry-cosign-pw"),
         ],
         services: &["dryrun-sign"],
+        built: &["dryrun-sign"],
         ..ROW
     },
     scan_runs_what_its_dry_run_prints: Case {
@@ -1019,6 +1067,7 @@ cases! {
         writes: &[
             "target/xtask/build/{service}.iid",
             "target/xtask/logs/{service}.log",
+            "target/xtask/record/{service}.json",
             "target/xtask/scan/{service}.trivy.json",
             "target/xtask/scan/{service}.trivy.log",
             "target/xtask/scan/{service}.verdict.json",

@@ -17,6 +17,7 @@ mod interrupt;
 mod lint_dockerfiles;
 mod new_service;
 mod push;
+mod record;
 mod scan;
 mod sign;
 mod tags;

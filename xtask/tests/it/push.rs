@@ -41,6 +41,12 @@ fn docker_wrapper(dir: &Path) -> (PathBuf, PathBuf) {
 }
 
 fn build(config: &Path, namespace: &str) {
+    build_as(config, namespace, &[]);
+}
+
+/// `build` with `env` added (a git context of GitHub Actions' variables, say): the tags it
+/// records are the ones push then publishes.
+fn build_as(config: &Path, namespace: &str, env: &[(&str, &str)]) {
     let o = xtask_env(
         &[
             "--config",
@@ -49,7 +55,7 @@ fn build(config: &Path, namespace: &str) {
             "--registry",
             namespace,
         ],
-        &[],
+        env,
         None,
     );
     assert!(o.status.success(), "build: {}", stderr(&o));
@@ -74,14 +80,19 @@ fn tags_of(config: &Path) -> Vec<String> {
 
 #[test]
 fn dry_run_plans_digest_first_and_keeps_the_password_out() {
+    // A service never built, so that no other test's build record of it is found: the dry
+    // run plans with the tags a build would give now.
+    let dir = tempfile::tempdir().unwrap();
+    let config = fixture::write(dir.path(), &[Service::new("vp-push-dry", GOOD)]);
     let o = xtask_env(
         &[
+            "--config",
+            config.to_str().unwrap(),
             "push",
             "--dry-run",
             "--json",
             "--registry",
             "127.0.0.1:5199/acme",
-            "api",
         ],
         &[
             ("REGISTRY_USERNAME", "alice"),
@@ -104,7 +115,7 @@ fn dry_run_plans_digest_first_and_keeps_the_password_out() {
         ])
     );
     let steps = plan_steps(&plan);
-    let sha = format!("127.0.0.1:5199/acme/api:sha-{}", &git_head()[..7]);
+    let sha = format!("127.0.0.1:5199/acme/vp-push-dry:sha-{}", &git_head()[..7]);
     assert_eq!(
         steps[0],
         format!("docker manifest inspect --insecure --verbose {sha}")
@@ -155,7 +166,7 @@ fn push_refuses_images_without_a_passing_scan() {
     }
     let dir = tempfile::tempdir().unwrap();
     let config = fixture::write(dir.path(), &[Service::new("vp-gate", GOOD)]);
-    build(&config, "xtask-vp");
+    build(&config, "127.0.0.1:5199/acme");
     let verdict = root().join("target/xtask/scan/vp-gate.verdict.json");
     std::fs::create_dir_all(verdict.parent().unwrap()).unwrap();
     let _ = std::fs::remove_file(&verdict);
@@ -386,17 +397,29 @@ fn registry_dying_mid_push_never_moves_latest_alone() {
     )
     .unwrap();
     let (bin, log) = docker_wrapper(dir.path());
-    // Two commits, as a pipeline sees them: the previous one, then this one.
+    // Two commits, as a pipeline sees them: the previous one, then this one. Each is built
+    // in its context, and push publishes the tags its build recorded.
+    let actions = |sha: &str| -> Vec<(&str, String)> {
+        vec![
+            ("GITHUB_ACTIONS", "true".to_owned()),
+            ("GITHUB_EVENT_NAME", "push".to_owned()),
+            ("GITHUB_REF", git_ref.clone()),
+            ("GITHUB_SHA", sha.to_owned()),
+        ]
+    };
+    let build_at = |sha: &str| {
+        let env = actions(sha);
+        let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+        build_as(&config, &ns, &env);
+    };
     let push = |sha: &str, extra: &[(&str, &str)]| {
+        let context = actions(sha);
         let mut env = vec![
             ("REGISTRY_USERNAME", "vp-user"),
             ("REGISTRY_PASSWORD", "pw-die"),
             ("XTASK_RETRY_BASE_MS", "10"),
-            ("GITHUB_ACTIONS", "true"),
-            ("GITHUB_EVENT_NAME", "push"),
-            ("GITHUB_REF", &git_ref),
-            ("GITHUB_SHA", sha),
         ];
+        env.extend(context.iter().map(|(k, v)| (*k, v.as_str())));
         env.extend_from_slice(extra);
         xtask_env(
             &[
@@ -411,7 +434,7 @@ fn registry_dying_mid_push_never_moves_latest_alone() {
             Some(&bin),
         )
     };
-    build(&config, &ns);
+    build_at(parent.trim());
     let o = push(parent.trim(), &[]);
     assert!(o.status.success(), "first push: {}", stderr(&o));
     let old = registry
@@ -423,7 +446,7 @@ fn registry_dying_mid_push_never_moves_latest_alone() {
         format!("{GOOD}LABEL build=2\n"),
     )
     .unwrap();
-    build(&config, &ns);
+    build_at(&git_head());
     let pid = registry.pid().to_string();
     let o = push(&git_head(), &[("VP_KILL_PID", &pid)]);
     assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
@@ -480,10 +503,10 @@ fn xtask_within(
     }
 }
 
-/// A throwaway config declaring `name`, whose "build" is `busybox:stable` tagged into the
-/// config's namespace with its id recorded where `build` records it: push has an image
-/// without a build. `registry` is appended to the config.
-fn busybox_service(dir: &Path, name: &str, registry: &str) -> PathBuf {
+/// A throwaway config declaring `name`, whose "build" is `busybox:stable` tagged
+/// `<namespace>/<name>:sha-<7>`, with its id and that tag recorded where `build` records
+/// them: push has an image without a build. `registry` is appended to the config.
+fn busybox_service(dir: &Path, name: &str, registry: &str, namespace: &str) -> PathBuf {
     let config = fixture::write(dir, &[Service::new(name, GOOD)]);
     let mut text = std::fs::read_to_string(&config).unwrap();
     text.push_str(registry);
@@ -492,6 +515,10 @@ fn busybox_service(dir: &Path, name: &str, registry: &str) -> PathBuf {
     let iid = root().join(format!("target/xtask/build/{name}.iid"));
     std::fs::create_dir_all(iid.parent().unwrap()).unwrap();
     std::fs::write(iid, format!("{id}\n")).unwrap();
+    let tag = format!("sha-{}", &git_head()[..7]);
+    let repository = format!("{namespace}/{name}");
+    docker_ok(&["tag", "busybox:stable", &format!("{repository}:{tag}")]);
+    crate::record::write_record(name, &repository, &id, &[tag], false);
     config
 }
 
@@ -513,12 +540,13 @@ fn a_stalling_registry_fails_the_push_within_its_timeouts() {
     let stall = FakeRegistry::start(5710..5730, Misbehaviour::Stall);
     let _cleanup = LocalTags(stall.host());
     let dir = tempfile::tempdir().unwrap();
+    let ns = format!("{}/ps", stall.host());
     let config = busybox_service(
         dir.path(),
         "ps-stall",
         "[registry]\ntimeout_secs = 2\nretries = 1\n",
+        &ns,
     );
-    let ns = format!("{}/ps", stall.host());
     let (o, took) = xtask_within(
         &[
             "--config",
@@ -556,12 +584,13 @@ fn a_registry_answering_500_fails_the_push_quickly_as_a_server_error() {
     let broken = FakeRegistry::start(5710..5730, Misbehaviour::ServerError);
     let _cleanup = LocalTags(broken.host());
     let dir = tempfile::tempdir().unwrap();
+    let ns = format!("{}/ps", broken.host());
     let config = busybox_service(
         dir.path(),
         "ps-five-hundred",
         "[registry]\ntimeout_secs = 5\nretries = 2\n",
+        &ns,
     );
-    let ns = format!("{}/ps", broken.host());
     let (o, took) = xtask_within(
         &[
             "--config",
@@ -811,6 +840,13 @@ fn push_refuses_an_edited_or_stale_verdict_and_pushes_nothing() {
     let s = StandIn::new();
     let built = FakeBuild::new("vd-verdict");
     let image = format!("127.0.0.1:5999/acme/vd-verdict:sha-{}", &git_head()[..7]);
+    crate::record::write_record(
+        "vd-verdict",
+        "127.0.0.1:5999/acme/vd-verdict",
+        FAKE_IMAGE_ID,
+        &[format!("sha-{}", &git_head()[..7])],
+        false,
+    );
     let env = fake_docker(&s, std::slice::from_ref(&image));
     let ignore = s.path("ignore.yaml");
     let config = s.path("verdict.toml");

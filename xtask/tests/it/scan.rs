@@ -466,7 +466,7 @@ printf '%s\n' "$*" >> "$FAKE_DOCKER_LOG"
 case "$*" in
   'image inspect --format {{json .RepoTags}} '*) printf '%s\n' "$FAKE_REPO_TAGS" ;;
   'image inspect --format {{.Id}} '*) printf '%s\n' "$FAKE_IMAGE_ID" ;;
-  'image inspect '*) printf '[{"Id": "%s", "Size": 1000000, "Config": {"User": "65534", "Cmd": ["true"]}}]\n' "$FAKE_IMAGE_ID" ;;
+  'image inspect '*) printf '[{"Id": "%s", "Size": 1000000, "RepoTags": %s, "Config": {"User": "65534", "Cmd": ["true"]}}]\n' "$FAKE_IMAGE_ID" "${FAKE_REPO_TAGS:-[]}" ;;
   'version'*) echo 27.0.0 ;;
   # The registry holds nothing yet: push's look at the immutable tag finds it absent.
   'manifest inspect'*) echo 'no such manifest' >&2; exit 1 ;;
@@ -479,7 +479,7 @@ pub(crate) const FAKE_IMAGE_ID: &str =
     "sha256:7d0c0ffee7d0c0ffee7d0c0ffee7d0c0ffee7d0c0ffee7d0c0ffee7d0c0ffee7";
 
 /// `target/xtask/build/<service>.iid` naming [`FAKE_IMAGE_ID`], and the service's files under
-/// target/xtask/scan, removed when dropped.
+/// target/xtask/scan (and its build record, when a test wrote one), removed when dropped.
 pub(crate) struct FakeBuild(pub String);
 
 impl FakeBuild {
@@ -500,6 +500,7 @@ impl Drop for FakeBuild {
         let s = &self.0;
         for f in [
             format!("target/xtask/build/{s}.iid"),
+            format!("target/xtask/record/{s}.json"),
             format!("target/xtask/scan/{s}.verdict.json"),
             format!("target/xtask/scan/{s}.trivy.json"),
             format!("target/xtask/scan/{s}.trivy.log"),

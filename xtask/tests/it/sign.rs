@@ -12,16 +12,28 @@ use serde_json::Value;
 
 const PEM: &str = "-----BEGIN ENCRYPTED SIGSTORE PRIVATE KEY-----\nnot-a-real-key\n-----END ENCRYPTED SIGSTORE PRIVATE KEY-----";
 
+/// A config with one fixture service that was never built, so no build record of another
+/// test's can be found for it.
+fn unbuilt(dir: &Path) -> String {
+    fixture::write(dir, &[Service::new("vp-sign-dry", GOOD)])
+        .to_str()
+        .unwrap()
+        .to_owned()
+}
+
 #[test]
 fn dry_run_signs_the_digest_with_the_key_from_the_environment() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = unbuilt(dir.path());
     let o = xtask_env(
         &[
+            "--config",
+            &config,
             "sign",
             "--dry-run",
             "--json",
             "--registry",
             "127.0.0.1:5299/acme",
-            "api",
         ],
         &[("COSIGN_KEY", PEM), ("COSIGN_PASSWORD", "pw-sign-dry-3")],
         None,
@@ -32,47 +44,60 @@ fn dry_run_signs_the_digest_with_the_key_from_the_environment() {
         !all.contains("pw-sign-dry-3") && !all.contains("not-a-real-key"),
         "{all}"
     );
-    let sha = format!("127.0.0.1:5299/acme/api:sha-{}", &git_head()[..7]);
+    let sha = format!("127.0.0.1:5299/acme/vp-sign-dry:sha-{}", &git_head()[..7]);
     let plan: Value = serde_json::from_str(&stdout(&o)).unwrap();
     assert_eq!(
         plan_steps(&plan),
         [
             format!("docker buildx imagetools inspect --format {{{{json .Manifest}}}} {sha}"),
             "cosign sign --yes --key env://COSIGN_KEY --tlog-upload=false --allow-insecure-registry \
-             --allow-http-registry 127.0.0.1:5299/acme/api@{digest}"
+             --allow-http-registry 127.0.0.1:5299/acme/vp-sign-dry@{digest}"
                 .to_owned(),
         ]
+    );
+    assert!(
+        stderr(&o).contains("no record of a build of `vp-sign-dry`"),
+        "{}",
+        stderr(&o)
     );
     assert!(stderr(&o).contains("not uploaded to the transparency log (loopback registry)"));
 }
 
 #[test]
 fn keyless_in_github_actions_and_a_clear_error_without_any_key() {
-    let o = xtask_env(
-        &[
-            "sign",
-            "--dry-run",
-            "--json",
-            "--registry",
-            "ghcr.io/acme",
-            "api",
-        ],
-        &[("ACTIONS_ID_TOKEN_REQUEST_URL", "https://token.example/req")],
-        None,
-    );
+    let dir = tempfile::tempdir().unwrap();
+    let config = unbuilt(dir.path());
+    let sign = |env: &[(&str, &str)]| {
+        xtask_env(
+            &[
+                "--config",
+                &config,
+                "sign",
+                "--dry-run",
+                "--json",
+                "--registry",
+                "ghcr.io/acme",
+            ],
+            env,
+            None,
+        )
+    };
+    // What a job with `permissions: id-token: write` gets; cosign needs both.
+    let url = ("ACTIONS_ID_TOKEN_REQUEST_URL", "https://token.example/req");
+    let token = ("ACTIONS_ID_TOKEN_REQUEST_TOKEN", "t0ken");
+    let o = sign(&[url, token]);
     assert!(o.status.success(), "{}", stderr(&o));
     let plan: Value = serde_json::from_str(&stdout(&o)).unwrap();
     assert_eq!(
         plan_steps(&plan)[1],
-        "cosign sign --yes ghcr.io/acme/api@{digest}"
+        "cosign sign --yes ghcr.io/acme/vp-sign-dry@{digest}"
     );
-    let o = xtask_env(
-        &["sign", "--dry-run", "--registry", "ghcr.io/acme"],
-        &[],
-        None,
-    );
-    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
-    assert!(stderr(&o).contains("id-token: write"), "{}", stderr(&o));
+    assert!(stderr(&o).contains("signing keyless"), "{}", stderr(&o));
+    for env in [&[][..], &[url]] {
+        let o = sign(env);
+        assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+        assert!(stderr(&o).contains("id-token: write"), "{}", stderr(&o));
+    }
 }
 
 /// True when cosign is on PATH; skipped locally without it, a failure under `CI=true`.
