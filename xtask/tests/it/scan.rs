@@ -613,6 +613,13 @@ fn a_replay_runs_no_trivy_says_so_and_push_refuses_it_unless_allowed() {
     let s = StandIn::new();
     let built = FakeBuild::new("vd-replay");
     let image = format!("127.0.0.1:5999/acme/vd-replay:sha-{}", &git_head()[..7]);
+    crate::record::write_record(
+        "vd-replay",
+        "127.0.0.1:5999/acme/vd-replay",
+        FAKE_IMAGE_ID,
+        &[format!("sha-{}", &git_head()[..7])],
+        false,
+    );
     let env = fake_docker(&s, std::slice::from_ref(&image));
     let config = s.path("replay.toml");
     std::fs::write(
