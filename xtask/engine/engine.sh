@@ -705,6 +705,12 @@ modern_status() {
 modern_down() {
   stop_pid modern-dockerd 30
   stop_pid modern-containerd
+  # dockerd leaves its network namespace mounted under its exec root; unmounted, the state
+  # directory can be removed.
+  local ns
+  for ns in "$modern"/exec/netns/*; do
+    if [ -e "$ns" ] && ! modern_running; then umount "$ns" 2>/dev/null || true; fi
+  done
   if [ -f "$modern/bridge.created" ] && ! modern_running; then
     say "removing bridge $modern_bridge"
     ip link delete "$modern_bridge" 2>/dev/null || true
