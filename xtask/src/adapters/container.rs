@@ -23,6 +23,18 @@ use crate::domain::health::{self, Probe, State};
 
 pub const LABEL: &str = "xtask.verify";
 
+/// Held while a command that creates a container runs: the Ctrl-C cleanup takes it before it
+/// sweeps, so a container whose creation was under way is swept too, not created after the
+/// sweep. Those commands also run shielded from the terminal's signal, so docker finishes
+/// creating instead of leaving a container its client never named.
+static CREATING: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+/// Runs `cmd`, which creates a container, as [`CREATING`] says.
+fn creating<T>(cmd: &Command, run: impl FnOnce(&Command) -> Result<T>) -> Result<T> {
+    let _creating = CREATING.lock().unwrap_or_else(|p| p.into_inner());
+    run(&cmd.clone().shielded())
+}
+
 /// A run id unique to this process, for the label.
 pub fn run_id() -> String {
     let nanos = std::time::SystemTime::now()
@@ -49,6 +61,7 @@ pub fn clean_up_on_interrupt(run: &str) -> Result<RunContainers> {
     let label = run.to_owned();
     let on_interrupt = interrupt::on_interrupt(move || {
         eprintln!("removing the containers verify started");
+        let _no_creation_under_way = CREATING.lock().unwrap_or_else(|p| p.into_inner());
         remove_labelled(&label);
     })
     .map_err(anyhow::Error::msg)?;
@@ -154,7 +167,7 @@ fn judge(state_json: &str) -> Result<Option<std::result::Result<(), String>>> {
 /// `docker inspect` until it is healthy, for up to `timeout`; the planned `docker rm`
 /// removes it afterwards whatever happened.
 pub fn health(planned: &Planned, timeout: Duration) -> Result<Health> {
-    let out = exec::output(&planned.start)?;
+    let out = creating(&planned.start, exec::output)?;
     if !out.success {
         return Ok(Health::NotHealthy(format!(
             "cannot start it hardened: {}",
@@ -207,7 +220,7 @@ fn logs(container: &str) -> Command {
 /// `docker export` through a tar reader without writing it to disk, and removes the
 /// container with the planned `docker rm`.
 pub fn secret_files(planned: &Planned) -> Result<Vec<String>> {
-    let id = exec::read(&planned.start)
+    let id = creating(&planned.start, exec::read)
         .with_context(|| format!("cannot create a container: `{}`", planned.start))?;
     let planned = planned.started(&id);
     let _guard = Guard(planned.remove.clone());
