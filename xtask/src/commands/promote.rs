@@ -24,7 +24,7 @@ use crate::domain::gate::Gate;
 use crate::domain::identity;
 use crate::domain::ignore::IgnoreList;
 use crate::domain::outcome::Outcome;
-use crate::domain::publish::{self, Image, Job, Plan, Step, DIGEST};
+use crate::domain::publish::{self, Image, Job, Plan, Step};
 use crate::domain::record::Record;
 use crate::domain::tag::Tag;
 use crate::domain::verdict::{self, Current};
@@ -63,17 +63,8 @@ pub struct Args {
 
 /// The steps that point every `to` tag at what `repository:from` names now.
 pub fn job(name: &str, repository: &str, from: &Tag, to: &[Tag]) -> Job {
-    let mut to: Vec<Tag> = to.iter().filter(|t| *t != from).cloned().collect();
-    to.dedup();
-    publish::latest_last(&mut to);
     let mut steps = vec![publish::resolve(&format!("{repository}:{from}"))];
-    for t in &to {
-        steps.push(publish::retag(
-            repository,
-            t,
-            &format!("{repository}@{DIGEST}"),
-        ));
-    }
+    steps.extend(publish::retag_others(repository, to, from));
     Job {
         name: name.to_owned(),
         repository: repository.to_owned(),
@@ -107,15 +98,7 @@ pub fn record_job(
         .upload(),
         publish::resolve(&first_ref).publishes(first),
     ];
-    let mut rest: Vec<Tag> = tags.iter().filter(|t| *t != first).cloned().collect();
-    publish::latest_last(&mut rest);
-    for t in &rest {
-        steps.push(publish::retag(
-            repository,
-            t,
-            &format!("{repository}@{DIGEST}"),
-        ));
-    }
+    steps.extend(publish::retag_others(repository, tags, first));
     Ok(Job {
         name: record.service.clone(),
         repository: repository.to_owned(),

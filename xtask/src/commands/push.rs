@@ -28,7 +28,7 @@ use crate::domain::gate::Gate;
 use crate::domain::identity;
 use crate::domain::ignore::IgnoreList;
 use crate::domain::outcome::Outcome;
-use crate::domain::publish::{self, Capture, Image, Job, Plan, Step, DIGEST, MANIFEST};
+use crate::domain::publish::{self, Capture, Image, Job, Plan, Step, MANIFEST};
 use crate::domain::record::{self, Record};
 use crate::domain::tag::Tag;
 use crate::domain::verdict::{self, Current, Verdict};
@@ -107,15 +107,7 @@ pub fn job(
         .upload(),
         publish::resolve(&first_ref).publishes(first),
     ];
-    let mut rest: Vec<Tag> = tags.iter().filter(|t| *t != first).cloned().collect();
-    publish::latest_last(&mut rest);
-    for t in &rest {
-        steps.push(publish::retag(
-            repository,
-            t,
-            &format!("{repository}@{DIGEST}"),
-        ));
-    }
+    steps.extend(publish::retag_others(repository, tags, first));
     Ok(Job {
         name: name.to_owned(),
         repository: repository.to_owned(),

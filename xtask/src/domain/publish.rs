@@ -219,6 +219,19 @@ pub fn latest_last(tags: &mut [Tag]) {
     tags.sort_by_key(|t| t.as_str().starts_with("latest"));
 }
 
+/// The steps that point every tag but `first` at the digest resolved before them
+/// ([`DIGEST`]), each once, `latest` last.
+pub fn retag_others(repository: &str, tags: &[Tag], first: &Tag) -> Vec<Step> {
+    let mut others: Vec<Tag> = tags.iter().filter(|t| *t != first).cloned().collect();
+    others.dedup();
+    latest_last(&mut others);
+    let source = format!("{repository}@{DIGEST}");
+    others
+        .iter()
+        .map(|t| retag(repository, t, &source))
+        .collect()
+}
+
 /// One service's (or image's) steps.
 #[derive(Debug, Clone, Serialize)]
 pub struct Job {
