@@ -35,7 +35,7 @@ pub enum Command {
     Scan(crate::commands::scan::Args),
     /// Check the services' Dockerfiles with hadolint and the toolkit's own rules.
     LintDockerfiles(crate::commands::lint_dockerfiles::Args),
-    /// Run exactly the lints CI runs: fmt, clippy, shellcheck, the workflow schema, Dockerfiles.
+    /// Run exactly the lints CI runs: fmt, clippy, shellcheck, the workflow schema and audit, Dockerfiles.
     Lint(crate::commands::lint::Args),
     /// Check built images: non-root, healthy when hardened, size, labels, no secrets.
     Verify(crate::commands::verify::Args),
