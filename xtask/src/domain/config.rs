@@ -147,6 +147,10 @@ pub struct BuildConfig {
     /// (default: the builder's own).
     #[serde(default)]
     pub platforms: Vec<String>,
+    /// The image BuildKit runs to write each image's SBOM (`--sbom=generator=IMAGE`), e.g.
+    /// the pinned `xtask/buildkit-syft-scanner` that `cargo xtask engine up` builds. Unset:
+    /// BuildKit's default scanner (`docker/buildkit-syft-scanner`, pulled from Docker Hub).
+    pub sbom_generator: Option<String>,
 }
 
 /// `os/arch` or `os/arch/variant`, lowercase.

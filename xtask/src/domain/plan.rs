@@ -459,7 +459,10 @@ fn build_argv(
     }
     flag("--iidfile", iidfile.display().to_string());
     if flags.attestations {
-        argv.push("--sbom=true".into());
+        argv.push(match &input.config.build.sbom_generator {
+            Some(image) => format!("--sbom=generator={image}"),
+            None => "--sbom=true".into(),
+        });
         argv.push("--provenance=mode=max".into());
     }
     if input.no_cache {
