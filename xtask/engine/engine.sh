@@ -366,6 +366,9 @@ modern_sock=$modern/docker.sock
 modern_context=${XTASK_MODERN_CONTEXT:-xtask-modern}
 modern_bridge=${XTASK_MODERN_BRIDGE:-xtask-modern0}
 modern_cidr=${XTASK_MODERN_CIDR:-172.31.250.1/24}
+# The networks it creates (`docker network create`, e2e's private networks) come from this pool,
+# which the other daemon's default pools (172.17-31/16, 192.168/20) never hand out.
+modern_pool=${XTASK_MODERN_POOL:-10.213.0.0/16}
 # Trixie's runc and dynamic tini need GLIBC 2.38, which bookworm lacks: bookworm's runc and
 # trixie's tini-static (as docker-init) instead.
 modern_trixie_debs=(docker.io containerd tini docker-cli)
@@ -456,6 +459,32 @@ TOML
   die "containerd did not answer on $modern/containerd.sock; see $modern/containerd.log"
 }
 
+# Isolated networking leaves the other daemon's chains alone, but that daemon's FORWARD policy
+# (DROP, with bridged traffic passing through iptables) would cut the modern engine's containers
+# off from each other and the internet: forward and masquerade its bridge and pool, in rules
+# of its own (marked with a comment, removed by `down`).
+modern_rules() {
+  local net=${modern_cidr%.*}.0/${modern_cidr#*/}
+  local r
+  for net in "$net" "$modern_pool"; do
+    for r in "FORWARD -s $net" "FORWARD -d $net"; do
+      iptables -C $r -m comment --comment xtask-modern -j ACCEPT 2>/dev/null ||
+        iptables -I $r -m comment --comment xtask-modern -j ACCEPT
+    done
+    r="POSTROUTING -s $net ! -d $net"
+    iptables -t nat -C $r -m comment --comment xtask-modern -j MASQUERADE 2>/dev/null ||
+      iptables -t nat -A $r -m comment --comment xtask-modern -j MASQUERADE
+  done
+}
+
+modern_rules_down() {
+  local table rule
+  for table in filter nat; do
+    iptables -t "$table" -S 2>/dev/null | grep -e '--comment xtask-modern' | sed 's/^-A //' |
+      while read -r rule; do eval "iptables -t $table -D $rule" 2>/dev/null || true; done
+  done
+}
+
 # Its own bridge, so it never shares docker0 with another daemon. (`"bridge": "none"` would
 # make every RUN step fail with "network bridge not found".)
 modern_network() {
@@ -470,7 +499,11 @@ modern_network() {
 }
 
 modern_dockerd() {
-  if modern_running; then say "modern engine already running on unix://$modern_sock"; return; fi
+  if modern_running; then
+    say "modern engine already running on unix://$modern_sock"
+    if [ "$(cat "$modern/network" 2>/dev/null)" = isolated ]; then modern_rules; fi
+    return
+  fi
   need_root
   local nat='"iptables": true,' mode=full
   if other_daemon; then
@@ -481,11 +514,13 @@ modern_dockerd() {
 {
   "features": { "containerd-snapshotter": true },
   "bridge": "$modern_bridge",
+  "default-address-pools": [{ "base": "$modern_pool", "size": 24 }],
   $nat
   "cgroup-parent": "/xtask-modern"
 }
 JSON
   echo "$mode" >"$modern/network"
+  if [ "$mode" = isolated ]; then modern_rules; fi
   mkdir -p "$modern/data" "$modern/exec"
   rm -f "$modern_sock"
   say "starting dockerd 26 with the containerd image store on unix://$modern_sock ($mode networking; log: $modern/dockerd.log)"
@@ -705,6 +740,7 @@ modern_status() {
 modern_down() {
   stop_pid modern-dockerd 30
   stop_pid modern-containerd
+  if ! modern_running; then modern_rules_down; fi
   # dockerd leaves its network namespace mounted under its exec root; unmounted, the state
   # directory can be removed.
   local ns
