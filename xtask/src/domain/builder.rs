@@ -31,6 +31,9 @@ pub struct Capabilities {
     pub cache_export: bool,
     /// `--sbom`, `--provenance`.
     pub attestations: bool,
+    /// `--annotation index:...` and `manifest:...` (OCI annotations on the index and
+    /// manifests, beside the labels in the image config).
+    pub annotations: bool,
     /// The `SOURCE_DATE_EPOCH` build arg sets the image's `created` and history times.
     pub source_date_epoch: bool,
     /// More than one `--platform` in one build.
@@ -122,6 +125,7 @@ impl Builder {
         Capabilities {
             cache_export: full,
             attestations: full && attestations_known,
+            annotations: full && attestations_known,
             // Any driver's BuildKit reads it; an older one ignores it.
             source_date_epoch: attestations_known,
             multi_platform: full,
@@ -226,6 +230,7 @@ pub mod tests {
             Capabilities {
                 cache_export: false,
                 attestations: false,
+                annotations: false,
                 source_date_epoch: false,
                 multi_platform: false,
                 load_multi_platform: false,
@@ -310,6 +315,7 @@ pub mod tests {
             Capabilities {
                 cache_export: true,
                 attestations: true,
+                annotations: true,
                 source_date_epoch: true,
                 multi_platform: true,
                 load_multi_platform: true,

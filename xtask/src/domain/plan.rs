@@ -21,7 +21,7 @@ use crate::domain::env::Env;
 use crate::domain::error::UsageError;
 use crate::domain::git::GitContext;
 use crate::domain::identity;
-use crate::domain::labels::oci_labels;
+use crate::domain::labels::{self, oci_labels};
 use crate::domain::tag::{validate_repository, ImageRef};
 use crate::domain::tag_rules::Evaluation;
 
@@ -345,6 +345,7 @@ pub fn plan(input: &PlanInput, services: &[&Service]) -> Result<BuildPlan> {
                 cache,
                 platforms: &platforms,
                 attestations,
+                annotations: caps.annotations,
                 source_date_epoch: caps.source_date_epoch,
                 output,
             },
@@ -387,6 +388,7 @@ struct Flags<'a> {
     cache: CacheBackend,
     platforms: &'a [String],
     attestations: bool,
+    annotations: bool,
     source_date_epoch: bool,
     output: Output,
 }
@@ -417,6 +419,13 @@ fn build_argv(
     }
     for (k, v) in labels {
         flag("--label", format!("{k}={v}"));
+    }
+    if flags.annotations {
+        // The same keys and values on the index and every manifest, as metadata-action
+        // writes them: registries and `imagetools inspect` show them without the config.
+        for a in labels::annotations(labels, Some("index,manifest")) {
+            flag("--annotation", a);
+        }
     }
     let mut build_args = BTreeMap::from([("REVISION".to_owned(), input.ctx.sha.clone())]);
     if flags.source_date_epoch {
@@ -540,6 +549,30 @@ pub mod tests {
             .unwrap()
             .argv
             .join(" ")
+    }
+
+    /// Where the builder writes OCI annotations, the index and every manifest carry the
+    /// labels' keys and values; the classic store's docker driver gets none.
+    #[test]
+    fn annotations_repeat_the_oci_labels_on_the_index_and_manifests() {
+        let annotations = |plan: &BuildPlan| -> Vec<String> {
+            let argv = &plan.services[0].argv;
+            argv.windows(2)
+                .filter(|w| w[0] == "--annotation")
+                .map(|w| w[1].clone())
+                .collect()
+        };
+        assert!(annotations(&plan_with(DOCKER_DRIVER, &[])).is_empty());
+        let plan = plan_with(crate::domain::builder::tests::DOCKER_CONTAINERD, &[]);
+        let got = annotations(&plan);
+        let labels = &plan.services[0].labels;
+        for level in ["index", "manifest"] {
+            for key in ["title", "revision", "version", "created", "licenses"] {
+                let key = format!("org.opencontainers.image.{key}");
+                let want = format!("{level}:{key}={}", labels[&key]);
+                assert!(got.contains(&want), "{want} missing from {got:?}");
+            }
+        }
     }
 
     #[test]
@@ -773,7 +806,7 @@ mod capability_tests {
     ];
     const TWO: &[&str] = &["linux/amd64", "linux/arm64"];
 
-    /// The argv without the tags, labels and build args every plan has.
+    /// The argv without the tags, labels, annotations and build args every plan has.
     fn flags(plan: &BuildPlan) -> String {
         let argv = &plan.services[0].argv;
         let mut out = Vec::new();
@@ -782,6 +815,7 @@ mod capability_tests {
             if [
                 "--tag",
                 "--label",
+                "--annotation",
                 "--build-arg",
                 "--file",
                 "--progress",

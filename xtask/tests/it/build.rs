@@ -304,7 +304,12 @@ fn recorded_remote_builder_plans_registry_cache_two_platforms_push_and_attestati
         ]),
         "{argv:?}"
     );
-    assert!(argv.contains(&"--sbom=true") && argv.contains(&"--provenance=mode=max"));
+    // The SBOM generator the config pins, not BuildKit's default (pulled from Docker Hub).
+    assert!(
+        argv.contains(&"--sbom=generator=xtask/buildkit-syft-scanner:1.18.1")
+            && argv.contains(&"--provenance=mode=max"),
+        "{argv:?}"
+    );
     assert!(argv.contains(&"--push") && !argv.contains(&"--load"));
     let sha = format!("127.0.0.1:5000/acme/api:sha-{}", revision());
     let followups = api["followups"].as_array().unwrap();
