@@ -15,7 +15,7 @@ use anyhow::{bail, Context, Result};
 
 use crate::adapters::exec::{self, Command, EnvironmentError, Secret, Stdin, TimedOut, UsageError};
 use crate::adapters::interrupt;
-use crate::domain::attestation::{self, Attested};
+use crate::domain::attestation::{self, Inspected};
 use crate::domain::config::RegistryConfig;
 use crate::domain::env::Env;
 use crate::domain::publish::{Failure, Held};
@@ -571,8 +571,9 @@ pub fn pushed_digest(lines: &[String]) -> Option<String> {
     })
 }
 
-/// The attestations the registry holds beside `reference`'s image, read in `session`.
-pub fn attestations(session: &Session, reference: &str) -> Result<Vec<Attested>> {
+/// The attestations and index annotations the registry holds for `reference`, read in
+/// `session`.
+pub fn attestations(session: &Session, reference: &str) -> Result<Inspected> {
     let argv = attestation::inspect_argv(reference);
     let attempt = session.run(&argv, None, |_| {})?;
     if !attempt.ok {

@@ -9,6 +9,7 @@
 //! beside it are read from the registry (the `attestations` check: a `mode=max` provenance
 //! and an SBOM naming the image's Debian packages and, for a Rust service, its own crate).
 
+use std::collections::BTreeMap;
 use std::time::Duration;
 
 use anyhow::{bail, Result};
@@ -439,7 +440,8 @@ fn verify_one(
         },
     );
     if let Some(checker) = at_registry {
-        checks.extend(checker.check(t));
+        let labels = image.config.labels.clone().unwrap_or_default();
+        checks.extend(checker.check(t, &labels));
     }
     Ok(Report {
         name: t.name.clone(),
@@ -459,7 +461,8 @@ struct RegistryChecker {
 }
 
 impl RegistryChecker {
-    fn check(&self, t: &Target) -> Vec<Check> {
+    /// The registry checks of `t`, whose local image has `labels`.
+    fn check(&self, t: &Target, labels: &BTreeMap<String, String>) -> Vec<Check> {
         let mut checks = Vec::new();
         let Some(reference) = &t.pushed_ref else {
             if self.signature.is_some() {
@@ -495,6 +498,7 @@ impl RegistryChecker {
                 },
                 &read,
             ));
+            checks.push(attestation::annotations_check(reference, labels, &read));
         }
         checks
     }

@@ -15,7 +15,16 @@ use serde_json::Value;
 use crate::domain::checks::{self, Check};
 
 /// The `--format` that prints both attestations of every platform as one JSON document.
-pub const FORMAT: &str = r#"{"provenance": {{json .Provenance}}, "sbom": {{json .SBOM}}}"#;
+pub const FORMAT: &str =
+    r#"{"provenance": {{json .Provenance}}, "sbom": {{json .SBOM}}, "index": {{json .Manifest}}}"#;
+
+/// What the registry holds for a pushed tag: each platform's attestations and the index's
+/// annotations.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Inspected {
+    pub platforms: Vec<Attested>,
+    pub annotations: BTreeMap<String, String>,
+}
 
 /// `docker buildx imagetools inspect` of `reference`, printing [`FORMAT`].
 pub fn inspect_argv(reference: &str) -> Vec<String> {
@@ -81,19 +90,32 @@ impl Package {
 }
 
 /// Reads what [`FORMAT`] printed.
-pub fn parse(printed: &str) -> Result<Vec<Attested>> {
+pub fn parse(printed: &str) -> Result<Inspected> {
     #[derive(Deserialize)]
     struct Both {
         provenance: Value,
         sbom: Value,
+        #[serde(default)]
+        index: Value,
     }
     let both: Both = serde_json::from_str(printed)
         .context("`docker buildx imagetools inspect` printed no attestations document")?;
     // One platform: {"SLSA": ...} and {"SPDX": ...}; several: keyed by platform.
     let single = |v: &Value, key: &str| v.get(key).is_some();
+    let annotations = both
+        .index
+        .get("annotations")
+        .and_then(Value::as_object)
+        .into_iter()
+        .flatten()
+        .filter_map(|(k, v)| Some((k.clone(), v.as_str()?.to_owned())))
+        .collect();
     let neither = both.provenance.is_null() && both.sbom.is_null();
     if neither || single(&both.provenance, "SLSA") || single(&both.sbom, "SPDX") {
-        return Ok(vec![attested(None, &both.provenance, &both.sbom)?]);
+        return Ok(Inspected {
+            platforms: vec![attested(None, &both.provenance, &both.sbom)?],
+            annotations,
+        });
     }
     let mut platforms: BTreeMap<String, (Value, Value)> = BTreeMap::new();
     for (platform, v) in both.provenance.as_object().into_iter().flatten() {
@@ -102,10 +124,53 @@ pub fn parse(printed: &str) -> Result<Vec<Attested>> {
     for (platform, v) in both.sbom.as_object().into_iter().flatten() {
         platforms.entry(platform.clone()).or_default().1 = v.clone();
     }
-    platforms
-        .into_iter()
-        .map(|(p, (prov, sbom))| attested(Some(p), &prov, &sbom))
-        .collect()
+    Ok(Inspected {
+        platforms: platforms
+            .into_iter()
+            .map(|(p, (prov, sbom))| attested(Some(p), &prov, &sbom))
+            .collect::<Result<_>>()?,
+        annotations,
+    })
+}
+
+/// The OCI annotation keys the index must carry, as docker/metadata-action writes them
+/// (`source` too when the repository has a remote).
+const ANNOTATED: [&str; 5] = ["title", "revision", "version", "created", "licenses"];
+
+/// The `annotations` check: the pushed index carries the OCI annotations, with the values
+/// the image's labels have.
+pub fn annotations_check(
+    reference: &str,
+    labels: &BTreeMap<String, String>,
+    inspected: &Result<Inspected>,
+) -> Check {
+    const NAME: &str = "annotations";
+    let got = match inspected {
+        Ok(i) => &i.annotations,
+        Err(e) => {
+            return checks::fail(NAME, format!("cannot read the index of {reference}: {e:#}"))
+        }
+    };
+    let mut wrong = Vec::new();
+    for key in ANNOTATED {
+        let key = format!("org.opencontainers.image.{key}");
+        match (got.get(&key), labels.get(&key)) {
+            (None, _) => wrong.push(format!("{key} missing")),
+            (Some(a), Some(l)) if a != l => wrong.push(format!("{key} is {a:?}, the label {l:?}")),
+            _ => {}
+        }
+    }
+    if wrong.is_empty() {
+        checks::pass(
+            NAME,
+            format!(
+                "the index carries {} OCI annotations, as the labels say",
+                got.len()
+            ),
+        )
+    } else {
+        checks::fail(NAME, format!("{reference}'s index: {}", wrong.join("; ")))
+    }
 }
 
 fn attested(platform: Option<String>, provenance: &Value, sbom: &Value) -> Result<Attested> {
@@ -155,11 +220,11 @@ pub struct Expected<'a> {
 
 /// The `attestations` check: on every platform, a `mode=max` provenance and an SBOM naming
 /// the image's Debian packages and, for a Rust service, its own crate.
-pub fn check(expected: &Expected, attested: &Result<Vec<Attested>>) -> Check {
+pub fn check(expected: &Expected, inspected: &Result<Inspected>) -> Check {
     const NAME: &str = "attestations";
     let reference = expected.reference;
-    let attested = match attested {
-        Ok(a) => a,
+    let attested = match inspected {
+        Ok(i) => &i.platforms,
         Err(e) => {
             return checks::fail(
                 NAME,
@@ -253,13 +318,13 @@ mod tests {
     const LIBC: (&str, &str, &str) = ("libc6", "2.36-9", "pkg:deb/debian/libc6@2.36-9?arch=amd64");
     const API: (&str, &str, &str) = ("api", "0.1.0", "pkg:cargo/api@0.1.0");
 
-    fn one(provenance: &str, sbom: &str) -> Result<Vec<Attested>> {
+    fn one(provenance: &str, sbom: &str) -> Result<Inspected> {
         parse(&format!(
             r#"{{"provenance": {provenance}, "sbom": {sbom}}}"#
         ))
     }
 
-    fn status(attested: &Result<Vec<Attested>>, crate_name: Option<&str>) -> (Status, String) {
+    fn status(attested: &Result<Inspected>, crate_name: Option<&str>) -> (Status, String) {
         let c = check(
             &Expected {
                 reference: "r/api:sha-1",
@@ -330,6 +395,7 @@ mod tests {
         let platforms: Vec<_> = a
             .as_ref()
             .unwrap()
+            .platforms
             .iter()
             .map(|a| a.platform.clone().unwrap())
             .collect();
@@ -337,5 +403,37 @@ mod tests {
         let (s, reason) = status(&a, None);
         assert_eq!(s, Status::Fail);
         assert!(reason.contains("no provenance for linux/arm64"), "{reason}");
+    }
+
+    #[test]
+    fn the_index_must_carry_the_labels_as_annotations() {
+        let labels: BTreeMap<String, String> = ANNOTATED
+            .iter()
+            .map(|k| {
+                (
+                    format!("org.opencontainers.image.{k}"),
+                    format!("{k}-value"),
+                )
+            })
+            .collect();
+        let index = |annotations: &BTreeMap<String, String>| {
+            parse(&format!(
+                r#"{{"provenance": null, "sbom": null, "index": {{"annotations": {}}}}}"#,
+                serde_json::to_string(annotations).unwrap()
+            ))
+        };
+        let c = annotations_check("r/api:sha-1", &labels, &index(&labels));
+        assert_eq!(c.status, Status::Pass, "{}", c.reason);
+        let mut edited = labels.clone();
+        edited.remove("org.opencontainers.image.title");
+        edited.insert("org.opencontainers.image.version".into(), "other".into());
+        let c = annotations_check("r/api:sha-1", &labels, &index(&edited));
+        assert_eq!(c.status, Status::Fail);
+        assert!(
+            c.reason.contains("org.opencontainers.image.title missing")
+                && c.reason.contains("version is \"other\""),
+            "{}",
+            c.reason
+        );
     }
 }
