@@ -110,7 +110,9 @@ pub fn parse(printed: &str) -> Result<Inspected> {
         .flatten()
         .filter_map(|(k, v)| Some((k.clone(), v.as_str()?.to_owned())))
         .collect();
-    let neither = both.provenance.is_null() && both.sbom.is_null();
+    // An image without attestations (a plain manifest, no index) prints null or {}.
+    let none = |v: &Value| v.is_null() || v.as_object().is_some_and(|o| o.is_empty());
+    let neither = none(&both.provenance) && none(&both.sbom);
     if neither || single(&both.provenance, "SLSA") || single(&both.sbom, "SPDX") {
         return Ok(Inspected {
             platforms: vec![attested(None, &both.provenance, &both.sbom)?],
@@ -378,6 +380,9 @@ mod tests {
         let (s, reason) = status(&one(MAX, &no_debian), None);
         assert_eq!(s, Status::Fail);
         assert!(reason.contains("lists no Debian packages"), "{reason}");
+        let (s, reason) = status(&one("{}", "{}"), None);
+        assert_eq!(s, Status::Fail);
+        assert!(reason.contains("no provenance; no SBOM"), "{reason}");
         let (s, reason) = status(&parse("ERROR: not found"), None);
         assert_eq!(s, Status::Fail);
         assert!(reason.contains("cannot read"), "{reason}");

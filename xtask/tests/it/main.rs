@@ -6,6 +6,7 @@
 mod common;
 
 mod affected;
+mod attestations;
 mod build;
 mod ci;
 mod doctor;
