@@ -77,6 +77,13 @@ fn registry_checks(reference: &str) -> Vec<(String, String, String)> {
         .collect()
 }
 
+fn named<'a>(checks: &'a [(String, String, String)], name: &str) -> &'a (String, String, String) {
+    checks
+        .iter()
+        .find(|c| c.0 == name)
+        .unwrap_or_else(|| panic!("no {name} check in {checks:?}"))
+}
+
 #[test]
 fn verify_reads_provenance_sbom_and_annotations_at_the_registry_and_fails_without_them() {
     if !modern_engine_available() {
@@ -94,14 +101,14 @@ fn verify_reads_provenance_sbom_and_annotations_at_the_registry_and_fails_withou
     let plain = build_and_push("plain", &["--provenance=false", "--sbom=false"]);
 
     let checks = registry_checks(&attested.0);
-    let attestations = checks.iter().find(|c| c.0 == "attestations").unwrap();
+    let attestations = named(&checks, "attestations");
     assert_eq!(attestations.1, "pass", "{checks:?}");
     assert!(
         attestations.2.contains("provenance (mode=max)") && attestations.2.contains("Debian"),
         "{checks:?}"
     );
     // Only a title was annotated: the check names the keys the index lacks.
-    let annotations = checks.iter().find(|c| c.0 == "annotations").unwrap();
+    let annotations = named(&checks, "annotations");
     assert_eq!(annotations.1, "fail", "{checks:?}");
     assert!(
         annotations
@@ -112,7 +119,7 @@ fn verify_reads_provenance_sbom_and_annotations_at_the_registry_and_fails_withou
     );
 
     let checks = registry_checks(&plain.0);
-    let attestations = checks.iter().find(|c| c.0 == "attestations").unwrap();
+    let attestations = named(&checks, "attestations");
     assert_eq!(attestations.1, "fail", "{checks:?}");
     assert!(
         attestations.2.contains("no provenance") && attestations.2.contains("no SBOM"),
