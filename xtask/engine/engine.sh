@@ -477,18 +477,19 @@ modern_rules() {
     rule nat POSTROUTING -s "$net" ! -d "$net" -j MASQUERADE
   done
 }
-# rule TABLE CHAIN SPEC...: appended once.
+# rule TABLE CHAIN SPEC...: appended once, marked as this engine's (by its context's name, so
+# a second modern engine's `down` leaves this one's rules alone).
 rule() {
   local table=$1 chain=$2
   shift 2
-  iptables -t "$table" -C "$chain" -m comment --comment xtask-modern "$@" 2>/dev/null ||
-    iptables -t "$table" -A "$chain" -m comment --comment xtask-modern "$@"
+  iptables -t "$table" -C "$chain" -m comment --comment "engine:$modern_context" "$@" 2>/dev/null ||
+    iptables -t "$table" -A "$chain" -m comment --comment "engine:$modern_context" "$@"
 }
 
 modern_rules_down() {
   local table rule
   for table in filter nat; do
-    iptables -t "$table" -S 2>/dev/null | grep -e '--comment xtask-modern' | sed 's/^-A //' |
+    iptables -t "$table" -S 2>/dev/null | grep -e "--comment engine:$modern_context " | sed 's/^-A //' |
       while read -r rule; do eval "iptables -t $table -D $rule" 2>/dev/null || true; done
   done
 }
