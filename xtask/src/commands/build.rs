@@ -14,9 +14,9 @@ use std::time::{Duration, Instant};
 use anyhow::{bail, Context, Result};
 use serde::Serialize;
 
-use crate::adapters::changes;
 use crate::adapters::exec::{self, usage, Command};
 use crate::adapters::workspace::Workspace;
+use crate::adapters::{changes, records};
 use crate::cli::{Preview, Registry};
 use crate::domain::affected::{self, Decision};
 use crate::domain::builder::Builder;
@@ -226,13 +226,13 @@ pub fn run(ws: &Workspace, args: &Args) -> Result<outcome::Outcome> {
             print_logs(&ws.root, &outcomes);
         }
     }
-    crate::adapters::records::record_build(
+    records::record_build(
         &ws.root,
         &plan,
         &ctx,
         outcomes
             .iter()
-            .map(|o| (o.name.as_str(), o.image_id.as_deref())),
+            .map(|o| (o.name.as_str(), o.image_id.as_deref(), o.size_bytes)),
     )?;
     let failed: Vec<String> = outcomes
         .iter()
@@ -434,9 +434,13 @@ fn build_one(root: &Path, service: &ServicePlan, width: usize) -> Outcome {
         let id =
             fs::read_to_string(root.join(&service.iidfile)).context("buildx wrote no image id")?;
         let id = id.trim().to_owned();
-        // A pushed (multi-platform) image is not in the local store to be measured.
+        // A pushed (multi-platform) image is not in the local store to be measured. The
+        // record of the same image (a rebuild with no change) has its size already.
         if service.output == Output::Load {
-            outcome.size_bytes = Some(image_size(&id)?);
+            outcome.size_bytes = match records::recorded_size(root, &service.name, &id) {
+                Some(size) => Some(size),
+                None => Some(image_size(&id)?),
+            };
         }
         outcome.image_id = Some(id);
         Ok(())
