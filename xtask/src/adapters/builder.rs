@@ -88,22 +88,23 @@ pub fn detect_recording(name: Option<&str>) -> Result<(Builder, String)> {
 }
 
 /// Where a build keeps the recording of the builder it detected, for the next build to plan
-/// with (commands/build.rs): one file per builder name, `-` for the current builder.
+/// with (commands/build.rs): `builder.txt` for the current builder, `builder.<name>.txt`
+/// for a named one.
 fn remembered_path(root: &Path, name: Option<&str>) -> PathBuf {
-    let name: String = name
-        .unwrap_or("-")
-        .chars()
-        .map(|c| {
-            if c.is_ascii_alphanumeric() || c == '-' || c == '_' {
-                c
-            } else {
-                '_'
-            }
-        })
-        .collect();
-    root.join(TARGET_DIR)
-        .join("build")
-        .join(format!("builder.{name}.txt"))
+    let file = match name {
+        None => "builder.txt".to_owned(),
+        Some(name) => {
+            let name: String = name
+                .chars()
+                .map(|c| match c {
+                    'a'..='z' | 'A'..='Z' | '0'..='9' | '-' | '_' => c,
+                    _ => '_',
+                })
+                .collect();
+            format!("builder.{name}.txt")
+        }
+    };
+    root.join(TARGET_DIR).join("build").join(file)
 }
 
 /// The builder the last build detected for `name`, if it left a readable recording.
