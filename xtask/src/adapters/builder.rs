@@ -14,6 +14,7 @@ use anyhow::{Context, Result};
 use crate::adapters::exec::{self, Command, EnvironmentError, TimedOut};
 use crate::adapters::verdicts::write_atomically;
 use crate::domain::builder::{self, Builder};
+use crate::domain::env::Env;
 use crate::domain::plan::TARGET_DIR;
 
 /// How long `docker buildx inspect` may take to answer (a remote or kubernetes builder is
@@ -107,20 +108,40 @@ fn remembered_path(root: &Path, name: Option<&str>) -> PathBuf {
     root.join(TARGET_DIR).join("build").join(file)
 }
 
-/// The builder the last build detected for `name`, if it left a readable recording.
-pub fn remembered(root: &Path, name: Option<&str>) -> Option<Builder> {
+/// Which docker answered: the client on PATH and the variables that choose its daemon,
+/// context, configuration and builder. A remembered builder is only one of the same client
+/// (a docker stand-in on PATH, as the tests put there, or another context is another one).
+fn client(env: &Env) -> String {
+    let docker = exec::find("docker").map_or(String::new(), |p| p.display().to_string());
+    let vars = [
+        "DOCKER_HOST",
+        "DOCKER_CONTEXT",
+        "DOCKER_CONFIG",
+        "BUILDX_BUILDER",
+    ]
+    .map(|v| format!("{v}={}", env.get(v).unwrap_or_default()));
+    format!("# asked {docker} with {}", vars.join(" "))
+}
+
+/// The builder the last build detected for `name` with this docker client, if it left a
+/// readable recording.
+pub fn remembered(root: &Path, env: &Env, name: Option<&str>) -> Option<Builder> {
     let text = std::fs::read_to_string(remembered_path(root, name)).ok()?;
-    Builder::parse_recording(&text).ok()
+    let (asked, recording) = text.split_once('\n')?;
+    if asked != client(env) {
+        return None;
+    }
+    Builder::parse_recording(recording).ok()
 }
 
 /// Keeps `recording` (from [`detect_recording`]) for the next build. Best effort: without
 /// it the next build waits for the builder's answer, as the first one did.
-pub fn remember(root: &Path, name: Option<&str>, recording: &str) {
+pub fn remember(root: &Path, env: &Env, name: Option<&str>, recording: &str) {
     let path = remembered_path(root, name);
     if let Some(dir) = path.parent() {
         let _ = std::fs::create_dir_all(dir);
     }
-    let _ = write_atomically(&path, recording);
+    let _ = write_atomically(&path, &format!("{}\n{recording}", client(env)));
 }
 
 fn inspect_failure(name: Option<&str>, stderr: &str) -> anyhow::Error {
@@ -150,32 +171,36 @@ mod tests {
     use crate::domain::builder::tests::{recorded, DOCKER_CONTAINERD, DOCKER_DRIVER};
 
     #[test]
-    fn a_remembered_builder_reads_back_per_builder_name() {
+    fn a_remembered_builder_reads_back_per_builder_name_and_client() {
         let root = tempfile::tempdir().unwrap();
         let root = root.path();
-        assert_eq!(remembered(root, None), None);
-        remember(root, None, DOCKER_CONTAINERD);
-        remember(root, Some("../odd name"), DOCKER_DRIVER);
-        assert_eq!(remembered(root, None), Some(recorded(DOCKER_CONTAINERD)));
-        assert!(remembered(root, None).unwrap().containerd_store);
+        let env = Env::default();
+        assert_eq!(remembered(root, &env, None), None);
+        remember(root, &env, None, DOCKER_CONTAINERD);
+        remember(root, &env, Some("../odd name"), DOCKER_DRIVER);
         assert_eq!(
-            remembered(root, Some("../odd name")),
+            remembered(root, &env, None),
+            Some(recorded(DOCKER_CONTAINERD))
+        );
+        assert!(remembered(root, &env, None).unwrap().containerd_store);
+        assert_eq!(
+            remembered(root, &env, Some("../odd name")),
             Some(recorded(DOCKER_DRIVER))
         );
-        assert_eq!(remembered(root, Some("other")), None);
+        assert_eq!(remembered(root, &env, Some("other")), None);
+        // Another context (or daemon, or client) is another builder's answer.
+        let other: Env = [("DOCKER_CONTEXT", "xtask-modern")].into_iter().collect();
+        assert_eq!(remembered(root, &other, None), None);
         // Every name stays a file of target/xtask/build.
-        let files: Vec<_> = std::fs::read_dir(root.join(TARGET_DIR).join("build"))
+        let mut files: Vec<_> = std::fs::read_dir(root.join(TARGET_DIR).join("build"))
             .unwrap()
             .map(|e| e.unwrap().file_name().into_string().unwrap())
             .collect();
-        assert_eq!(files.len(), 2, "{files:?}");
-        assert!(
-            files.contains(&"builder.___odd_name.txt".to_owned()),
-            "{files:?}"
-        );
+        files.sort();
+        assert_eq!(files, ["builder.___odd_name.txt", "builder.txt"]);
         // A recording that no longer parses is no remembered builder.
-        remember(root, None, "garbage");
-        assert_eq!(remembered(root, None), None);
+        remember(root, &env, None, "garbage");
+        assert_eq!(remembered(root, &env, None), None);
     }
 
     #[test]

@@ -183,7 +183,7 @@ pub fn run(ws: &Workspace, args: &Args) -> Result<outcome::Outcome> {
     // now; if not, they are run again, planned for the builder that answered. A dry run and
     // a build that pushes always wait for the answer.
     let remembered = (!args.preview.dry_run && args.builder_inspect.is_none())
-        .then(|| builder::remembered(&ws.root, builder_name))
+        .then(|| builder::remembered(&ws.root, &ws.env, builder_name))
         .flatten();
     let (ctx, detected, early) = std::thread::scope(|s| {
         // The git context and the builder are independent questions to git and to the
@@ -217,7 +217,7 @@ pub fn run(ws: &Workspace, args: &Args) -> Result<outcome::Outcome> {
         (None, detected) => match detected.expect("detected without a recording") {
             Ok((b, recording)) => {
                 if !args.preview.dry_run {
-                    builder::remember(&ws.root, builder_name, &recording);
+                    builder::remember(&ws.root, &ws.env, builder_name, &recording);
                 }
                 b
             }
