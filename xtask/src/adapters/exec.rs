@@ -13,9 +13,12 @@
 
 use std::fmt;
 use std::fs::File;
-use std::io::{BufRead, BufReader, Read};
+use std::io::{BufRead, BufReader, Read, Write};
+use std::path::{Path, PathBuf};
+use std::process::{Child, ExitStatus, Stdio};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use anyhow::{bail, Context, Result};
 
@@ -92,79 +95,111 @@ impl fmt::Display for Exit {
 }
 
 impl Output {
-    fn of(out: &std::process::Output) -> Output {
+    fn of(status: ExitStatus, stdout: &[u8], stderr: &[u8]) -> Output {
         Output {
-            success: out.status.success(),
-            code: out.status.code(),
-            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+            success: status.success(),
+            code: status.code(),
+            stdout: String::from_utf8_lossy(stdout).into_owned(),
+            stderr: String::from_utf8_lossy(stderr).into_owned(),
         }
     }
 }
 
-fn expression(cmd: &Command) -> duct::Expression {
-    let mut expr = duct::cmd(&cmd.program, &cmd.args).unchecked();
+/// Starts `cmd` with the given stdout and stderr, hands the child to `consume` (which reads
+/// whatever pipes it was given), waits for it and returns what `consume` returned and how
+/// the child ended. A watchdog thread kills the child and every process below it once the
+/// command's timeout has passed; the wait itself blocks, so a child is seen to end at once.
+fn run<T>(
+    cmd: &Command,
+    stdout: Stdio,
+    stderr: Stdio,
+    consume: impl FnOnce(&mut Child) -> T,
+) -> Result<(T, ExitStatus)> {
+    let mut command = std::process::Command::new(&cmd.program);
+    command.args(&cmd.args).stdout(stdout).stderr(stderr);
     #[cfg(unix)]
     if cmd.shielded {
-        expr = expr.before_spawn(|c| {
-            use std::os::unix::process::CommandExt;
-            c.process_group(0);
-            Ok(())
-        });
+        use std::os::unix::process::CommandExt;
+        command.process_group(0);
     }
     if let Some(dir) = &cmd.dir {
-        expr = expr.dir(dir);
+        command.current_dir(dir);
     }
     for (name, value) in &cmd.env {
-        expr = match value {
-            EnvValue::Plain(v) => expr.env(name, v),
+        match value {
+            EnvValue::Plain(v) => command.env(name, v),
         };
     }
-    match &cmd.stdin {
-        Stdin::Null => expr.stdin_null(),
-        Stdin::Inherit => expr,
-        Stdin::Secret(s) => expr.stdin_bytes(s.expose().as_bytes().to_vec()),
+    command.stdin(match &cmd.stdin {
+        Stdin::Null => Stdio::null(),
+        Stdin::Inherit => Stdio::inherit(),
+        Stdin::Secret(_) => Stdio::piped(),
+    });
+    let mut child = command
+        .spawn()
+        .with_context(|| format!("cannot start `{}`", cmd.program))?;
+    // The command holds this process's copies of the pipe ends the child was given; while
+    // they are open, a reader of the pipe never sees its end.
+    drop(command);
+    let pid = child.id();
+    let (done, watch) = mpsc::channel::<()>();
+    let timed_out = AtomicBool::new(false);
+    let (value, status) = std::thread::scope(|scope| {
+        if let (Some(mut input), Stdin::Secret(secret)) = (child.stdin.take(), &cmd.stdin) {
+            // Written from a thread, so a child that does not read it cannot block this one.
+            scope.spawn(move || input.write_all(secret.expose().as_bytes()));
+        }
+        if let Some(timeout) = cmd.timeout {
+            let timed_out = &timed_out;
+            scope.spawn(move || {
+                if watch.recv_timeout(timeout) == Err(mpsc::RecvTimeoutError::Timeout) {
+                    timed_out.store(true, Ordering::SeqCst);
+                    kill_tree(pid);
+                }
+            });
+        }
+        let value = consume(&mut child);
+        let status = child.wait();
+        let _ = done.send(());
+        (value, status)
+    });
+    if timed_out.load(Ordering::SeqCst) {
+        return Err(anyhow::Error::new(TimedOut {
+            command: cmd.to_string(),
+            after: cmd.timeout.unwrap_or_default(),
+        }));
     }
+    Ok((value, status?))
 }
 
-fn start(cmd: &Command, expr: duct::Expression) -> Result<duct::Handle> {
-    expr.start()
-        .with_context(|| format!("cannot start `{}`", cmd.program))
-}
-
-/// Waits for the child, killing it once the command's timeout has passed.
-fn finish(cmd: &Command, handle: &duct::Handle) -> Result<std::process::Output> {
-    let Some(timeout) = cmd.timeout else {
-        return Ok(handle.wait()?.clone());
-    };
-    let started = Instant::now();
-    loop {
-        if let Some(output) = handle.try_wait()? {
-            return Ok(output.clone());
+/// Reads the child's captured stdout and stderr to their ends, both at once (a child that
+/// fills one pipe while the other is read would wait forever).
+fn read_both(child: &mut Child) -> (Vec<u8>, Vec<u8>) {
+    let (mut out, mut err) = (Vec::new(), Vec::new());
+    let (stdout, stderr) = (child.stdout.take(), child.stderr.take());
+    std::thread::scope(|scope| {
+        if let Some(mut stderr) = stderr {
+            let err = &mut err;
+            scope.spawn(move || stderr.read_to_end(err));
         }
-        if started.elapsed() >= timeout {
-            kill_tree(&handle.pids());
-            handle.kill()?;
-            return Err(anyhow::Error::new(TimedOut {
-                command: cmd.to_string(),
-                after: timeout,
-            }));
+        if let Some(mut stdout) = stdout {
+            let _ = stdout.read_to_end(&mut out);
         }
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    });
+    (out, err)
 }
 
 /// Runs `cmd` with stdout and stderr captured; a non-zero exit is not an error.
 pub fn output(cmd: &Command) -> Result<Output> {
-    let expr = expression(cmd).stdout_capture().stderr_capture();
-    Ok(Output::of(&finish(cmd, &start(cmd, expr)?)?))
+    let ((out, err), status) = run(cmd, Stdio::piped(), Stdio::piped(), read_both)?;
+    Ok(Output::of(status, &out, &err))
 }
 
 /// Runs `cmd` with its stdout captured and its stderr on the terminal, so a person sees
 /// its progress live; the [`Output`]'s stderr is empty. A non-zero exit is not an error.
 pub fn stdout(cmd: &Command) -> Result<Output> {
-    let expr = expression(cmd).stdout_capture();
-    Ok(Output::of(&finish(cmd, &start(cmd, expr)?)?))
+    let ((out, _), status) = run(cmd, Stdio::piped(), Stdio::inherit(), read_both)?;
+    Ok(Output::of(status, &out, &[]))
 }
 
 /// Runs `cmd` and returns its stdout without trailing whitespace; a non-zero exit is an
@@ -179,26 +214,29 @@ pub fn read(cmd: &Command) -> Result<String> {
 
 /// Runs `cmd` with the terminal as its stdout and stderr; returns whether it succeeded.
 pub fn status(cmd: &Command) -> Result<bool> {
-    Ok(finish(cmd, &start(cmd, expression(cmd))?)?.status.success())
+    let ((), status) = run(cmd, Stdio::inherit(), Stdio::inherit(), |_| ())?;
+    Ok(status.success())
 }
 
 /// Runs `cmd` with its output discarded; returns whether it succeeded.
 pub fn quiet(cmd: &Command) -> Result<bool> {
-    let expr = expression(cmd).stdout_null().stderr_null();
-    Ok(finish(cmd, &start(cmd, expr)?)?.status.success())
+    let ((), status) = run(cmd, Stdio::null(), Stdio::null(), |_| ())?;
+    Ok(status.success())
 }
 
 /// Runs `cmd` with stdout and stderr appended to `log`; returns how it ended.
 pub fn to_file(cmd: &Command, log: File) -> Result<Exit> {
-    let expr = expression(cmd).stderr_to_stdout().stdout_file(log);
-    Ok(Exit::of(finish(cmd, &start(cmd, expr)?)?.status))
+    let stdout = log.try_clone().context("cannot share the log file")?;
+    let ((), status) = run(cmd, stdout.into(), log.into(), |_| ())?;
+    Ok(Exit::of(status))
 }
 
 /// Runs `cmd`, handing every line of its combined stdout and stderr to `on_line`.
 /// Returns whether it exited successfully; failing to start it at all is an error.
 pub fn stream(cmd: &Command, mut on_line: impl FnMut(&str)) -> Result<bool> {
-    let expr = expression(cmd).stderr_to_stdout();
-    let (read, output) = read_through(cmd, expr, |reader| {
+    let (reader, writer) = std::io::pipe().context("cannot create a pipe")?;
+    let stderr = writer.try_clone().context("cannot create a pipe")?;
+    let (read, status) = run(cmd, writer.into(), stderr.into(), |_| {
         let mut lines = BufReader::new(reader);
         let mut line = Vec::new();
         loop {
@@ -211,7 +249,7 @@ pub fn stream(cmd: &Command, mut on_line: impl FnMut(&str)) -> Result<bool> {
         }
     })?;
     read?;
-    Ok(output.status.success())
+    Ok(status.success())
 }
 
 /// Runs `cmd`, handing its stdout as a byte stream to `consume` (a tar archive, say) while
@@ -219,63 +257,30 @@ pub fn stream(cmd: &Command, mut on_line: impl FnMut(&str)) -> Result<bool> {
 /// finish. Returns what `consume` returned and how the child ended; the [`Output`]'s
 /// stdout is empty, as `consume` had it.
 pub fn pipe<T>(cmd: &Command, consume: impl FnOnce(&mut dyn Read) -> T) -> Result<(T, Output)> {
-    let expr = expression(cmd).stderr_capture();
-    let (value, output) = read_through(cmd, expr, |mut reader| {
-        let value = consume(&mut reader);
-        let _ = std::io::copy(&mut reader, &mut std::io::sink());
-        value
-    })?;
-    Ok((
-        value,
-        Output {
-            stdout: String::new(),
-            ..Output::of(&output)
-        },
-    ))
-}
-
-/// Starts `expr` (made from `cmd`) with its stdout on a pipe and lets `consume` read it to
-/// the end, killing the child once the command's timeout has passed.
-fn read_through<T>(
-    cmd: &Command,
-    expr: duct::Expression,
-    consume: impl FnOnce(&duct::ReaderHandle) -> T,
-) -> Result<(T, std::process::Output)> {
-    let reader = expr
-        .reader()
-        .with_context(|| format!("cannot start `{}`", cmd.program))?;
-    let (done, watch) = mpsc::channel::<()>();
-    let (value, timed_out) = std::thread::scope(|scope| {
-        let reader = &reader;
-        let watchdog = scope.spawn(move || match cmd.timeout {
-            Some(t) if watch.recv_timeout(t) == Err(mpsc::RecvTimeoutError::Timeout) => {
-                kill_tree(&reader.pids());
-                let _ = reader.kill();
-                true
+    let ((value, err), status) = run(cmd, Stdio::piped(), Stdio::piped(), |child| {
+        let mut err = Vec::new();
+        let (stdout, stderr) = (child.stdout.take(), child.stderr.take());
+        let value = std::thread::scope(|scope| {
+            if let Some(mut stderr) = stderr {
+                let err = &mut err;
+                scope.spawn(move || stderr.read_to_end(err));
             }
-            _ => false,
+            let mut stdout = stdout.expect("stdout was piped");
+            let value = consume(&mut stdout);
+            let _ = std::io::copy(&mut stdout, &mut std::io::sink());
+            value
         });
-        let value = consume(reader);
-        let _ = done.send(());
-        (value, watchdog.join().unwrap_or(false))
-    });
-    if timed_out {
-        return Err(anyhow::Error::new(TimedOut {
-            command: cmd.to_string(),
-            after: cmd.timeout.unwrap_or_default(),
-        }));
-    }
-    let output = reader
-        .try_wait()?
-        .context("child still running after its output closed")?;
-    Ok((value, output.clone()))
+        (value, err)
+    })?;
+    Ok((value, Output::of(status, &[], &err)))
 }
 
-/// Kills (SIGKILL) `pids` and every process below them. The whole tree is read from /proc
+/// Kills (SIGKILL) `pid` and every process below it. The whole tree is read from /proc
 /// before anything is killed, since a killed parent's children move to init; where there is
-/// no /proc only `pids` are killed (by the caller's `kill`).
-fn kill_tree(pids: &[u32]) {
-    let mut tree: Vec<u32> = pids.to_vec();
+/// no /proc only `pid` is killed. The child is not reaped before its wait returns, so its
+/// pid cannot have been reused.
+fn kill_tree(pid: u32) {
+    let mut tree: Vec<u32> = vec![pid];
     let parents: Vec<(u32, u32)> = std::fs::read_dir("/proc")
         .into_iter()
         .flatten()
@@ -306,20 +311,35 @@ fn kill_tree(pids: &[u32]) {
         );
         i += 1;
     }
-    if tree.len() > pids.len() {
-        let _ = std::process::Command::new("kill")
-            .arg("-KILL")
-            .args(tree.iter().map(u32::to_string))
-            .stdin(std::process::Stdio::null())
-            .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::null())
-            .status();
-    }
+    let _ = std::process::Command::new("kill")
+        .arg("-KILL")
+        .args(tree.iter().map(u32::to_string))
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status();
 }
 
-/// Where `program` would be found on PATH: the one place tools are looked up.
-pub fn find(program: &str) -> Option<std::path::PathBuf> {
-    which::which(program).ok()
+/// Where `program` would be found on PATH (or `program` itself when it names a path): the
+/// one place tools are looked up.
+pub fn find(program: &str) -> Option<PathBuf> {
+    if program.contains('/') {
+        return executable(Path::new(program)).then(|| PathBuf::from(program));
+    }
+    std::env::split_paths(&std::env::var_os("PATH")?)
+        .map(|dir| dir.join(program))
+        .find(|path| executable(path))
+}
+
+fn executable(path: &Path) -> bool {
+    let Ok(meta) = path.metadata() else {
+        return false;
+    };
+    #[cfg(unix)]
+    return meta.is_file()
+        && std::os::unix::fs::PermissionsExt::mode(&meta.permissions()) & 0o111 != 0;
+    #[cfg(not(unix))]
+    return meta.is_file();
 }
 
 /// This process's id, for names that must not collide between concurrent runs.
@@ -335,9 +355,24 @@ pub fn exit(code: i32) -> ! {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::time::Instant;
 
     fn sh(script: &str) -> Command {
         Command::new("sh").args(["-c", script])
+    }
+
+    #[test]
+    fn find_looks_on_path_and_takes_a_path_as_it_is() {
+        let sh = find("sh").expect("sh is on PATH");
+        assert!(sh.is_absolute() && sh.ends_with("sh"), "{}", sh.display());
+        assert_eq!(find(&sh.display().to_string()), Some(sh));
+        assert_eq!(find("xtask-no-such-tool"), None);
+        // A directory or a file that is not executable is no tool.
+        assert_eq!(find("/"), None);
+        let dir = tempfile::tempdir().unwrap();
+        let plain = dir.path().join("plain");
+        std::fs::write(&plain, "").unwrap();
+        assert_eq!(find(&plain.display().to_string()), None);
     }
 
     #[test]

@@ -14,6 +14,7 @@ pub mod interrupt;
 pub mod publish;
 pub mod records;
 pub mod registry;
+pub mod scratch;
 pub mod trivy;
 pub mod tz;
 pub mod verdicts;

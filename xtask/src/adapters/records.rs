@@ -68,14 +68,14 @@ pub fn update(
 
 /// Records what `build` produced: for each planned service the image buildx wrote
 /// (`Some(id)`), or its record removed when the build failed (`None`), so no record outlives
-/// the image it names. `outcomes` are the services' names and image ids.
+/// the image it names. `outcomes` are the services' names, image ids and sizes.
 pub fn record_build<'a>(
     root: &Path,
     plan: &BuildPlan,
     ctx: &GitContext,
-    outcomes: impl IntoIterator<Item = (&'a str, Option<&'a str>)>,
+    outcomes: impl IntoIterator<Item = (&'a str, Option<&'a str>, Option<u64>)>,
 ) -> Result<()> {
-    for (name, id) in outcomes {
+    for (name, id, size_bytes) in outcomes {
         let Some(service) = plan.services.iter().find(|s| s.name == name) else {
             continue; // skipped (`--affected`): its record stays as it is
         };
@@ -97,12 +97,18 @@ pub fn record_build<'a>(
                 dirty: ctx.dirty,
             })
         });
-        match built {
+        match built.map(|r| Record { size_bytes, ..r }) {
             Some(r) => write(root, &r)?,
             None => remove(root, name),
         }
     }
     Ok(())
+}
+
+/// The size `service`'s record holds for image `image_id`: `None` when there is no record,
+/// or it is of another image or has no size.
+pub fn recorded_size(root: &Path, service: &str, image_id: &str) -> Option<u64> {
+    read(root, service).ok().flatten()?.size_of(image_id)
 }
 
 /// The command that asks the engine about `reference`: a read-only query.
@@ -182,6 +188,22 @@ mod tests {
         .unwrap();
         write(dir.path(), &r).unwrap();
         assert_eq!(read(dir.path(), "api").unwrap().as_ref(), Some(&r));
+        assert_eq!(recorded_size(dir.path(), "api", "sha256:1"), None);
+        write(
+            dir.path(),
+            &Record {
+                size_bytes: Some(16_300_000),
+                ..r.clone()
+            },
+        )
+        .unwrap();
+        assert_eq!(
+            recorded_size(dir.path(), "api", "sha256:1"),
+            Some(16_300_000)
+        );
+        assert_eq!(recorded_size(dir.path(), "api", "sha256:other"), None);
+        assert_eq!(recorded_size(dir.path(), "web", "sha256:1"), None);
+        write(dir.path(), &r).unwrap();
         update(dir.path(), "api", "sha256:other", |r| r.dirty = true).unwrap();
         assert!(!read(dir.path(), "api").unwrap().unwrap().dirty);
         update(dir.path(), "api", "sha256:1", |r| {

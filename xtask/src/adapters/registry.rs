@@ -14,7 +14,7 @@ use std::time::Duration;
 use anyhow::{bail, Context, Result};
 
 use crate::adapters::exec::{self, Command, EnvironmentError, Secret, Stdin, TimedOut, UsageError};
-use crate::adapters::interrupt;
+use crate::adapters::{interrupt, scratch};
 use crate::domain::attestation::{self, Inspected};
 use crate::domain::config::RegistryConfig;
 use crate::domain::env::Env;
@@ -315,7 +315,7 @@ pub fn failure_of(error: &anyhow::Error) -> Option<Failure> {
 /// One run's docker configuration: a temporary `DOCKER_CONFIG` holding the login when
 /// credentials were given (deleted on drop), the redactor and the retry policy.
 pub struct Session {
-    config_dir: Option<tempfile::TempDir>,
+    config_dir: Option<scratch::TempDir>,
     /// Removes `config_dir` (it holds the login) if the run is interrupted.
     _on_interrupt: Option<interrupt::Registered>,
     pub redactor: Redactor,
@@ -338,9 +338,7 @@ impl Session {
                 retry,
             });
         };
-        let dir = tempfile::Builder::new()
-            .prefix("xtask-docker-config-")
-            .tempdir()
+        let dir = scratch::TempDir::new("xtask-docker-config-")
             .context("creating a temporary DOCKER_CONFIG")?;
         link_cli_plugins(env, dir.path());
         let path = dir.path().to_owned();

@@ -12,6 +12,7 @@ use std::time::Duration;
 use anyhow::{bail, Context, Result};
 
 use crate::adapters::exec::{self, Command, EnvironmentError, TimedOut};
+use crate::adapters::scratch;
 use crate::domain::tools;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -170,13 +171,15 @@ pub struct Ran {
 /// then renamed to `log`, so runs at once never mix their output.
 pub fn run(cmd: &Command, report: &Path, log: &Path, on_timeout: Option<&Command>) -> Result<Ran> {
     let _ = std::fs::remove_file(report);
-    let own = tempfile::Builder::new()
-        .prefix(".xtask-trivy-")
-        .suffix(".log")
-        .tempfile_in(log.parent().unwrap_or(Path::new(".")))
-        .with_context(|| format!("creating {}", log.display()))?;
+    let own = scratch::TempFile::new_in(
+        log.parent().unwrap_or(Path::new(".")),
+        ".xtask-trivy-",
+        ".log",
+    )
+    .with_context(|| format!("creating {}", log.display()))?;
     let file: File = own
-        .reopen()
+        .file()
+        .try_clone()
         .with_context(|| format!("creating {}", log.display()))?;
     let exit = exec::to_file(cmd, file);
     let tail = tail_of(own.path(), log);

@@ -11,6 +11,7 @@ use std::path::Path;
 
 use anyhow::{Context, Result};
 
+use crate::adapters::scratch;
 use crate::domain::verdict::{self, Verdict};
 
 /// The recorded verdict of `service`'s last scan: `None` when it was never scanned, an
@@ -46,11 +47,10 @@ pub fn write(root: &Path, verdict: &Verdict) -> Result<()> {
 /// Writes `text` to `path` through a temporary file beside it, renamed into place.
 pub fn write_atomically(path: &Path, text: &str) -> Result<()> {
     let dir = path.parent().unwrap_or(Path::new("."));
-    let mut file = tempfile::Builder::new()
-        .prefix(".xtask-")
-        .tempfile_in(dir)
+    let file = scratch::TempFile::new_in(dir, ".xtask-", "")
         .with_context(|| format!("writing {}", path.display()))?;
-    file.write_all(text.as_bytes())
+    file.file()
+        .write_all(text.as_bytes())
         .with_context(|| format!("writing {}", path.display()))?;
     file.persist(path)
         .with_context(|| format!("writing {}", path.display()))?;

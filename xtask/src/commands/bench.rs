@@ -28,6 +28,7 @@ use serde_json::{json, Value};
 use time::OffsetDateTime;
 
 use crate::adapters::exec::{self, usage, Command};
+use crate::adapters::scratch;
 use crate::adapters::workspace::Workspace;
 use crate::cli::{Preview, Registry};
 use crate::domain::builder::Builder;
@@ -795,7 +796,7 @@ pub fn execute(root: &Path, bench: &BenchPlan) -> Result<Results> {
                 results.affected_no_change.builds_started += started;
             }
             Step::Compile { cmd, log } => {
-                let target = tempfile::tempdir()?;
+                let target = scratch::TempDir::new("xtask-bench-target-")?;
                 let cmd = cmd.bind(EMPTY_TARGET_DIR, &target.path().display().to_string());
                 results.xtask_cold_compile_secs = timed(&cmd, log)?.0;
                 eprintln!(

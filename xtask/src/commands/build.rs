@@ -14,14 +14,15 @@ use std::time::{Duration, Instant};
 use anyhow::{bail, Context, Result};
 use serde::Serialize;
 
-use crate::adapters::changes;
 use crate::adapters::exec::{self, usage, Command};
 use crate::adapters::workspace::Workspace;
+use crate::adapters::{builder, changes, records};
 use crate::cli::{Preview, Registry};
 use crate::domain::affected::{self, Decision};
 use crate::domain::builder::Builder;
 use crate::domain::changes::Changes;
 use crate::domain::config::Service;
+use crate::domain::git::GitContext;
 use crate::domain::identity;
 use crate::domain::outcome;
 use crate::domain::plan::{self, BuildPlan, Output, PlanInput, ServicePlan, TARGET_DIR};
@@ -134,17 +135,78 @@ pub fn run(ws: &Workspace, args: &Args) -> Result<outcome::Outcome> {
         .builder
         .as_deref()
         .or(ws.config.build.builder.as_deref());
-    // The git context and the builder are independent questions to git and to the engine,
-    // and every build waits for both: asked at the same time, they cost the slower one.
-    let (ctx, detected) = std::thread::scope(|s| {
+    let namespace = args.registry.namespace(ws)?;
+    let plan_for = |ctx: &GitContext, builder: &Builder| -> Result<BuildPlan> {
+        let input = PlanInput {
+            config: &ws.config,
+            ctx,
+            builder,
+            builder_flag: match &args.builder_inspect {
+                Some(_) => Some(builder.name.as_str()),
+                None => builder_name,
+            },
+            env: &ws.env,
+            namespace: namespace.clone(),
+            output: Output::Load,
+            no_cache: args.no_cache,
+            now: ws.now,
+            platforms: &args.platforms,
+            registry_configured: plan::registry_configured(
+                args.registry.value.as_deref(),
+                &ws.env,
+                &ws.config,
+            ),
+        };
+        let plan = plan::plan(&input, &services)?;
+        for note in &plan.notes {
+            eprintln!("note: {note}");
+        }
+        Ok(plan)
+    };
+    let jobs = args.jobs.unwrap_or(services.len()).max(1);
+    let run_plan = |ctx: &GitContext, builder: &Builder, plan: &BuildPlan| {
+        eprintln!(
+            "building {} service(s) for {} with builder `{}` ({} driver, BuildKit {})",
+            plan.services.len(),
+            ctx.describe(),
+            builder.name,
+            builder.driver,
+            builder.buildkit().unwrap_or("unknown")
+        );
+        execute(&ws.root, plan, jobs)
+    };
+    // The builder decides the plan's flags, and asking it (`docker buildx inspect`, and
+    // `docker info`) is the slowest question before a build. A build that loads its images
+    // into the local store is therefore planned for the builder the last build detected
+    // (remembered under target/) and started at once, while the builder is asked again. If
+    // the answer is that builder, the builds that ran are exactly the plan a dry run prints
+    // now; if not, they are run again, planned for the builder that answered. A dry run and
+    // a build that pushes always wait for the answer.
+    let remembered = (!args.preview.dry_run && args.builder_inspect.is_none())
+        .then(|| builder::remembered(&ws.root, &ws.env, builder_name))
+        .flatten();
+    let (ctx, detected, early) = std::thread::scope(|s| {
+        // The git context and the builder are independent questions to git and to the
+        // engine: asked at the same time, they cost the slower one.
         let detected = args
             .builder_inspect
             .is_none()
-            .then(|| s.spawn(|| Builder::detect(builder_name)));
+            .then(|| s.spawn(|| builder::detect_recording(builder_name)));
         let ctx = ws.git_context();
+        let early = match (&ctx, &remembered) {
+            (Ok(ctx), Some(guess)) => match plan_for(ctx, guess) {
+                Ok(plan) if plan.services.iter().all(|s| s.output == Output::Load) => {
+                    let outcomes = run_plan(ctx, guess, &plan);
+                    Some((plan, outcomes))
+                }
+                _ => None,
+            },
+            _ => None,
+        };
         (
             ctx,
             detected.map(|h| h.join().expect("the builder detection panicked")),
+            early,
         )
     });
     let ctx = ctx?;
@@ -153,7 +215,12 @@ pub fn run(ws: &Workspace, args: &Args) -> Result<outcome::Outcome> {
     let builder = match (&args.builder_inspect, detected) {
         (Some(path), _) => Builder::from_recording(&ws.root.join(path))?,
         (None, detected) => match detected.expect("detected without a recording") {
-            Ok(b) => b,
+            Ok((b, recording)) => {
+                if !args.preview.dry_run {
+                    builder::remember(&ws.root, &ws.env, builder_name, &recording);
+                }
+                b
+            }
             Err(e) => {
                 if args.preview.dry_run {
                     let assumed = Builder::assumed_default();
@@ -168,49 +235,25 @@ pub fn run(ws: &Workspace, args: &Args) -> Result<outcome::Outcome> {
             }
         },
     };
-    let builder_flag = match &args.builder_inspect {
-        Some(_) => Some(builder.name.as_str()),
-        None => builder_name,
+    let (plan, mut outcomes) = match early {
+        Some((plan, outcomes)) if remembered.as_ref() == Some(&builder) => (plan, outcomes?),
+        early => {
+            if early.is_some() {
+                eprintln!(
+                    "note: the builder `{}` is not the one the last build detected: building \
+                     again, planned for it",
+                    builder.name
+                );
+            }
+            let plan = plan_for(&ctx, &builder)?;
+            if args.preview.dry_run {
+                print_plan(&plan, &skipped, args.preview.json());
+                return Ok(outcome::Outcome::Clean);
+            }
+            let outcomes = run_plan(&ctx, &builder, &plan)?;
+            (plan, outcomes)
+        }
     };
-    let input = PlanInput {
-        config: &ws.config,
-        ctx: &ctx,
-        builder: &builder,
-        builder_flag,
-        env: &ws.env,
-        namespace: args.registry.namespace(ws)?,
-        output: Output::Load,
-        no_cache: args.no_cache,
-        now: ws.now,
-        platforms: &args.platforms,
-        registry_configured: plan::registry_configured(
-            args.registry.value.as_deref(),
-            &ws.env,
-            &ws.config,
-        ),
-    };
-    let plan = plan::plan(&input, &services)?;
-    for note in &plan.notes {
-        eprintln!("note: {note}");
-    }
-    if args.preview.dry_run {
-        print_plan(&plan, &skipped, args.preview.json());
-        return Ok(outcome::Outcome::Clean);
-    }
-
-    eprintln!(
-        "building {} service(s) for {} with builder `{}` ({} driver, BuildKit {})",
-        plan.services.len(),
-        ctx.describe(),
-        builder.name,
-        builder.driver,
-        builder.buildkit().unwrap_or("unknown")
-    );
-    let mut outcomes = execute(
-        &ws.root,
-        &plan,
-        args.jobs.unwrap_or(plan.services.len()).max(1),
-    )?;
     if args.affected {
         for o in &mut outcomes {
             o.reason = reasons.get(&o.name).cloned();
@@ -226,13 +269,13 @@ pub fn run(ws: &Workspace, args: &Args) -> Result<outcome::Outcome> {
             print_logs(&ws.root, &outcomes);
         }
     }
-    crate::adapters::records::record_build(
+    records::record_build(
         &ws.root,
         &plan,
         &ctx,
         outcomes
             .iter()
-            .map(|o| (o.name.as_str(), o.image_id.as_deref())),
+            .map(|o| (o.name.as_str(), o.image_id.as_deref(), o.size_bytes)),
     )?;
     let failed: Vec<String> = outcomes
         .iter()
@@ -434,9 +477,13 @@ fn build_one(root: &Path, service: &ServicePlan, width: usize) -> Outcome {
         let id =
             fs::read_to_string(root.join(&service.iidfile)).context("buildx wrote no image id")?;
         let id = id.trim().to_owned();
-        // A pushed (multi-platform) image is not in the local store to be measured.
+        // A pushed (multi-platform) image is not in the local store to be measured. The
+        // record of the same image (a rebuild with no change) has its size already.
         if service.output == Output::Load {
-            outcome.size_bytes = Some(image_size(&id)?);
+            outcome.size_bytes = match records::recorded_size(root, &service.name, &id) {
+                Some(size) => Some(size),
+                None => Some(image_size(&id)?),
+            };
         }
         outcome.image_id = Some(id);
         Ok(())

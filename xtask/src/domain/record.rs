@@ -59,6 +59,12 @@ pub struct Record {
     pub revision: String,
     /// Built from uncommitted changes on top of `revision`.
     pub dirty: bool,
+    /// The image's size in the local store, as `build` measured it. An image id names one
+    /// image, so a rebuild that gives the same id reads its size here instead of asking the
+    /// engine again (a warm no-change build asked once per service). An edited size fools only
+    /// the checkout it was edited in: CI builds from a clean one and measures.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub size_bytes: Option<u64>,
     /// Added by `scan`: its verdict, for this image id.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub scan: Option<ScanEntry>,
@@ -148,10 +154,16 @@ impl Record {
             labels: b.labels.clone(),
             revision: b.revision.to_owned(),
             dirty: b.dirty,
+            size_bytes: None,
             scan: None,
             verify: None,
             pushed: None,
         })
+    }
+
+    /// The size recorded for image `image_id`, if this is a record of that image.
+    pub fn size_of(&self, image_id: &str) -> Option<u64> {
+        self.size_bytes.filter(|_| self.image_id == image_id)
     }
 
     fn rebuild(&self) -> String {
