@@ -61,8 +61,11 @@ pub fn clean_up_on_interrupt(run: &str) -> Result<RunContainers> {
     let label = run.to_owned();
     let on_interrupt = interrupt::on_interrupt(move || {
         eprintln!("removing the containers verify started");
-        let _no_creation_under_way = CREATING.lock().unwrap_or_else(|p| p.into_inner());
+        let no_creation_under_way = CREATING.lock().unwrap_or_else(|p| p.into_inner());
         remove_labelled(&label);
+        // Held until the process exits (the interrupt handler exits once every cleanup ran):
+        // released here, the main thread could create one more container after the sweep.
+        std::mem::forget(no_creation_under_way);
     })
     .map_err(anyhow::Error::msg)?;
     Ok(RunContainers {
