@@ -311,13 +311,21 @@ fn kill_tree(pid: u32) {
         );
         i += 1;
     }
-    let _ = std::process::Command::new("kill")
-        .arg("-KILL")
-        .args(tree.iter().map(u32::to_string))
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status();
+    // `kill` (procps) where it is installed, else the shell's own `kill` (a slim container
+    // image has no procps, and every system has sh).
+    let pids: Vec<String> = tree.iter().map(u32::to_string).collect();
+    let kill = |program: &str, args: &[&str]| {
+        std::process::Command::new(program)
+            .args(args)
+            .args(&pids)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
+    };
+    if kill("kill", &["-KILL"]).is_err() {
+        let _ = kill("sh", &["-c", "kill -KILL \"$@\"", "sh"]);
+    }
 }
 
 /// Where `program` would be found on PATH (or `program` itself when it names a path): the
