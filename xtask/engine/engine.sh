@@ -470,6 +470,7 @@ TOML
 # it, dockerd 26 deletes the interface docker0 at start, whichever bridge it was given.
 modern_ranges=(172.16.0.0/12 192.168.0.0/16)
 modern_rules() {
+  touch "$modern/rules.added"
   local net
   for net in "${modern_ranges[@]}"; do
     rule filter FORWARD -s "$net" -j ACCEPT
@@ -489,7 +490,7 @@ rule() {
 modern_rules_down() {
   local table rule
   for table in filter nat; do
-    iptables -t "$table" -S 2>/dev/null | grep -e "--comment engine:$modern_context " | sed 's/^-A //' |
+    { iptables -t "$table" -S 2>/dev/null | grep -e "--comment engine:$modern_context " || true; } | sed 's/^-A //' |
       while read -r rule; do eval "iptables -t $table -D $rule" 2>/dev/null || true; done
   done
 }
@@ -748,7 +749,12 @@ modern_status() {
 modern_down() {
   stop_pid modern-dockerd 30
   stop_pid modern-containerd
-  if ! modern_running; then modern_rules_down; fi
+  # Only the rules this checkout's engine added: another checkout's `down` (a CI clone that
+  # used the engine as it found it) leaves them to the engine that runs.
+  if [ -f "$modern/rules.added" ] && ! modern_running; then
+    modern_rules_down
+    rm -f "$modern/rules.added"
+  fi
   # dockerd leaves its network namespace mounted under its exec root; unmounted, the state
   # directory can be removed.
   local ns
