@@ -33,7 +33,7 @@ use crate::adapters::workspace::Workspace;
 use crate::cli::{Preview, Registry};
 use crate::domain::builder::Builder;
 use crate::domain::outcome::Outcome;
-use crate::domain::plan::{self, BuildPlan, Output, PlanInput, ServicePlan, TARGET_DIR};
+use crate::domain::plan::{self, BuildPlan, PlanInput, ServicePlan, TARGET_DIR};
 use crate::render::{self, Table};
 
 #[derive(Debug, clap::Args)]
@@ -567,7 +567,6 @@ pub fn run(ws: &Workspace, args: &Args) -> Result<Outcome> {
             builder_flag: None,
             env: &ws.env,
             namespace: namespace.clone(),
-            output: Output::Load,
             no_cache: false,
             now: ws.now,
             platforms: &[],
@@ -1291,7 +1290,6 @@ mod tests {
                 builder_flag: None,
                 env: &env,
                 namespace: "xtask-fast".into(),
-                output: Output::Load,
                 no_cache: false,
                 now: OffsetDateTime::UNIX_EPOCH,
                 platforms: &[],

@@ -25,7 +25,7 @@ use crate::domain::config::Service;
 use crate::domain::git::GitContext;
 use crate::domain::identity;
 use crate::domain::outcome;
-use crate::domain::plan::{self, BuildPlan, Output, PlanInput, ServicePlan, TARGET_DIR};
+use crate::domain::plan::{self, BuildPlan, PlanInput, ServicePlan, TARGET_DIR};
 use crate::render::{self, Table};
 
 #[derive(Debug, clap::Args)]
@@ -46,7 +46,7 @@ pub struct Args {
     #[arg(long, value_name = "NAME")]
     pub builder: Option<String>,
     /// Platforms to build for, e.g. `linux/amd64,linux/arm64` (repeatable; overrides the
-    /// config). More than one means the images are pushed by the build.
+    /// config). More than one needs the containerd image store (`engine up --engine modern`).
     #[arg(long = "platform", value_name = "OS/ARCH", value_delimiter = ',')]
     pub platforms: Vec<String>,
     /// Plan against a recorded `docker buildx inspect` output instead of asking the builder
@@ -147,7 +147,6 @@ pub fn run(ws: &Workspace, args: &Args) -> Result<outcome::Outcome> {
             },
             env: &ws.env,
             namespace: namespace.clone(),
-            output: Output::Load,
             no_cache: args.no_cache,
             now: ws.now,
             platforms: &args.platforms,
@@ -180,8 +179,8 @@ pub fn run(ws: &Workspace, args: &Args) -> Result<outcome::Outcome> {
     // into the local store is therefore planned for the builder the last build detected
     // (remembered under target/) and started at once, while the builder is asked again. If
     // the answer is that builder, the builds that ran are exactly the plan a dry run prints
-    // now; if not, they are run again, planned for the builder that answered. A dry run and
-    // a build that pushes always wait for the answer.
+    // now; if not, they are run again, planned for the builder that answered. A dry run
+    // always waits for the answer.
     let remembered = (!args.preview.dry_run && args.builder_inspect.is_none())
         .then(|| builder::remembered(&ws.root, &ws.env, builder_name))
         .flatten();
@@ -195,7 +194,7 @@ pub fn run(ws: &Workspace, args: &Args) -> Result<outcome::Outcome> {
         let ctx = ws.git_context();
         let early = match (&ctx, &remembered) {
             (Ok(ctx), Some(guess)) => match plan_for(ctx, guess) {
-                Ok(plan) if plan.services.iter().all(|s| s.output == Output::Load) => {
+                Ok(plan) => {
                     let outcomes = run_plan(ctx, guess, &plan);
                     Some((plan, outcomes))
                 }
@@ -477,14 +476,11 @@ fn build_one(root: &Path, service: &ServicePlan, width: usize) -> Outcome {
         let id =
             fs::read_to_string(root.join(&service.iidfile)).context("buildx wrote no image id")?;
         let id = id.trim().to_owned();
-        // A pushed (multi-platform) image is not in the local store to be measured. The
-        // record of the same image (a rebuild with no change) has its size already.
-        if service.output == Output::Load {
-            outcome.size_bytes = match records::recorded_size(root, &service.name, &id) {
-                Some(size) => Some(size),
-                None => Some(image_size(&id)?),
-            };
-        }
+        // The record of the same image (a rebuild with no change) has its size already.
+        outcome.size_bytes = match records::recorded_size(root, &service.name, &id) {
+            Some(size) => Some(size),
+            None => Some(image_size(&id)?),
+        };
         outcome.image_id = Some(id);
         Ok(())
     })();
@@ -775,9 +771,7 @@ mod tests {
                 tags: Vec::new(),
                 labels: BTreeMap::new(),
                 platforms: Vec::new(),
-                output: Output::Load,
                 attestations: false,
-                followups: Vec::new(),
                 argv: ["sh", "-c", &script, name].map(String::from).into(),
                 size_budget_mb: 1,
                 iidfile: format!("{name}.iid").into(),

@@ -220,6 +220,11 @@ pub struct Service {
     pub build_args: BTreeMap<String, String>,
     /// Platforms this service is built for, instead of `[build] platforms`.
     pub platforms: Option<Vec<String>>,
+    /// Platforms this service cannot be built for, each with the reason, e.g.
+    /// `{ "linux/arm64" = "no aarch64 Rust standard library here" }`: a request for several
+    /// platforms builds it for the others and says why.
+    #[serde(default)]
+    pub unavailable_platforms: BTreeMap<String, String>,
 }
 
 fn default_context() -> PathBuf {
@@ -312,6 +317,22 @@ impl Config {
             for p in service.platforms.iter().flatten() {
                 validate_platform(p)
                     .with_context(|| format!("{file}: [services.{name}] platforms"))?;
+            }
+            for (p, reason) in &service.unavailable_platforms {
+                validate_platform(p)
+                    .with_context(|| format!("{file}: [services.{name}] unavailable_platforms"))?;
+                if reason.trim().is_empty() {
+                    bail!(
+                        "{file}: [services.{name}] unavailable_platforms: say why `{p}` is \
+                         unavailable, e.g. {{ \"{p}\" = \"no toolchain for it here\" }}"
+                    );
+                }
+                if service.platforms.iter().flatten().any(|q| q == p) {
+                    bail!(
+                        "{file}: [services.{name}] lists `{p}` both in platforms and in \
+                         unavailable_platforms: remove it from one"
+                    );
+                }
             }
             validate_size_budget(service.size_budget_mb)
                 .with_context(|| format!("{file}: [services.{name}] size_budget_mb"))?;
@@ -466,6 +487,41 @@ mod tests {
             parse(&format!("{MINIMAL}\n[tags]\nrules = [\"type=ref\"]")).unwrap_err()
         );
         assert!(err.contains("type=ref") && err.contains("event"), "{err}");
+    }
+
+    #[test]
+    fn unavailable_platforms_are_platforms_with_a_reason_and_not_also_wanted() {
+        let check = |extra: &str| {
+            parse(&format!("{MINIMAL}{extra}\n"))
+                .map(|c| format!("{:?}", c.services["api"].unavailable_platforms))
+                // The last line: toml's own errors show the line above it.
+                .unwrap_or_else(|e| format!("{e:#}").lines().last().unwrap_or("").to_owned())
+        };
+        let table = [
+            (
+                r#"unavailable_platforms = { "linux/arm64" = "no aarch64 rust-std" }"#,
+                r#"{"linux/arm64": "no aarch64 rust-std"}"#,
+            ),
+            (
+                r#"unavailable_platforms = { "linux/ARM64" = "x" }"#,
+                "xtask/images.toml: [services.api] unavailable_platforms: `linux/ARM64` is not a platform: write os/arch[/variant], e.g. linux/amd64 or linux/arm/v7",
+            ),
+            (
+                r#"unavailable_platforms = { "linux/arm64" = " " }"#,
+                r#"xtask/images.toml: [services.api] unavailable_platforms: say why `linux/arm64` is unavailable, e.g. { "linux/arm64" = "no toolchain for it here" }"#,
+            ),
+            (
+                "platforms = [\"linux/arm64\"]\nunavailable_platforms = { \"linux/arm64\" = \"x\" }",
+                "xtask/images.toml: [services.api] lists `linux/arm64` both in platforms and in unavailable_platforms: remove it from one",
+            ),
+            (
+                r#"unavailable_platforms = ["linux/arm64"]"#,
+                "invalid type: sequence, expected a map",
+            ),
+        ];
+        for (extra, want) in table {
+            assert_eq!(check(extra), want, "{extra}");
+        }
     }
 
     #[test]

@@ -270,16 +270,18 @@ fn plan_for_recorded(fixture: &str, extra: &[&str]) -> (Value, String) {
 }
 
 #[test]
-fn recorded_remote_builder_plans_registry_cache_two_platforms_push_and_attestations() {
-    let (plan, notes) = plan_for_recorded("remote.txt", &["--platform", "linux/amd64,linux/arm64"]);
-    assert_eq!(plan["driver"], "remote");
+fn recorded_containerd_store_plans_registry_cache_two_platforms_load_and_attestations() {
+    let (plan, notes) = plan_for_recorded(
+        "docker-containerd.txt",
+        &["--platform", "linux/amd64,linux/arm64"],
+    );
+    assert_eq!(plan["driver"], "docker");
     assert_eq!(plan["cache"], "registry");
     let api = &plan["services"][0];
     assert_eq!(
         api["platforms"],
         serde_json::json!(["linux/amd64", "linux/arm64"])
     );
-    assert_eq!(api["output"], "push");
     assert_eq!(api["attestations"], true);
     let argv: Vec<&str> = api["argv"]
         .as_array()
@@ -288,7 +290,7 @@ fn recorded_remote_builder_plans_registry_cache_two_platforms_push_and_attestati
         .map(|a| a.as_str().unwrap())
         .collect();
     let has = |pair: [&str; 2]| argv.windows(2).any(|w| w == pair);
-    assert!(has(["--builder", "remote"]), "{argv:?}");
+    assert!(has(["--builder", "desktop-linux"]), "{argv:?}");
     assert!(has(["--platform", "linux/amd64,linux/arm64"]), "{argv:?}");
     assert!(
         has([
@@ -310,18 +312,36 @@ fn recorded_remote_builder_plans_registry_cache_two_platforms_push_and_attestati
             && argv.contains(&"--provenance=mode=max"),
         "{argv:?}"
     );
-    assert!(argv.contains(&"--push") && !argv.contains(&"--load"));
-    let sha = format!("127.0.0.1:5000/acme/api:sha-{}", revision());
-    let followups = api["followups"].as_array().unwrap();
-    assert_eq!(followups.len(), 4, "{followups:?}");
-    assert!(followups.iter().any(|f| f["check"] == "scan"
-        && f["platform"] == "linux/arm64"
-        && f["image"] == sha.as_str()));
-    assert!(
-        notes.contains("note: a multi-platform image cannot be loaded"),
-        "{notes}"
-    );
+    // A build never pushes: every platform goes to the local store, for scan and verify.
+    assert!(argv.contains(&"--load") && !argv.contains(&"--push"));
+    assert!(plan["services"][0].get("followups").is_none(), "{api}");
     assert!(notes.contains("shares it"), "{notes}");
+}
+
+#[test]
+fn two_platforms_on_a_builder_that_cannot_load_them_are_a_usage_error() {
+    let o = xtask_env(
+        &[
+            "build",
+            "--dry-run",
+            "--builder-inspect",
+            "xtask/tests/fixtures/buildx/remote.txt",
+            "--registry",
+            "127.0.0.1:5000/acme",
+            "--platform",
+            "linux/amd64,linux/arm64",
+            "api",
+        ],
+        &[],
+    );
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    let e = stderr(&o);
+    assert!(
+        e.contains("cannot load a multi-platform image")
+            && e.contains("cargo xtask engine up --engine modern"),
+        "{e}"
+    );
+    assert!(stdout(&o).is_empty(), "nothing is planned: {}", stdout(&o));
 }
 
 #[test]
@@ -330,7 +350,6 @@ fn recorded_docker_driver_plans_none_of_it_and_says_why() {
     assert_eq!(plan["driver"], "docker");
     assert_eq!(plan["cache"], "engine");
     let api = &plan["services"][0];
-    assert_eq!(api["output"], "load");
     assert_eq!(api["attestations"], false);
     assert_eq!(api["platforms"], serde_json::json!([]));
     let argv = api["argv"].to_string();
