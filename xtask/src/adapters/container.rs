@@ -95,19 +95,18 @@ fn remove_labelled(run: &str) {
 }
 
 /// `docker run --detach` of `image` with the [`HARDENED`] options and the run's label.
-pub fn hardened_run_argv(image: &str, run: &str) -> Vec<String> {
-    [
-        "docker",
-        "run",
-        "--detach",
-        "--label",
-        &format!("{LABEL}={run}"),
-    ]
-    .into_iter()
-    .chain(HARDENED)
-    .chain([image])
-    .map(String::from)
-    .collect()
+pub fn hardened_run_argv(image: &str, platform: Option<&str>, run: &str) -> Vec<String> {
+    let label = format!("{LABEL}={run}");
+    let mut argv: Vec<&str> = vec!["docker", "run", "--detach", "--label", &label];
+    // One platform of a multi-platform image; a foreign one runs under emulation (binfmt).
+    if let Some(p) = platform {
+        argv.extend(["--platform", p]);
+    }
+    argv.into_iter()
+        .chain(HARDENED)
+        .chain([image])
+        .map(String::from)
+        .collect()
 }
 
 /// One container's life as planned: `start` creates or runs it and prints its id, `then` is
@@ -281,7 +280,7 @@ mod tests {
     #[test]
     fn hardened_run_is_exact() {
         assert_eq!(
-            hardened_run_argv("sha256:abc", "42-7").join(" "),
+            hardened_run_argv("sha256:abc", None, "42-7").join(" "),
             "docker run --detach --label xtask.verify=42-7 --read-only --tmpfs /tmp --cap-drop ALL --security-opt no-new-privileges sha256:abc"
         );
     }
@@ -290,7 +289,7 @@ mod tests {
     fn a_planned_container_is_bound_to_the_id_its_start_prints() {
         let docker = |args: &[&str]| Command::new("docker").args(args.iter().copied());
         let planned = Planned {
-            start: Command::from_argv(&hardened_run_argv("<image>", "<run>")),
+            start: Command::from_argv(&hardened_run_argv("<image>", None, "<run>")),
             then: docker(&["inspect", "--format", "{{json .State}}", "<c>"]),
             remove: docker(&["rm", "-f", "-v", "<c>"]),
             id: "<c>".into(),

@@ -89,6 +89,7 @@ pub struct Invocation {
 pub fn invocation(
     runner: &Runner,
     image: &str,
+    platform: Option<&str>,
     report: &Path,
     log: &Path,
     options: &Options,
@@ -146,6 +147,9 @@ pub fn invocation(
     }
     if options.offline {
         argv.push("--offline-scan".into());
+    }
+    if let Some(p) = platform {
+        argv.extend(["--platform".into(), p.to_owned()]);
     }
     argv.extend(["--no-progress".into(), image.to_owned()]);
     Invocation {
@@ -243,6 +247,7 @@ mod tests {
         invocation(
             runner,
             "shipyard/api:sha-860c190",
+            None,
             Path::new("/repo/target/xtask/scan/api.trivy.json"),
             Path::new("/repo/target/xtask/scan/api.trivy.log"),
             options,
@@ -291,6 +296,7 @@ mod tests {
                 image: "aquasec/trivy:0.71.2".into(),
             },
             "shipyard/api:sha-860c190",
+            None,
             Path::new("/repo/target/xtask/scan/api.trivy.json"),
             Path::new("/repo/target/xtask/scan/api.trivy.log"),
             &options(),

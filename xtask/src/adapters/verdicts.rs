@@ -14,11 +14,12 @@ use anyhow::{Context, Result};
 use crate::adapters::scratch;
 use crate::domain::verdict::{self, Verdict};
 
-/// The recorded verdict of `service`'s last scan: `None` when it was never scanned, an
-/// error when the file is there but unreadable. `push` checks it with
-/// [`verdict::check`].
-pub fn verdict_for(root: &Path, service: &str) -> Result<Option<Verdict>> {
-    let path = verdict::path(root, service);
+/// The recorded verdict of the last scan named `key` (a service, or a service's platform:
+/// [`verdict::key`]): `None` when it was never scanned, an error when the file is there but
+/// unreadable. `push` checks it with [`verdict::check`].
+pub fn verdict_for(root: &Path, key: &str) -> Result<Option<Verdict>> {
+    let service = key.split('.').next().unwrap_or(key);
+    let path = verdict::path(root, key);
     match fs::read_to_string(&path) {
         Ok(text) => serde_json::from_str(&text)
             .with_context(|| {
@@ -33,15 +34,15 @@ pub fn verdict_for(root: &Path, service: &str) -> Result<Option<Verdict>> {
     }
 }
 
-/// The report `service`'s verdict was made from, if it is there.
-pub fn kept_report(root: &Path, service: &str) -> Option<String> {
-    fs::read_to_string(verdict::report_path(root, service)).ok()
+/// The report the verdict named `key` was made from, if it is there.
+pub fn kept_report(root: &Path, key: &str) -> Option<String> {
+    fs::read_to_string(verdict::report_path(root, key)).ok()
 }
 
 /// Records `verdict` for its service (the scan directory must exist).
 pub fn write(root: &Path, verdict: &Verdict) -> Result<()> {
     let text = serde_json::to_string_pretty(verdict).expect("plain data serializes") + "\n";
-    write_atomically(&verdict::path(root, &verdict.service), &text)
+    write_atomically(&verdict::path(root, &verdict.key()), &text)
 }
 
 /// Writes `text` to `path` through a temporary file beside it, renamed into place.
@@ -62,9 +63,9 @@ pub fn keep_report(from: &Path, to: &Path) -> Result<()> {
     fs::rename(from, to).with_context(|| format!("moving {} to {}", from.display(), to.display()))
 }
 
-/// Forgets `service`'s verdict, so a scan that fails leaves none behind.
-pub fn remove(root: &Path, service: &str) {
-    let _ = fs::remove_file(verdict::path(root, service));
+/// Forgets the verdict named `key`, so a scan that fails leaves none behind.
+pub fn remove(root: &Path, key: &str) {
+    let _ = fs::remove_file(verdict::path(root, key));
 }
 
 #[cfg(test)]
@@ -83,6 +84,7 @@ mod tests {
             service: "api".into(),
             image: "shipyard/api:sha-860c190".into(),
             image_id: "sha256:abc".into(),
+            platform: None,
             passed: true,
             counts: Some(counts),
             policy: Some("fnv1a64:1".into()),

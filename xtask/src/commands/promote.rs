@@ -135,29 +135,38 @@ fn checked_record(
     record.consistent(service)?;
     record.names_repository(repository)?;
     let digest = record.pushed_digest()?.to_owned();
-    let verdict = match verdicts::verdict_for(&ws.root, service) {
-        Ok(Some(v)) => v,
-        Ok(None) => {
-            return Err(format!(
-                "`{service}` has no scan verdict beside its record ({}): a release needs the \
-                 verdict and the report it was made from",
-                verdict::SCAN_DIR
-            ))
+    // Every platform of a multi-platform image has its own verdict.
+    for platform in record.verdict_platforms() {
+        let key = verdict::key(service, platform);
+        let label = match platform {
+            Some(p) => format!("`{service}` ({p})"),
+            None => format!("`{service}`"),
+        };
+        let verdict = match verdicts::verdict_for(&ws.root, &key) {
+            Ok(Some(v)) => v,
+            Ok(None) => {
+                return Err(format!(
+                    "{label} has no scan verdict beside its record ({}): a release needs the \
+                     verdict and the report it was made from",
+                    verdict::SCAN_DIR
+                ))
+            }
+            Err(e) => return Err(format!("{e:#}")),
+        };
+        record.matches_verdict(&verdict)?;
+        let current = Current {
+            service,
+            image_id: &record.image_id,
+            platform,
+            gate,
+            ignores,
+            today: ws.now.date(),
+            allow_replay,
+        };
+        let report = verdicts::kept_report(&ws.root, &key);
+        if let Some(note) = verdict::check(&verdict, &current, report.as_deref())? {
+            eprintln!("note: {note}");
         }
-        Err(e) => return Err(format!("{e:#}")),
-    };
-    record.matches_verdict(&verdict)?;
-    let current = Current {
-        service,
-        image_id: &record.image_id,
-        gate,
-        ignores,
-        today: ws.now.date(),
-        allow_replay,
-    };
-    let report = verdicts::kept_report(&ws.root, service);
-    if let Some(note) = verdict::check(&verdict, &current, report.as_deref())? {
-        eprintln!("note: {note}");
     }
     Ok((record, digest))
 }

@@ -62,15 +62,17 @@ pub struct Args {
 /// `Ok` may carry a note; `Err` says why not and what to do.
 fn gate(
     service: &str,
+    platform: Option<&str>,
     verdict: Result<Option<Verdict>>,
     allow_unscanned: bool,
     check: impl FnOnce(&Verdict) -> std::result::Result<Option<String>, String>,
 ) -> std::result::Result<Option<String>, String> {
     let escape = "or pass --allow-unscanned";
+    let of = platform.map(|p| format!(" for {p}")).unwrap_or_default();
     match verdict {
         _ if allow_unscanned => Ok(None),
         Ok(None) => Err(format!(
-            "`{service}` has no scan verdict: run cargo xtask scan {service} first, {escape}"
+            "`{service}` has no scan verdict{of}: run cargo xtask scan {service} first, {escape}"
         )),
         Err(e) => Err(format!("{e:#}, {escape}")),
         Ok(Some(v)) => check(&v).map_err(|why| format!("{why}, {escape}")),
@@ -170,26 +172,32 @@ fn checked_record(
         Err(e) if args.preview.dry_run => notes.push(format!("{e:#}")),
         Err(e) => return Err(e),
     }
-    let now = Current {
-        service: name,
-        image_id: &record.image_id,
-        gate: scan_gate,
-        ignores,
-        today: ws.now.date(),
-        allow_replay,
-    };
-    let report = verdicts::kept_report(&ws.root, name);
-    match gate(
-        name,
-        verdicts::verdict_for(&ws.root, name),
-        args.allow_unscanned,
-        |v| {
-            record.matches_verdict(v)?;
-            verdict::check(v, &now, report.as_deref())
-        },
-    ) {
-        Ok(note) => notes.extend(note),
-        Err(why) => refused.push(why),
+    // A multi-platform image is pushed whole, so every platform must pass its own scan.
+    for platform in record.verdict_platforms() {
+        let key = verdict::key(name, platform);
+        let now = Current {
+            service: name,
+            image_id: &record.image_id,
+            platform,
+            gate: scan_gate,
+            ignores,
+            today: ws.now.date(),
+            allow_replay,
+        };
+        let report = verdicts::kept_report(&ws.root, &key);
+        match gate(
+            name,
+            platform,
+            verdicts::verdict_for(&ws.root, &key),
+            args.allow_unscanned,
+            |v| {
+                record.matches_verdict(v)?;
+                verdict::check(v, &now, report.as_deref())
+            },
+        ) {
+            Ok(note) => notes.extend(note),
+            Err(why) => refused.push(why),
+        }
     }
     Ok((Some(record), refused))
 }
@@ -367,16 +375,17 @@ mod tests {
     fn gate_needs_a_scan_verdict_that_holds() {
         let holds = |_: &Verdict| Ok(None);
         assert_eq!(
-            gate("api", Ok(Some(Verdict::default())), false, holds),
+            gate("api", None, Ok(Some(Verdict::default())), false, holds),
             Ok(None)
         );
-        let missing = gate("api", Ok(None), false, holds).unwrap_err();
+        let missing = gate("api", None, Ok(None), false, holds).unwrap_err();
         assert!(
             missing.contains("run cargo xtask scan api first, or pass --allow-unscanned"),
             "{missing}"
         );
         let unreadable = gate(
             "api",
+            None,
             Err(anyhow::anyhow!("x is not a scan verdict")),
             false,
             holds,
@@ -385,14 +394,14 @@ mod tests {
             unreadable.unwrap_err(),
             "x is not a scan verdict, or pass --allow-unscanned"
         );
-        let refused = gate("api", Ok(Some(Verdict::default())), false, |_| {
+        let refused = gate("api", None, Ok(Some(Verdict::default())), false, |_| {
             Err("it did not pass".into())
         });
         assert_eq!(
             refused.unwrap_err(),
             "it did not pass, or pass --allow-unscanned"
         );
-        let noted = gate("api", Ok(Some(Verdict::default())), false, |_| {
+        let noted = gate("api", None, Ok(Some(Verdict::default())), false, |_| {
             Ok(Some("a replay".into()))
         });
         assert_eq!(noted, Ok(Some("a replay".into())));
@@ -403,9 +412,9 @@ mod tests {
         let never = |_: &Verdict| -> std::result::Result<Option<String>, String> {
             unreachable!("nothing is checked")
         };
-        assert_eq!(gate("api", Ok(None), true, never), Ok(None));
+        assert_eq!(gate("api", None, Ok(None), true, never), Ok(None));
         assert_eq!(
-            gate("api", Ok(Some(Verdict::default())), true, never),
+            gate("api", None, Ok(Some(Verdict::default())), true, never),
             Ok(None)
         );
     }

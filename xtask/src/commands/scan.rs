@@ -33,7 +33,7 @@ use crate::domain::ignore::IgnoreList;
 use crate::domain::outcome;
 use crate::domain::plan::TARGET_DIR;
 use crate::domain::report::{Kind, Report, Severity};
-use crate::domain::verdict::{Scanned, Verdict, REPLAY_DIR, SCAN_DIR};
+use crate::domain::verdict::{self, Scanned, Verdict, REPLAY_DIR, SCAN_DIR};
 use crate::render::sarif::{self, ImageResults};
 use crate::render::{self, Table};
 
@@ -91,6 +91,9 @@ pub struct Target {
     pub reference: String,
     /// For a service: the image id `build` recorded, or why there is none.
     pub built: Option<std::result::Result<String, String>>,
+    /// One platform of a multi-platform image (`trivy --platform`): each has its own report
+    /// and verdict (`<service>.linux-arm64.*`).
+    pub platform: Option<String>,
     /// Where SARIF results point: the service's Dockerfile, else the reference.
     pub location: String,
 }
@@ -152,8 +155,11 @@ const INSPECT_TIMEOUT: Duration = Duration::from_secs(120);
 
 /// The commands a scan of `targets` runs with `runner`, writing under `dir`.
 pub fn plan(targets: &[Target], runner: &Runner, options: &trivy::Options, dir: &Path) -> ScanPlan {
+    // One inspect per service, however many platforms its image has.
+    let mut seen = std::collections::BTreeSet::new();
     let inspects = targets
         .iter()
+        .filter(|t| t.service.as_ref().is_some_and(|s| seen.insert(s.clone())))
         .filter_map(|t| {
             Some(Inspect {
                 service: t.service.clone()?,
@@ -172,7 +178,14 @@ pub fn plan(targets: &[Target], runner: &Runner, options: &trivy::Options, dir: 
         .map(|t| {
             let report = dir.join(format!("{}.{PROCESS_ID}.trivy.json", t.name));
             let log = dir.join(format!("{}.trivy.log", t.name));
-            let inv = trivy::invocation(runner, &t.reference, &report, &log, options);
+            let inv = trivy::invocation(
+                runner,
+                &t.reference,
+                t.platform.as_deref(),
+                &report,
+                &log,
+                options,
+            );
             let (report, log) = (inv.report, inv.log);
             let argv: Vec<String> = inv
                 .argv
@@ -418,13 +431,16 @@ fn options(ws: &Workspace, args: &Args) -> trivy::Options {
 /// carry the commit's tag, else nothing is scanned.
 fn check_built(plan: &ScanPlan) -> Result<()> {
     let mut missing = Vec::new();
-    for (inspect, target) in plan.inspects.iter().zip(
-        plan.scans
+    for inspect in &plan.inspects {
+        let service = &inspect.service;
+        let Some(target) = plan
+            .scans
             .iter()
             .map(|s| &s.target)
-            .filter(|t| t.service.is_some()),
-    ) {
-        let service = &inspect.service;
+            .find(|t| t.service.as_ref() == Some(service))
+        else {
+            continue;
+        };
         let build_first = format!("build it first: cargo xtask build {service}");
         let checked = match &target.built {
             Some(Err(why)) => Err(anyhow::anyhow!("{why}; {build_first}")),
@@ -452,8 +468,8 @@ struct Judge<'a> {
 /// says what happened.
 fn scan_one(ws: &Workspace, scan: &PlannedScan, runner: &Runner, judge: &Judge) -> Result<Outcome> {
     let target = &scan.target;
-    if let Some(service) = &target.service {
-        verdicts::remove(&ws.root, service);
+    if target.service.is_some() {
+        verdicts::remove(&ws.root, &target.name);
     }
     let scanned = match judge.replay {
         Some(r) => {
@@ -465,14 +481,14 @@ fn scan_one(ws: &Workspace, scan: &PlannedScan, runner: &Runner, judge: &Judge) 
                 .map(|()| (r.text.clone(), r.report.clone()))
         }
         None => {
-            eprintln!("scanning {} with {}", target.reference, runner.describe());
+            eprintln!("scanning {} with {}", shown(target), runner.describe());
             scanned_report(ws, scan)
         }
     };
     let mut outcome = Outcome {
         name: target.name.clone(),
         service: target.service.clone(),
-        image: target.reference.clone(),
+        image: shown(target),
         image_id: target.image_id(),
         report: relative(&ws.root, &scan.kept),
         passed: false,
@@ -495,6 +511,7 @@ fn scan_one(ws: &Workspace, scan: &PlannedScan, runner: &Runner, judge: &Judge) 
                     service,
                     image: &target.reference,
                     image_id: id,
+                    platform: target.platform.as_deref(),
                     gate: &judge.gate,
                     ignores: judge.ignores,
                     report: &text,
@@ -504,7 +521,7 @@ fn scan_one(ws: &Workspace, scan: &PlannedScan, runner: &Runner, judge: &Judge) 
                 });
                 verdicts::write(&ws.root, &verdict)?;
                 crate::adapters::records::update(&ws.root, service, id, |r| {
-                    r.scan = Some(crate::domain::record::ScanEntry::of(&verdict));
+                    r.note_scan(&verdict);
                 })?;
             }
             outcome.assessment = Some(a);
@@ -512,12 +529,20 @@ fn scan_one(ws: &Workspace, scan: &PlannedScan, runner: &Runner, judge: &Judge) 
         Err(e) => {
             eprintln!(
                 "{}: could not be scanned (details at the end)",
-                target.reference
+                shown(target)
             );
             outcome.error = Some(format!("{e:#}"));
         }
     }
     Ok(outcome)
+}
+
+/// The image as people read it: its reference, and the platform when it is one of several.
+fn shown(target: &Target) -> String {
+    match &target.platform {
+        Some(p) => format!("{} ({p})", target.reference),
+        None => target.reference.clone(),
+    }
 }
 
 /// Runs the planned trivy with this run's values bound (see [`trivy::run`]) into this run's
@@ -535,8 +560,9 @@ fn scanned_report(ws: &Workspace, scan: &PlannedScan) -> Result<(String, Report)
     let report = Report::parse(&ran.report)
         .map_err(|e| anyhow::anyhow!("{kept} is not a usable trivy report: {e:#}{}", ran.tail))?;
     let target = &scan.target;
+    // trivy names one platform's image by that image's own id, not the index's.
     let built = match &target.built {
-        Some(Ok(id)) => Some(id.as_str()),
+        Some(Ok(id)) if target.platform.is_none() => Some(id.as_str()),
         _ => None,
     };
     report.check_names(&target.reference, built).map_err(|e| {
@@ -641,13 +667,26 @@ fn targets(ws: &Workspace, args: &Args) -> Result<Vec<Target>> {
         let ctx = ws.git_context()?;
         let tag = identity::immutable_tag(&ws.tags(&ctx)?, &ctx.sha)?;
         for service in services {
-            targets.push(Target {
-                name: service.name.clone(),
-                service: Some(service.name.clone()),
-                reference: format!("{}:{tag}", identity::repository(&namespace, service)),
-                built: Some(recorded_image(&ws.root, &service.name)),
-                location: service.dockerfile.display().to_string(),
-            });
+            let built = recorded_image(&ws.root, &service.name);
+            // A multi-platform image is scanned once per platform the build recorded.
+            let record = crate::adapters::records::read(&ws.root, &service.name)
+                .ok()
+                .flatten()
+                .filter(|r| built.as_ref().is_ok_and(|id| *id == r.image_id));
+            let platforms = match &record {
+                Some(r) => r.verdict_platforms(),
+                None => vec![None],
+            };
+            for platform in platforms {
+                targets.push(Target {
+                    name: verdict::key(&service.name, platform),
+                    service: Some(service.name.clone()),
+                    reference: format!("{}:{tag}", identity::repository(&namespace, service)),
+                    built: Some(built.clone()),
+                    platform: platform.map(str::to_owned),
+                    location: service.dockerfile.display().to_string(),
+                });
+            }
         }
     }
     for reference in &args.images {
@@ -656,6 +695,7 @@ fn targets(ws: &Workspace, args: &Args) -> Result<Vec<Target>> {
             service: None,
             reference: reference.clone(),
             built: None,
+            platform: None,
             location: reference.clone(),
         });
     }
@@ -1008,6 +1048,7 @@ mod tests {
             service: service.map(str::to_owned),
             reference: reference.into(),
             built: built.map(|b| b.map(str::to_owned).map_err(str::to_owned)),
+            platform: None,
             location: reference.into(),
         }
     }
@@ -1068,6 +1109,32 @@ mod tests {
             dir.join(format!("api.{}.trivy.json", exec::process_id()))
         );
         assert!(bind(&api.command).args.contains(&own.display().to_string()));
+    }
+
+    /// A multi-platform image is inspected once and scanned once per platform, each into
+    /// files named for the platform.
+    #[test]
+    fn each_platform_of_an_image_is_scanned_on_its_own() {
+        let options = trivy::Options {
+            cache_dir: "/c".into(),
+            skip_db_update: true,
+            offline: false,
+            db_repository: None,
+            timeout: Duration::from_secs(60),
+        };
+        let targets = ["linux/amd64", "linux/arm64"].map(|p| Target {
+            name: verdict::key("mp", Some(p)),
+            platform: Some(p.into()),
+            ..target(Some("mp"), "acme/mp:sha-1234567", Some(Ok("sha256:abc")))
+        });
+        let dir = Path::new("/r");
+        let plan = plan(&targets, &Runner::Native("trivy".into()), &options, dir);
+        expect_test::expect![[r#"
+            docker image inspect --format '{{json .RepoTags}}' sha256:abc
+            trivy image --scanners vuln,secret --format json --output '/r/mp.linux-amd64.<process id>.trivy.json' --cache-dir /c --timeout 60s --skip-db-update --skip-java-db-update --platform linux/amd64 --no-progress acme/mp:sha-1234567
+            trivy image --scanners vuln,secret --format json --output '/r/mp.linux-arm64.<process id>.trivy.json' --cache-dir /c --timeout 60s --skip-db-update --skip-java-db-update --platform linux/arm64 --no-progress acme/mp:sha-1234567"#]]
+        .assert_eq(&lines(&plan).join("\n"));
+        assert_eq!(plan.scans[1].kept, dir.join("mp.linux-arm64.trivy.json"));
     }
 
     #[test]

@@ -98,6 +98,9 @@ struct Target {
     pushed_ref: Option<String>,
     /// The workspace crate the image is built from (a member of the service's name).
     crate_name: Option<String>,
+    /// One platform of a multi-platform image: its filesystem and its health run are that
+    /// platform's (`--platform`, emulated when foreign).
+    platform: Option<String>,
 }
 
 #[derive(Debug, Serialize)]
@@ -163,24 +166,25 @@ fn plan(targets: &[Target]) -> VerifyPlan {
         .map(|t| {
             let created = container_placeholder("created", &t.name);
             let hardened = container_placeholder("hardened", &t.name);
+            let mut create = vec!["create", "--label", &label];
+            if let Some(p) = &t.platform {
+                create.extend(["--platform", p]);
+            }
+            // Never run; a command only has to exist for images without CMD.
+            create.extend(["--entrypoint", "", &t.image, "/xtask-verify"]);
             Containers {
                 export: Planned {
-                    start: docker(&[
-                        "create",
-                        "--label",
-                        &label,
-                        "--entrypoint",
-                        "",
-                        &t.image,
-                        // Never run; a command only has to exist for images without CMD.
-                        "/xtask-verify",
-                    ]),
+                    start: docker(&create),
                     then: docker(&["export", &created]),
                     remove: remove(&created),
                     id: created,
                 },
                 health: t.policy.healthcheck.then(|| Planned {
-                    start: Command::from_argv(&container::hardened_run_argv(&t.image, RUN_ID)),
+                    start: Command::from_argv(&container::hardened_run_argv(
+                        &t.image,
+                        t.platform.as_deref(),
+                        RUN_ID,
+                    )),
                     then: docker(&["inspect", "--format", "{{json .State}}", &hardened]),
                     remove: remove(&hardened),
                     id: hardened,
@@ -234,31 +238,46 @@ fn targets(ws: &Workspace, args: &Args) -> Result<Vec<Target>> {
                     Some(format!("no image was built for `{name}` ({file} is missing): build it first: cargo xtask build {name}")),
                 ),
             };
-            targets.push(Target {
-                name: name.clone(),
-                service: Some(name.clone()),
-                inspect: id.clone(),
-                image: id,
-                missing,
-                policy: Policy {
-                    healthcheck: service.healthcheck,
-                    size_budget_mb: Some(service.size_budget_mb),
-                    revision: Some(ctx.sha.clone()),
-                    source_known: ctx.source_url.is_some(),
-                    ignore_file: Some((
-                        ignore.display().to_string(),
-                        std::fs::read_to_string(ws.root.join(&ignore)).ok(),
-                    )),
-                },
-                pushed_ref,
-                crate_name: ws
-                    .root
-                    .join(&service.context)
-                    .join(name)
-                    .join("Cargo.toml")
-                    .is_file()
-                    .then(|| name.clone()),
-            });
+            // A multi-platform image is verified once per platform the build recorded.
+            let platforms = match crate::adapters::records::read(&ws.root, name) {
+                Ok(Some(r)) if missing.is_none() && r.image_id == id => r
+                    .verdict_platforms()
+                    .into_iter()
+                    .map(|p| p.map(str::to_owned))
+                    .collect(),
+                _ => vec![None],
+            };
+            for platform in platforms {
+                targets.push(Target {
+                    name: match &platform {
+                        Some(p) => format!("{name} ({p})"),
+                        None => name.clone(),
+                    },
+                    service: Some(name.clone()),
+                    inspect: id.clone(),
+                    image: id.clone(),
+                    missing: missing.clone(),
+                    policy: Policy {
+                        healthcheck: service.healthcheck,
+                        size_budget_mb: Some(service.size_budget_mb),
+                        revision: Some(ctx.sha.clone()),
+                        source_known: ctx.source_url.is_some(),
+                        ignore_file: Some((
+                            ignore.display().to_string(),
+                            std::fs::read_to_string(ws.root.join(&ignore)).ok(),
+                        )),
+                    },
+                    pushed_ref: pushed_ref.clone(),
+                    crate_name: ws
+                        .root
+                        .join(&service.context)
+                        .join(name)
+                        .join("Cargo.toml")
+                        .is_file()
+                        .then(|| name.clone()),
+                    platform,
+                });
+            }
         }
     }
     for reference in &args.images {
@@ -278,6 +297,7 @@ fn targets(ws: &Workspace, args: &Args) -> Result<Vec<Target>> {
             pushed_ref: (args.at_registry() && identity::registry_host(reference).is_some())
                 .then(|| reference.clone()),
             crate_name: None,
+            platform: None,
         });
     }
     Ok(targets)
@@ -368,21 +388,37 @@ pub fn run(ws: &Workspace, args: &Args) -> Result<Outcome> {
             at_registry.as_ref(),
         )?);
     }
+    // One verify entry per service: every platform of its image must pass.
+    let mut by_service: Vec<(&str, Vec<(&Target, &Report)>)> = Vec::new();
     for (t, r) in targets.iter().zip(&reports) {
-        if let Some(service) = &t.service {
-            crate::adapters::records::update(&ws.root, service, &r.image_id, |rec| {
-                rec.verify = Some(crate::domain::record::VerifyEntry {
-                    image_id: r.image_id.clone(),
-                    passed: r.passed,
-                    failed: r
-                        .checks
-                        .iter()
-                        .filter(|c| c.status == Status::Fail)
-                        .map(|c| c.name.to_owned())
-                        .collect(),
-                });
-            })?;
+        let Some(service) = &t.service else { continue };
+        match by_service.iter_mut().find(|(s, _)| s == service) {
+            Some((_, all)) => all.push((t, r)),
+            None => by_service.push((service, vec![(t, r)])),
         }
+    }
+    for (service, all) in by_service {
+        let image_id = all[0].1.image_id.clone();
+        let mut failed: Vec<String> = Vec::new();
+        for (t, r) in &all {
+            for c in r.checks.iter().filter(|c| c.status == Status::Fail) {
+                let name = match &t.platform {
+                    Some(p) => format!("{} ({p})", c.name),
+                    None => c.name.to_owned(),
+                };
+                if !failed.contains(&name) {
+                    failed.push(name);
+                }
+            }
+        }
+        crate::adapters::records::update(&ws.root, service, &image_id, |rec| {
+            rec.verify = Some(crate::domain::record::VerifyEntry {
+                image_id: image_id.clone(),
+                passed: all.iter().all(|(_, r)| r.passed),
+                failed,
+                platforms: all.iter().filter_map(|(t, _)| t.platform.clone()).collect(),
+            });
+        })?;
     }
     if args.preview.json() {
         render::print_json(&serde_json::json!({ "images": reports }));
@@ -588,6 +624,7 @@ mod tests {
             },
             pushed_ref: None,
             crate_name: None,
+            platform: None,
         }
     }
 
@@ -617,6 +654,28 @@ mod tests {
                 "docker ps -aq --filter 'label=xtask.verify=<run id>'",
             ]
         );
+    }
+
+    /// Each platform of a multi-platform image gets its own filesystem and health run, the
+    /// foreign one under emulation.
+    #[test]
+    fn each_platform_is_created_and_run_with_its_platform() {
+        let arm = Target {
+            name: "mp (linux/arm64)".into(),
+            platform: Some("linux/arm64".into()),
+            ..target("mp", true, true)
+        };
+        let lines: Vec<String> = plan(&[arm]).commands().map(|c| c.to_string()).collect();
+        expect_test::expect![[r#"
+            docker image inspect sha256:abc
+            docker create --label 'xtask.verify=<run id>' --platform linux/arm64 --entrypoint '' sha256:abc /xtask-verify
+            docker export '<created container of mp (linux/arm64)>'
+            docker rm -f -v '<created container of mp (linux/arm64)>'
+            docker run --detach --label 'xtask.verify=<run id>' --platform linux/arm64 --read-only --tmpfs /tmp --cap-drop ALL --security-opt no-new-privileges sha256:abc
+            docker inspect --format '{{json .State}}' '<hardened container of mp (linux/arm64)>'
+            docker rm -f -v '<hardened container of mp (linux/arm64)>'
+            docker ps -aq --filter 'label=xtask.verify=<run id>'"#]]
+        .assert_eq(&lines.join("\n"));
     }
 
     #[test]

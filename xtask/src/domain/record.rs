@@ -86,6 +86,19 @@ pub struct ScanEntry {
     /// Set when the verdict was a replay of a recorded report.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub replay: Option<String>,
+    /// A multi-platform image is scanned once per platform: which were scanned, each
+    /// with its verdict. `passed` is then whether every platform built passed, and `report`
+    /// is none (each platform has its own).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub platforms: BTreeMap<String, PlatformScan>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PlatformScan {
+    pub passed: bool,
+    /// The fingerprint of the kept report of this platform's scan.
+    pub report: Option<String>,
 }
 
 impl ScanEntry {
@@ -95,6 +108,7 @@ impl ScanEntry {
             passed: v.passed,
             report: v.report.clone(),
             replay: v.replay.clone(),
+            platforms: BTreeMap::new(),
         }
     }
 }
@@ -104,9 +118,12 @@ impl ScanEntry {
 pub struct VerifyEntry {
     pub image_id: String,
     pub passed: bool,
-    /// The checks that failed, by name.
+    /// The checks that failed, by name (and platform, for a multi-platform image).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub failed: Vec<String>,
+    /// The platforms verified, each on its own, when the image has several.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub platforms: Vec<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -159,6 +176,48 @@ impl Record {
             verify: None,
             pushed: None,
         })
+    }
+
+    /// The platforms scan and push take one verdict each for: every platform of a
+    /// multi-platform image, or `[None]`: the single-platform image's one verdict.
+    pub fn verdict_platforms(&self) -> Vec<Option<&str>> {
+        if self.platforms.len() > 1 {
+            self.platforms.keys().map(|p| Some(p.as_str())).collect()
+        } else {
+            vec![None]
+        }
+    }
+
+    /// Adds a scan verdict of this record's image: the image's, or one platform's (kept
+    /// beside the other platforms' verdicts of the same image).
+    pub fn note_scan(&mut self, v: &Verdict) {
+        let Some(platform) = &v.platform else {
+            self.scan = Some(ScanEntry::of(v));
+            return;
+        };
+        let mut entry = match self.scan.take() {
+            Some(e) if e.image_id == v.image_id && e.report.is_none() => e,
+            _ => ScanEntry {
+                image_id: v.image_id.clone(),
+                passed: false,
+                report: None,
+                replay: None,
+                platforms: BTreeMap::new(),
+            },
+        };
+        entry.platforms.insert(
+            platform.clone(),
+            PlatformScan {
+                passed: v.passed,
+                report: v.report.clone(),
+            },
+        );
+        entry.replay = entry.replay.or_else(|| v.replay.clone());
+        entry.passed = self
+            .platforms
+            .keys()
+            .all(|p| entry.platforms.get(p).is_some_and(|s| s.passed));
+        self.scan = Some(entry);
     }
 
     /// The size recorded for image `image_id`, if this is a record of that image.
@@ -348,7 +407,19 @@ impl Record {
                 self.image_id, verdict.image_id
             ));
         }
-        if let Some(scan) = &self.scan {
+        if let (Some(scan), Some(platform)) = (&self.scan, &verdict.platform) {
+            let same = scan
+                .platforms
+                .get(platform)
+                .is_some_and(|s| s.report == verdict.report && s.passed == verdict.passed);
+            if !same {
+                return Err(format!(
+                    "the scan verdict of `{service}` ({platform}) is not the one its record \
+                     names (another scan replaced it, or a file was edited): run cargo xtask \
+                     scan {service} again"
+                ));
+            }
+        } else if let Some(scan) = &self.scan {
             if scan.report != verdict.report || scan.passed != verdict.passed {
                 return Err(format!(
                     "the scan verdict of `{service}` is not the one its record names (another \
@@ -539,6 +610,7 @@ mod tests {
             passed: true,
             report: None,
             replay: None,
+            platforms: BTreeMap::new(),
         };
         assert_eq!(consistent(|r| r.scan = Some(scan(ID))), "ok");
         let why = consistent(|r| r.scan = Some(scan("sha256:2")));
@@ -550,6 +622,7 @@ mod tests {
             image_id: id.into(),
             passed,
             failed: if passed { vec![] } else { vec!["user".into()] },
+            platforms: vec![],
         };
         assert_eq!(consistent(|r| r.verify = Some(verify(ID, true))), "ok");
         assert!(consistent(|r| r.verify = Some(verify("sha256:2", true)))
@@ -622,6 +695,7 @@ mod tests {
             passed: true,
             report: Some("fnv1a64:0".into()),
             replay: None,
+            platforms: BTreeMap::new(),
         });
         assert!(r
             .matches_verdict(&verdict(ID))
@@ -659,5 +733,52 @@ mod tests {
         );
         r.note_pushed("sha256:d2", &[t("main")]);
         assert_eq!(r.pushed.as_ref().unwrap().tags, ["main"]);
+    }
+
+    /// A multi-platform record passes its scan only once every platform built has passed;
+    /// a verdict is held against its own platform's entry.
+    #[test]
+    fn a_multi_platform_scan_passes_when_every_platform_has() {
+        let verdict = |id: &str| Verdict {
+            service: "api".into(),
+            image_id: id.into(),
+            ..Verdict::default()
+        };
+        let mut r = clean();
+        r.platforms = [("linux/amd64".into(), None), ("linux/arm64".into(), None)].into();
+        assert_eq!(
+            r.verdict_platforms(),
+            [Some("linux/amd64"), Some("linux/arm64")]
+        );
+        let of = |platform: &str, passed: bool, report: &str| Verdict {
+            platform: Some(platform.into()),
+            passed,
+            report: Some(report.into()),
+            ..verdict(ID)
+        };
+        let amd = of("linux/amd64", true, "fnv1a64:1");
+        r.note_scan(&amd);
+        assert!(!r.scan.as_ref().unwrap().passed, "arm64 is not scanned yet");
+        r.note_scan(&of("linux/arm64", false, "fnv1a64:2"));
+        assert!(!r.scan.as_ref().unwrap().passed);
+        let arm = of("linux/arm64", true, "fnv1a64:3");
+        r.note_scan(&arm);
+        let scan = r.scan.clone().unwrap();
+        assert!(scan.passed && scan.report.is_none());
+        assert_eq!(
+            scan.platforms.keys().collect::<Vec<_>>(),
+            ["linux/amd64", "linux/arm64"]
+        );
+        assert_eq!(r.matches_verdict(&amd), Ok(()));
+        assert_eq!(r.matches_verdict(&arm), Ok(()));
+        let stale = r.matches_verdict(&of("linux/arm64", false, "fnv1a64:2"));
+        assert!(stale
+            .unwrap_err()
+            .contains("(linux/arm64) is not the one its record names"));
+        // One platform's verdict never stands for the image's.
+        let mut single = clean();
+        single.note_scan(&verdict(ID));
+        assert!(single.scan.unwrap().platforms.is_empty());
+        assert_eq!(clean().verdict_platforms(), [None]);
     }
 }

@@ -39,6 +39,10 @@ pub struct Verdict {
     pub image: String,
     #[serde(default)]
     pub image_id: String,
+    /// The platform of a multi-platform image this verdict is of (`trivy --platform`); none
+    /// for a single-platform image.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub platform: Option<String>,
     #[serde(default)]
     pub passed: bool,
     /// What the gate counted.
@@ -66,6 +70,7 @@ pub struct Scanned<'a> {
     pub service: &'a str,
     pub image: &'a str,
     pub image_id: &'a str,
+    pub platform: Option<&'a str>,
     pub gate: &'a Gate,
     pub ignores: &'a IgnoreList,
     /// The report's text, exactly as kept.
@@ -82,6 +87,7 @@ impl Verdict {
             service: s.service.to_owned(),
             image: s.image.to_owned(),
             image_id: s.image_id.to_owned(),
+            platform: s.platform.map(str::to_owned),
             passed: s.assessment.passed,
             counts: Some(s.assessment.counts.clone()),
             policy: Some(policy_fingerprint(s.gate)),
@@ -93,9 +99,26 @@ impl Verdict {
     }
 }
 
-/// The file that holds `service`'s verdict under the workspace `root`.
-pub fn path(root: &Path, service: &str) -> PathBuf {
-    root.join(SCAN_DIR).join(format!("{service}.verdict.json"))
+/// What names a verdict and its report: the service, and for one platform of a
+/// multi-platform image also the platform (`api.linux-arm64`); a single-platform image's
+/// files keep the service's name alone.
+pub fn key(service: &str, platform: Option<&str>) -> String {
+    match platform {
+        Some(p) => format!("{service}.{}", p.replace('/', "-")),
+        None => service.to_owned(),
+    }
+}
+
+impl Verdict {
+    /// The [`key`] of this verdict's files.
+    pub fn key(&self) -> String {
+        key(&self.service, self.platform.as_deref())
+    }
+}
+
+/// The file that holds the verdict named `key` ([`key`]) under the workspace `root`.
+pub fn path(root: &Path, key: &str) -> PathBuf {
+    root.join(SCAN_DIR).join(format!("{key}.verdict.json"))
 }
 
 /// The report of `name`'s last scan (a service's is the one its verdict was made from).
@@ -128,6 +151,8 @@ pub fn ignore_fingerprint(ignores: &IgnoreList) -> String {
 pub struct Current<'a> {
     pub service: &'a str,
     pub image_id: &'a str,
+    /// The platform of a multi-platform image whose verdict this is; none for one platform.
+    pub platform: Option<&'a str>,
     pub gate: &'a Gate,
     pub ignores: &'a IgnoreList,
     pub today: Date,
@@ -146,6 +171,11 @@ pub fn check(
     let service = now.service;
     let rescan = format!("run cargo xtask scan {service} again");
     let v = verdict;
+    // Messages name the platform of a multi-platform image's verdict.
+    let label = match now.platform {
+        Some(p) => format!("`{service}` ({p})"),
+        None => format!("`{service}`"),
+    };
     let missing: Vec<&str> = [
         ("image_id", v.image_id.is_empty()),
         ("counts", v.counts.is_none()),
@@ -158,7 +188,7 @@ pub fn check(
     .collect();
     if !missing.is_empty() {
         return Err(format!(
-            "the scan verdict of `{service}` lacks {} (it was written by hand or by an older \
+            "the scan verdict of {label} lacks {} (it was written by hand or by an older \
              xtask, and is bound to no report, policy or ignore list): {rescan}",
             missing.join(", ")
         ));
@@ -166,15 +196,21 @@ pub fn check(
     let (Some(counts), Some(report_print)) = (&v.counts, &v.report) else {
         unreachable!("checked above")
     };
+    if v.platform.as_deref() != now.platform {
+        return Err(format!(
+            "the scan verdict for {label} is of {} (the file was copied or edited): {rescan}",
+            v.platform.as_deref().unwrap_or("a single-platform image")
+        ));
+    }
     if v.image_id != now.image_id {
         return Err(format!(
-            "the last scan of `{service}` was of image {}, not the one built ({}): {rescan}",
+            "the last scan of {label} was of image {}, not the one built ({}): {rescan}",
             v.image_id, now.image_id
         ));
     }
     if let (Some(source), false) = (&v.replay, now.allow_replay) {
         return Err(format!(
-            "the verdict of `{service}` is a replay of the recorded report {source}, not a \
+            "the verdict of {label} is a replay of the recorded report {source}, not a \
              scan of image {}: scan it with trivy (cargo xtask scan {service}), or pass \
              --allow-replayed-scan to push on a replay",
             now.image_id
@@ -183,44 +219,46 @@ pub fn check(
     if v.policy.as_deref() != Some(&policy_fingerprint(now.gate)) {
         return Err(format!(
             "the [scan] policy (fail_on, ignore_unfixed, fail_on_secrets) is not the one \
-             `{service}` was scanned under: {rescan}"
+             {label} was scanned under: {rescan}"
         ));
     }
     if v.ignores.as_deref() != Some(&ignore_fingerprint(now.ignores)) {
         return Err(format!(
-            "the ignore list ({}) changed since `{service}` was scanned: {rescan}",
+            "the ignore list ({}) changed since {label} was scanned: {rescan}",
             now.ignores.path.display()
         ));
     }
     if !v.passed {
         return Err(format!(
-            "the scan of `{service}` did not pass for image {}: fix the findings \
+            "the scan of {label} did not pass for image {}: fix the findings \
              (cargo xtask scan {service} lists them)",
             now.image_id
         ));
     }
     if now.gate.fails(counts) {
         return Err(format!(
-            "the verdict of `{service}` says it passed, but its own counts fail the gate \
+            "the verdict of {label} says it passed, but its own counts fail the gate \
              (the file was edited): {rescan}"
         ));
     }
-    let kept = format!("{SCAN_DIR}/{service}.trivy.json");
+    let kept = format!("{SCAN_DIR}/{}.trivy.json", key(service, now.platform));
     let Some(text) = report else {
         return Err(format!(
-            "the report `{service}`'s verdict was made from ({kept}) is missing: {rescan}"
+            "the report {label}'s verdict was made from ({kept}) is missing: {rescan}"
         ));
     };
     if fingerprint(text) != *report_print {
         return Err(format!(
-            "{kept} is not the report `{service}`'s verdict was made from (it was edited, or \
+            "{kept} is not the report {label}'s verdict was made from (it was edited, or \
              another scan replaced it): {rescan}"
         ));
     }
     let parsed = Report::parse(text).map_err(|e| format!("{kept}: {e:#}: {rescan}"))?;
     if v.replay.is_none() {
+        // trivy names one platform's image by that image's own id, not the index's.
+        let id = now.platform.is_none().then_some(now.image_id);
         parsed
-            .check_names(&v.image, Some(now.image_id))
+            .check_names(&v.image, id)
             .map_err(|e| format!("{kept}: {e:#}: {rescan}"))?;
     }
     let again = assess(&parsed, now.gate, now.ignores, now.today);
@@ -234,13 +272,13 @@ pub fn check(
     }
     if again.counts != *counts {
         return Err(format!(
-            "the counts in the verdict of `{service}` are not what its report gives (the \
+            "the counts in the verdict of {label} are not what its report gives (the \
              verdict was edited, or an ignore entry expired since): {rescan}"
         ));
     }
     Ok(v.replay.as_ref().map(|source| {
         format!(
-            "`{service}` is pushed on a replayed scan verdict (the recorded report {source}), \
+            "{label} is pushed on a replayed scan verdict (the recorded report {source}), \
              not on a scan of its image (--allow-replayed-scan)"
         )
     }))
@@ -282,6 +320,7 @@ mod tests {
             service: "api",
             image: IMAGE,
             image_id: ID,
+            platform: None,
             gate,
             ignores,
             report,
@@ -295,6 +334,7 @@ mod tests {
         Current {
             service: "api",
             image_id: ID,
+            platform: None,
             gate,
             ignores,
             today: TODAY,
@@ -448,6 +488,7 @@ mod tests {
             service: "api",
             image: IMAGE,
             image_id: ID,
+            platform: None,
             gate: &g,
             ignores: &none,
             report: &recorded,
@@ -483,6 +524,45 @@ mod tests {
             fingerprint(
                 r#"{"fail_on":["HIGH","CRITICAL"],"fail_on_secrets":true,"ignore_unfixed":true}"#
             )
+        );
+    }
+
+    /// A multi-platform image has a verdict per platform, named for it, checked as the
+    /// verdict of that platform only.
+    #[test]
+    fn each_platform_has_its_own_verdict_and_file() {
+        assert_eq!(key("api", None), "api");
+        assert_eq!(key("api", Some("linux/arm64")), "api.linux-arm64");
+        assert_eq!(
+            path(Path::new("/r"), &key("api", Some("linux/arm/v7"))),
+            Path::new("/r/target/xtask/scan/api.linux-arm-v7.verdict.json")
+        );
+        let report = report_of("alpine-310");
+        let (g, none) = (gate(), IgnoreList::default());
+        let mut v = scanned(&report, &g, &none);
+        v.platform = Some("linux/arm64".into());
+        assert_eq!(v.key(), "api.linux-arm64");
+        let check = |v: &Verdict, platform: Option<&str>| {
+            let now = Current {
+                platform,
+                ..now(&g, &none)
+            };
+            match check(v, &now, Some(&report)) {
+                Ok(_) => "ok".to_owned(),
+                Err(why) => why,
+            }
+        };
+        expect_test::expect![[r#"
+            ok
+            the scan verdict for `api` (linux/amd64) is of linux/arm64 (the file was copied or edited): run cargo xtask scan api again
+            the scan verdict for `api` is of linux/arm64 (the file was copied or edited): run cargo xtask scan api again"#]]
+        .assert_eq(
+            &[
+                check(&v, Some("linux/arm64")),
+                check(&v, Some("linux/amd64")),
+                check(&v, None),
+            ]
+            .join("\n"),
         );
     }
 }
