@@ -16,6 +16,7 @@ mod engine;
 mod identity;
 mod interrupt;
 mod lint_dockerfiles;
+mod multiplatform;
 mod new_service;
 mod push;
 mod record;
