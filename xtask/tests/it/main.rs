@@ -8,6 +8,7 @@ mod common;
 mod affected;
 mod attestations;
 mod build;
+mod build_host;
 mod ci;
 mod doctor;
 mod dry_run;
