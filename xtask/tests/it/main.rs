@@ -16,6 +16,7 @@ mod e2e;
 mod engine;
 mod identity;
 mod interrupt;
+mod legacy;
 mod lint_dockerfiles;
 mod new_service;
 mod push;
