@@ -37,13 +37,8 @@ pub fn run(ws: &Workspace, args: &[String]) -> Result<Outcome> {
     // The modern engine (Docker 26, containerd image store) can be provisioned on Debian
     // only; elsewhere its tests are skipped, and said so, rather than failing the suite.
     // With arm64 emulation and an arm64 base: the multi-platform tests build for both.
-    let modern = match engine::run_with(&[
-        "up",
-        "--engine",
-        "modern",
-        "--platforms",
-        "linux/arm64",
-    ]) {
+    let modern = match engine::run_with(&["up", "--engine", "modern", "--platforms", "linux/arm64"])
+    {
         Ok(()) => true,
         Err(e) => {
             eprintln!("note: no modern engine here ({e:#}); its tests are skipped");
