@@ -367,11 +367,26 @@ legacy_status() {
 # ---------------------------------------------------------------------------------------------
 # The modern engine: Debian trixie's Docker 26.1 with the containerd image store, run from its
 # extracted .debs next to whatever else runs on the machine (measured in ENGINE.md).
+#
+# A second instance (a build host next to the first one, as the tests start it) gets its own
+# state, socket, data root, bridge, subnet, cgroup parent, context and iptables rule comment
+# from these variables, plus its own XTASK_ENGINE_STATE and DOCKER_CONFIG (where its context
+# is created); it never touches the first one's:
+#   XTASK_MODERN_CONTEXT  its docker context, and the comment on its iptables rules (xtask-modern)
+#   XTASK_MODERN_BRIDGE   its bridge, at most 15 characters (xtask-modern0)
+#   XTASK_MODERN_CIDR     the bridge's address and subnet (172.31.250.1/24)
+#   XTASK_MODERN_CGROUP   the cgroup parent of its containers (/xtask-modern)
+#   XTASK_MODERN_PREFIX   where Docker 26.1 is extracted; another instance's, to share it
+#                         ($XTASK_ENGINE_STATE/modern)
+#   XTASK_MODERN_SEED=0   no base-image stand-ins and no SBOM generator image
 modern=$state/modern
 modern_sock=$modern/docker.sock
+prefix=${XTASK_MODERN_PREFIX:-$modern}
 modern_context=${XTASK_MODERN_CONTEXT:-xtask-modern}
 modern_bridge=${XTASK_MODERN_BRIDGE:-xtask-modern0}
 modern_cidr=${XTASK_MODERN_CIDR:-172.31.250.1/24}
+modern_cgroup=${XTASK_MODERN_CGROUP:-/xtask-modern}
+modern_seed=${XTASK_MODERN_SEED:-1}
 # Trixie's runc and dynamic tini need GLIBC 2.38, which bookworm lacks: bookworm's runc and
 # trixie's tini-static (as docker-init) instead.
 modern_trixie_debs=(docker.io containerd tini docker-cli)
@@ -391,8 +406,8 @@ mdocker() { env -u DOCKER_CONTEXT DOCKER_HOST="unix://$modern_sock" docker "$@";
 # Run a function with every `docker` in it talking to the modern engine.
 on_modern() { (export DOCKER_HOST="unix://$modern_sock" && unset DOCKER_CONTEXT && "$@"); }
 
-modern_installed() { [ -x "$modern/bin/dockerd" ] && "$modern/bin/dockerd" --version >/dev/null 2>&1; }
-containerd_up() { [ -S "$modern/containerd.sock" ] && "$modern/bin/ctr" --address "$modern/containerd.sock" version >/dev/null 2>&1; }
+modern_installed() { [ -x "$prefix/bin/dockerd" ] && "$prefix/bin/dockerd" --version >/dev/null 2>&1; }
+containerd_up() { [ -S "$modern/containerd.sock" ] && "$prefix/bin/ctr" --address "$modern/containerd.sock" version >/dev/null 2>&1; }
 modern_running() { [ -S "$modern_sock" ] && mdocker info >/dev/null 2>&1; }
 
 # Another daemon on this machine (the one on /var/run/docker.sock, a docker-ce, another
@@ -407,34 +422,34 @@ other_daemon() {
 
 # Docker 26.1 in a private prefix: nothing is installed into the system.
 modern_install() {
-  if modern_installed; then say "Docker $("$modern/bin/dockerd" --version | awk '{print $3}' | tr -d ,) present in $modern/root"; return; fi
+  if modern_installed; then say "Docker $("$prefix/bin/dockerd" --version | awk '{print $3}' | tr -d ,) present in $prefix/root"; return; fi
   need_root
-  local debs=$modern/debs deb
-  say "fetching Debian trixie's docker.io, containerd, tini and docker-cli and bookworm's runc into $modern/root"
-  rm -rf "$debs" "${modern:?}/root" "${modern:?}/bin"
+  local debs=$prefix/debs deb
+  say "fetching Debian trixie's docker.io, containerd, tini and docker-cli and bookworm's runc into $prefix/root"
+  rm -rf "$debs" "${prefix:?}/root" "${prefix:?}/bin"
   debian_download trixie "$debs" "${modern_trixie_debs[@]}"
   debian_download bookworm "$debs" "${modern_bookworm_debs[@]}"
-  mkdir -p "$modern/root" "$modern/bin"
-  for deb in "$debs"/*.deb; do dpkg-deb -x "$deb" "$modern/root"; done
+  mkdir -p "$prefix/root" "$prefix/bin"
+  for deb in "$debs"/*.deb; do dpkg-deb -x "$deb" "$prefix/root"; done
   rm -rf "$debs"
   # One bin/ directory, first on the daemon's PATH: dockerd finds docker-init and
   # docker-proxy there, containerd its shim, the shim runc.
-  local r=$modern/root
-  ln -sfn "$r/usr/sbin/dockerd" "$modern/bin/dockerd"
-  ln -sfn "$r/usr/sbin/docker-proxy" "$modern/bin/docker-proxy"
-  ln -sfn "$r/usr/bin/tini-static" "$modern/bin/docker-init"
-  ln -sfn "$r/usr/sbin/runc" "$modern/bin/runc"
-  for b in containerd containerd-shim-runc-v2 ctr; do ln -sfn "$r/usr/bin/$b" "$modern/bin/$b"; done
-  modern_installed || die "the extracted dockerd does not run; see \`$modern/bin/dockerd --version\`"
+  local r=$prefix/root
+  ln -sfn "$r/usr/sbin/dockerd" "$prefix/bin/dockerd"
+  ln -sfn "$r/usr/sbin/docker-proxy" "$prefix/bin/docker-proxy"
+  ln -sfn "$r/usr/bin/tini-static" "$prefix/bin/docker-init"
+  ln -sfn "$r/usr/sbin/runc" "$prefix/bin/runc"
+  for b in containerd containerd-shim-runc-v2 ctr; do ln -sfn "$r/usr/bin/$b" "$prefix/bin/$b"; done
+  modern_installed || die "the extracted dockerd does not run; see \`$prefix/bin/dockerd --version\`"
 }
 
 # Without any docker client on PATH (a bare machine), trixie's 26.1 client from the prefix.
 modern_client() {
   have docker && return
-  mkdir -p "$modern/cli"
-  ln -sfn "$modern/root/usr/bin/docker" "$modern/cli/docker"
-  PATH=$modern/cli:$PATH
-  say "no docker client on PATH: using $modern/root/usr/bin/docker (add $modern/cli to PATH)"
+  mkdir -p "$prefix/cli"
+  ln -sfn "$prefix/root/usr/bin/docker" "$prefix/cli/docker"
+  PATH=$prefix/cli:$PATH
+  say "no docker client on PATH: using $prefix/root/usr/bin/docker (add $prefix/cli to PATH)"
 }
 
 modern_containerd() {
@@ -456,7 +471,7 @@ disabled_plugins = ["io.containerd.grpc.v1.cri", "io.containerd.snapshotter.v1.a
   path = "$modern/containerd/opt"
 TOML
   say "starting the modern engine's containerd (log: $modern/containerd.log)"
-  daemon env PATH="$modern/bin:$PATH" containerd --config "$modern/containerd.toml" >"$modern/containerd.log" 2>&1 </dev/null
+  daemon env PATH="$prefix/bin:$PATH" containerd --config "$modern/containerd.toml" >"$modern/containerd.log" 2>&1 </dev/null
   echo $! >"$state/modern-containerd.pid"
   for _ in $(seq 1 40); do containerd_up && return; sleep 0.25; done
   die "containerd did not answer on $modern/containerd.sock; see $modern/containerd.log"
@@ -490,7 +505,8 @@ rule() {
 modern_rules_down() {
   local table rule
   for table in filter nat; do
-    { iptables -t "$table" -S 2>/dev/null | grep -e "--comment engine:$modern_context " || true; } | sed 's/^-A //' |
+    # iptables -S quotes the comment (`--comment "engine:NAME"`), older versions did not.
+    { iptables -t "$table" -S 2>/dev/null | grep -F -e "--comment engine:$modern_context " -e "--comment \"engine:$modern_context\" " || true; } | sed 's/^-A //' |
       while read -r rule; do eval "iptables -t $table -D $rule" 2>/dev/null || true; done
   done
 }
@@ -525,7 +541,7 @@ modern_dockerd() {
   "features": { "containerd-snapshotter": true },
   "bridge": "$modern_bridge",
   $nat
-  "cgroup-parent": "/xtask-modern"
+  "cgroup-parent": "$modern_cgroup"
 }
 JSON
   echo "$mode" >"$modern/network"
@@ -533,7 +549,7 @@ JSON
   mkdir -p "$modern/data" "$modern/exec"
   rm -f "$modern_sock"
   say "starting dockerd 26 with the containerd image store on unix://$modern_sock ($mode networking; log: $modern/dockerd.log)"
-  daemon env PATH="$modern/bin:$PATH" dockerd --config-file "$modern/daemon.json" \
+  daemon env PATH="$prefix/bin:$PATH" dockerd --config-file "$modern/daemon.json" \
     --data-root "$modern/data" --exec-root "$modern/exec" --pidfile "$modern/dockerd.pid" \
     --host "unix://$modern_sock" --containerd "$modern/containerd.sock" \
     >"$modern/dockerd.log" 2>&1 </dev/null
@@ -685,8 +701,12 @@ modern_up() {
     modern_context_up
   fi
   start_registry
-  modern_standins
-  modern_scanner
+  if [ "$modern_seed" = 0 ]; then
+    say "XTASK_MODERN_SEED=0: no base-image stand-ins and no SBOM generator image"
+  else
+    modern_standins
+    modern_scanner
+  fi
   if [ -n "$platforms_foreign" ]; then
     if modern_emulation; then modern_arm64_base; else say "skipping the arm64 base: no emulation"; fi
   fi
@@ -700,7 +720,7 @@ modern_plan() {
   if modern_running; then
     line "modern engine" "running on unix://$modern_sock ($(cat "$modern/network" 2>/dev/null || echo "its own") networking)"
   else
-    if modern_installed; then line "modern prefix" "present in $modern/root"; else line "modern prefix" "would fetch trixie docker.io 26.1, containerd, tini, docker-cli and bookworm's runc into $modern/root"; fi
+    if modern_installed; then line "modern prefix" "present in $prefix/root"; else line "modern prefix" "would fetch trixie docker.io 26.1, containerd, tini, docker-cli and bookworm's runc into $prefix/root"; fi
     if containerd_up; then line "modern containerd" "running"; else line "modern containerd" "would start on $modern/containerd.sock"; fi
     if ip link show "$modern_bridge" >/dev/null 2>&1; then line "modern bridge" "$modern_bridge present"; else line "modern bridge" "would create $modern_bridge ($modern_cidr)"; fi
     if other_daemon; then line "modern networking" "isolated: another daemon runs, so iptables, ip-masq and ip-forward off"; else line "modern networking" "full: iptables on (no other daemon runs)"; fi

@@ -21,6 +21,11 @@ pub struct Cli {
     /// Service and policy config, relative to the workspace root.
     #[arg(long, global = true, value_name = "PATH", default_value = crate::domain::config::CONFIG_FILE)]
     pub config: PathBuf,
+    /// The docker context (engine) every docker, buildx, trivy and cosign command talks to,
+    /// e.g. a build server over SSH (default: DOCKER_HOST, DOCKER_CONTEXT, `[build] context`
+    /// in the config, then docker's current context).
+    #[arg(long, global = true, value_name = "NAME")]
+    pub context: Option<String>,
     #[command(subcommand)]
     pub command: Command,
 }

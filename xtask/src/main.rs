@@ -40,24 +40,51 @@ fn main() -> ExitCode {
 fn run(cli: Cli) -> Result<Outcome> {
     match &cli.command {
         Command::Engine(args) => commands::engine::run(args).map(|()| Outcome::Clean),
-        Command::Test { args } => commands::test::run(&Workspace::load(&cli.config)?, args),
-        Command::Build(args) => commands::build::run(&Workspace::load(&cli.config)?, args),
-        Command::Tags(args) => commands::tags::run(&Workspace::load(&cli.config)?, args),
-        Command::Verify(args) => commands::verify::run(&Workspace::load(&cli.config)?, args),
-        Command::Push(args) => commands::push::run(&Workspace::load(&cli.config)?, args),
-        Command::Sign(args) => commands::sign::run(&Workspace::load(&cli.config)?, args),
-        Command::Promote(args) => commands::promote::run(&Workspace::load(&cli.config)?, args),
-        Command::Scan(args) => commands::scan::run(&Workspace::load(&cli.config)?, args),
-        Command::LintDockerfiles(args) => {
-            commands::lint_dockerfiles::run(&Workspace::load(&cli.config)?, args)
+        Command::Test { args } => {
+            commands::test::run(&Workspace::load(&cli.config, cli.context.as_deref())?, args)
         }
-        Command::Lint(args) => commands::lint::run(&Workspace::load(&cli.config)?, args),
-        Command::E2e(args) => commands::e2e::run(&Workspace::load(&cli.config)?, args),
-        Command::Ci(args) => commands::ci::run(&Workspace::load(&cli.config)?, args),
-        Command::Doctor(args) => commands::doctor::run(&Workspace::load(&cli.config)?, args),
-        Command::Bench(args) => commands::bench::run(&Workspace::load(&cli.config)?, args),
+        Command::Build(args) => {
+            commands::build::run(&Workspace::load(&cli.config, cli.context.as_deref())?, args)
+        }
+        Command::Tags(args) => {
+            commands::tags::run(&Workspace::load(&cli.config, cli.context.as_deref())?, args)
+        }
+        Command::Verify(args) => {
+            commands::verify::run(&Workspace::load(&cli.config, cli.context.as_deref())?, args)
+        }
+        Command::Push(args) => {
+            commands::push::run(&Workspace::load(&cli.config, cli.context.as_deref())?, args)
+        }
+        Command::Sign(args) => {
+            commands::sign::run(&Workspace::load(&cli.config, cli.context.as_deref())?, args)
+        }
+        Command::Promote(args) => {
+            commands::promote::run(&Workspace::load(&cli.config, cli.context.as_deref())?, args)
+        }
+        Command::Scan(args) => {
+            commands::scan::run(&Workspace::load(&cli.config, cli.context.as_deref())?, args)
+        }
+        Command::LintDockerfiles(args) => commands::lint_dockerfiles::run(
+            &Workspace::load(&cli.config, cli.context.as_deref())?,
+            args,
+        ),
+        Command::Lint(args) => {
+            commands::lint::run(&Workspace::load(&cli.config, cli.context.as_deref())?, args)
+        }
+        Command::E2e(args) => {
+            commands::e2e::run(&Workspace::load(&cli.config, cli.context.as_deref())?, args)
+        }
+        Command::Ci(args) => {
+            commands::ci::run(&Workspace::load(&cli.config, cli.context.as_deref())?, args)
+        }
+        Command::Doctor(args) => {
+            commands::doctor::run(&Workspace::load(&cli.config, cli.context.as_deref())?, args)
+        }
+        Command::Bench(args) => {
+            commands::bench::run(&Workspace::load(&cli.config, cli.context.as_deref())?, args)
+        }
         Command::NewService(args) => {
-            commands::new_service::run(&Workspace::load(&cli.config)?, args)
+            commands::new_service::run(&Workspace::load(&cli.config, cli.context.as_deref())?, args)
         }
     }
 }

@@ -11,6 +11,7 @@ use std::time::Duration;
 
 use anyhow::{Context, Result};
 
+use crate::adapters::endpoint;
 use crate::adapters::exec::{self, Command, EnvironmentError, TimedOut};
 use crate::adapters::verdicts::write_atomically;
 use crate::domain::builder::{self, Builder};
@@ -75,6 +76,20 @@ pub fn detect_recording(name: Option<&str>) -> Result<(Builder, String)> {
     };
     if !out.success {
         return Err(inspect_failure(name, out.stderr.trim()));
+    }
+    // An engine that does not answer still exits 0, with an `Error:` line and no driver.
+    if let Some(error) = out
+        .stdout
+        .lines()
+        .find_map(|l| l.strip_prefix("Error:"))
+        .filter(|_| {
+            !out.stdout.lines().any(|l| {
+                l.strip_prefix("Driver:")
+                    .is_some_and(|d| !d.trim().is_empty())
+            })
+        })
+    {
+        return Err(inspect_failure(name, error.trim()));
     }
     let mut builder = Builder::parse_inspect(&out.stdout)?;
     let mut recording = out.stdout;
@@ -145,7 +160,16 @@ pub fn remember(root: &Path, env: &Env, name: Option<&str>, recording: &str) {
 }
 
 fn inspect_failure(name: Option<&str>, stderr: &str) -> anyhow::Error {
-    if stderr.contains("Cannot connect to the Docker daemon") || stderr.contains("daemon running") {
+    let unreachable = stderr.contains("Cannot connect to the Docker daemon")
+        || stderr.contains("daemon running")
+        || stderr.contains("error during connect");
+    if let Some(why) = unreachable
+        .then(|| endpoint::not_answering(stderr))
+        .flatten()
+    {
+        return EnvironmentError::new(why);
+    }
+    if unreachable {
         return EnvironmentError::new(format!(
             "the Docker daemon is not running ({stderr}). Start Docker Desktop or `sudo systemctl start docker`; \
              on a bare Debian machine `cargo xtask engine up` installs and starts one"

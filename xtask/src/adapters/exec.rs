@@ -7,7 +7,9 @@
 //! bytes, [`to_file`] sends it to a log. Every runner honours the command's timeout by
 //! killing the child together with every process it started (`docker buildx` runs the
 //! `docker-buildx` plugin as its child, which would otherwise keep the output open and the
-//! run waiting). A secret reaches the child only on its stdin.
+//! run waiting). A secret reaches the child only on its stdin. Once the run's engine is
+//! pinned ([`pin_engine`]), every child gets its `DOCKER_HOST` and no `DOCKER_CONTEXT`
+//! (domain/endpoint.rs says why).
 //!
 //! The error classes that decide the exit code are in domain/error.rs (re-exported here).
 
@@ -17,7 +19,7 @@ use std::io::{BufRead, BufReader, Read, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Child, ExitStatus, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::mpsc;
+use std::sync::{mpsc, OnceLock};
 use std::time::Duration;
 
 use anyhow::{bail, Context, Result};
@@ -28,6 +30,21 @@ pub use crate::domain::command::{shell_words, Command, EnvValue, Secret, Stdin};
 pub use std::process::ExitCode;
 
 pub use crate::domain::error::{exit_code, tool, usage, EnvironmentError, ToolError, UsageError};
+
+use crate::domain::endpoint::Endpoint;
+
+/// The engine every child of this run talks to, once chosen.
+static ENGINE: OnceLock<Endpoint> = OnceLock::new();
+
+/// Pins `engine` for every child started from now on; the first pin of a run holds.
+pub fn pin_engine(engine: Endpoint) {
+    let _ = ENGINE.set(engine);
+}
+
+/// The engine pinned for this run's children, if one was chosen.
+pub fn pinned_engine() -> Option<&'static Endpoint> {
+    ENGINE.get()
+}
 
 /// A child that ran past its command's timeout and was killed.
 #[derive(Debug)]
@@ -124,6 +141,11 @@ fn run<T>(
     }
     if let Some(dir) = &cmd.dir {
         command.current_dir(dir);
+    }
+    if let Some(engine) = ENGINE.get() {
+        command
+            .env("DOCKER_HOST", &engine.host)
+            .env_remove("DOCKER_CONTEXT");
     }
     for (name, value) in &cmd.env {
         match value {

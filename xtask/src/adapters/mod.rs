@@ -6,6 +6,7 @@ pub mod cargo;
 pub mod changes;
 pub mod container;
 pub mod cosign;
+pub mod endpoint;
 pub mod engine;
 pub mod exec;
 pub mod git;

@@ -1,5 +1,5 @@
-//! The repository the toolkit works on: its root, its config, the environment and the
-//! clock, each read once per run; the git context (with the time zones the tag rules name)
+//! The repository the toolkit works on: its root, its config, the environment, the engine
+//! (pinned for every child) and the clock, each read once per run; the git context (with the time zones the tag rules name)
 //! is read on first use and kept.
 
 use std::path::{Path, PathBuf};
@@ -8,8 +8,10 @@ use std::sync::OnceLock;
 use anyhow::Result;
 use time::OffsetDateTime;
 
-use crate::adapters::exec::usage;
+use crate::adapters::endpoint;
+use crate::adapters::exec::{self, usage};
 use crate::domain::config::Config;
+use crate::domain::endpoint::Endpoint;
 use crate::domain::env::Env;
 use crate::domain::git::GitContext;
 use crate::domain::tag::Tag;
@@ -18,7 +20,11 @@ use crate::domain::tag_rules::{time_zone_names, Evaluation};
 pub struct Workspace {
     pub root: PathBuf,
     pub config: Config,
+    /// The environment, with the chosen engine's `DOCKER_HOST` and no `DOCKER_CONTEXT`, as
+    /// every child sees it.
     pub env: Env,
+    /// The engine every child talks to; `None`: docker's default one.
+    pub engine: Option<Endpoint>,
     /// When this run started: every timestamp tag of the run names this moment.
     pub now: OffsetDateTime,
     git: OnceLock<GitContext>,
@@ -43,14 +49,24 @@ pub fn repo_root() -> PathBuf {
 }
 
 impl Workspace {
-    /// The workspace this xtask belongs to, with the config at `config` (relative to the root).
-    pub fn load(config: &Path) -> Result<Workspace> {
+    /// The workspace this xtask belongs to, with the config at `config` (relative to the
+    /// root), on the engine `context` (`--context`), the environment or the config choose.
+    pub fn load(config: &Path, context: Option<&str>) -> Result<Workspace> {
         let root = repo_root();
         let config = Config::load(&root, config).map_err(usage)?;
+        let mut env: Env = std::env::vars().collect();
+        let engine = endpoint::resolve(context, &env, config.build.context.as_deref())?;
+        if let Some(engine) = &engine {
+            env = env
+                .with("DOCKER_HOST", &engine.host)
+                .without("DOCKER_CONTEXT");
+            exec::pin_engine(engine.clone());
+        }
         Ok(Workspace {
             root,
             config,
-            env: std::env::vars().collect(),
+            env,
+            engine,
             now: OffsetDateTime::now_utc(),
             git: OnceLock::new(),
         })

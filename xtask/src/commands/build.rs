@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 use anyhow::{bail, Context, Result};
 use serde::Serialize;
 
-use crate::adapters::exec::{self, usage, Command};
+use crate::adapters::exec::{self, shell_words, usage, Command};
 use crate::adapters::workspace::Workspace;
 use crate::adapters::{builder, changes, records};
 use crate::cli::{Preview, Registry};
@@ -22,6 +22,7 @@ use crate::domain::affected::{self, Decision};
 use crate::domain::builder::Builder;
 use crate::domain::changes::Changes;
 use crate::domain::config::Service;
+use crate::domain::endpoint::Endpoint;
 use crate::domain::git::GitContext;
 use crate::domain::identity;
 use crate::domain::outcome;
@@ -165,12 +166,13 @@ pub fn run(ws: &Workspace, args: &Args) -> Result<outcome::Outcome> {
     let jobs = args.jobs.unwrap_or(services.len()).max(1);
     let run_plan = |ctx: &GitContext, builder: &Builder, plan: &BuildPlan| {
         eprintln!(
-            "building {} service(s) for {} with builder `{}` ({} driver, BuildKit {})",
+            "building {} service(s) for {} with builder `{}` ({} driver, BuildKit {}){}",
             plan.services.len(),
             ctx.describe(),
             builder.name,
             builder.driver,
-            builder.buildkit().unwrap_or("unknown")
+            builder.buildkit().unwrap_or("unknown"),
+            on_engine(ws.engine.as_ref())
         );
         execute(&ws.root, plan, jobs)
     };
@@ -246,7 +248,7 @@ pub fn run(ws: &Workspace, args: &Args) -> Result<outcome::Outcome> {
             }
             let plan = plan_for(&ctx, &builder)?;
             if args.preview.dry_run {
-                print_plan(&plan, &skipped, args.preview.json());
+                print_plan(&plan, &skipped, ws.engine.as_ref(), args.preview.json());
                 return Ok(outcome::Outcome::Clean);
             }
             let outcomes = run_plan(&ctx, &builder, &plan)?;
@@ -361,14 +363,34 @@ fn select_affected<'c>(
     Ok(selection)
 }
 
-fn print_plan(plan: &BuildPlan, skipped: &[Outcome], json: bool) {
+/// ` on docker context `bh` (unix:///..., from --context)`: the engine a build talks to,
+/// when one was chosen.
+fn on_engine(engine: Option<&Endpoint>) -> String {
+    engine.map_or(String::new(), |e| format!(" on {}", e.describe()))
+}
+
+fn print_plan(plan: &BuildPlan, skipped: &[Outcome], engine: Option<&Endpoint>, json: bool) {
     if json {
         let mut value = serde_json::to_value(plan).expect("plain data serializes");
         if !skipped.is_empty() {
             value["skipped"] = serde_json::to_value(skipped).expect("plain data serializes");
         }
+        if let Some(engine) = engine {
+            value["engine"] = serde_json::to_value(engine).expect("plain data serializes");
+        }
         render::print_json(&value);
         return;
+    }
+    if let Some(e) = engine {
+        // Pasted into a terminal, the commands below reach the same engine.
+        println!(
+            "# engine: {}
+export DOCKER_HOST={}
+unset DOCKER_CONTEXT
+",
+            e.describe(),
+            shell_words(std::slice::from_ref(&e.host))
+        );
     }
     for s in skipped {
         println!(

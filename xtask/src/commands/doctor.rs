@@ -17,6 +17,7 @@ use crate::adapters::exec::{self, Command, EnvironmentError};
 use crate::adapters::workspace::Workspace;
 use crate::cli::{Json, Registry};
 use crate::domain::builder::{self, Builder};
+use crate::domain::endpoint::Endpoint;
 use crate::domain::env::Env;
 use crate::domain::identity;
 use crate::domain::outcome::Outcome;
@@ -93,6 +94,9 @@ pub struct Facts {
     pub daemon: Option<Result<String, String>>,
     /// `DOCKER_CONTEXT`, when set: the engine every command talks to.
     pub docker_context: Option<String>,
+    /// The engine chosen by a context (`--context`, `DOCKER_CONTEXT`, `[build] context`,
+    /// docker's current one), resolved to its endpoint.
+    pub engine: Option<Endpoint>,
     /// Not asked when the daemon does not answer.
     pub builder: Option<Result<Builder, String>>,
     /// The engine's image store, from `docker info`; not asked when the daemon does not answer.
@@ -219,7 +223,11 @@ pub fn checks(f: &Facts) -> Vec<Check> {
             Some("install Docker (Desktop, docker-ce, or Debian's docker.io); on a bare Debian machine `cargo xtask engine up`"),
         ),
     });
+    let chosen = f.engine.as_ref().filter(|e| e.context.is_some());
     let host = match (&f.docker_host, &f.docker_context) {
+        _ if chosen.is_some() => {
+            format!(" ({})", chosen.map(Endpoint::describe).unwrap_or_default())
+        }
         (Some(h), _) => format!(" (DOCKER_HOST={h})"),
         (None, Some(c)) => format!(" (DOCKER_CONTEXT={c})"),
         (None, None) => String::new(),
@@ -227,9 +235,13 @@ pub fn checks(f: &Facts) -> Vec<Check> {
     out.push(match &f.daemon {
         Some(Result::Ok(version)) => check("docker daemon", Ok, format!("Docker Engine {version}{host}"), None),
         Some(Err(e)) => {
-            let fix = match &f.docker_host {
-                Some(h) => format!("DOCKER_HOST is set to {h}: unset it or point it at a running engine; or {ENGINE_UP}"),
-                None => ENGINE_UP.to_owned(),
+            let fix = match (&f.docker_host, chosen.and_then(|e| e.context.as_deref())) {
+                (_, Some(name)) => format!(
+                    "start the engine docker context `{name}` names, or choose another with \
+                     `--context NAME` (`docker context ls` lists them); `docker --context {name} info` shows its answer"
+                ),
+                (Some(h), None) => format!("DOCKER_HOST is set to {h}: unset it or point it at a running engine; or {ENGINE_UP}"),
+                (None, None) => ENGINE_UP.to_owned(),
             };
             check("docker daemon", Fail, format!("not reachable{host}: {e}"), Some(&fix))
         }
@@ -570,8 +582,13 @@ impl Facts {
     pub fn gather(ws: &Workspace, args: &Args) -> Result<Facts> {
         let mut f = Facts {
             docker_client: exec::find("docker"),
-            docker_host: ws.env.get("DOCKER_HOST").map(str::to_owned),
-            docker_context: ws.env.get("DOCKER_CONTEXT").map(str::to_owned),
+            docker_host: ws
+                .engine
+                .as_ref()
+                .filter(|e| e.context.is_none())
+                .map(|e| e.host.clone()),
+            docker_context: ws.engine.as_ref().and_then(|e| e.context.clone()),
+            engine: ws.engine.clone(),
             trivy: exec::find("trivy"),
             hadolint: exec::find("hadolint"),
             git: git_facts(&ws.root),
@@ -798,6 +815,7 @@ mod tests {
             docker_client: Some("/usr/bin/docker".into()),
             docker_host: None,
             docker_context: None,
+            engine: None,
             daemon: Some(Ok("28.1.1".into())),
             builder: Some(Ok(Builder::parse_inspect(DOCKER_CONTAINER).unwrap())),
             image_store: EngineStore::parse("overlay2 []"),
@@ -875,6 +893,38 @@ mod tests {
             "{fix}"
         );
         assert_eq!(find(&checks, "buildx").status, Status::Fail);
+    }
+
+    #[test]
+    fn an_engine_chosen_by_context_is_named_with_its_endpoint_and_the_fix() {
+        use crate::domain::endpoint::Source;
+        let mut f = healthy();
+        f.engine = Some(Endpoint {
+            context: Some("bh".into()),
+            host: "ssh://builder@bh".into(),
+            source: Source::Flag,
+        });
+        let all = checks(&f);
+        assert_eq!(
+            find(&all, "docker daemon").detail,
+            "Docker Engine 28.1.1 (docker context `bh` (ssh://builder@bh, from --context))"
+        );
+        f.daemon = Some(Err("Cannot connect to the Docker daemon".into()));
+        let all = checks(&f);
+        let daemon = find(&all, "docker daemon");
+        assert_eq!(daemon.status, Status::Fail);
+        assert!(
+            daemon
+                .detail
+                .contains("docker context `bh` (ssh://builder@bh"),
+            "{}",
+            daemon.detail
+        );
+        let fix = daemon.fix.as_deref().unwrap();
+        assert!(
+            fix.contains("docker context ls") && fix.contains("docker --context bh info"),
+            "{fix}"
+        );
     }
 
     #[test]

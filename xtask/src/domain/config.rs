@@ -151,6 +151,10 @@ pub struct BuildConfig {
     /// the pinned `xtask/buildkit-syft-scanner` that `cargo xtask engine up` builds. Unset:
     /// BuildKit's default scanner (`docker/buildkit-syft-scanner`, pulled from Docker Hub).
     pub sbom_generator: Option<String>,
+    /// The docker context (the engine, e.g. a build server over SSH) every command talks to
+    /// when neither `--context`, `DOCKER_HOST` nor `DOCKER_CONTEXT` names one (default:
+    /// docker's current context). Not a build context: services set those.
+    pub context: Option<String>,
 }
 
 /// `os/arch` or `os/arch/variant`, lowercase.
@@ -296,6 +300,10 @@ impl Config {
             .with_context(|| format!("{file}: [project] name"))?;
         for p in &self.build.platforms {
             validate_platform(p).with_context(|| format!("{file}: [build] platforms"))?;
+        }
+        if let Some(name) = &self.build.context {
+            crate::domain::endpoint::validate_context_name(name)
+                .with_context(|| format!("{file}: [build] context"))?;
         }
         if self.registry.timeout_secs == 0 || self.registry.upload_timeout_secs == 0 {
             bail!("{file}: [registry] timeout_secs and upload_timeout_secs must be more than 0");

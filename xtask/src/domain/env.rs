@@ -21,6 +21,18 @@ impl Env {
         matches!(self.get(key), Some("true" | "1"))
     }
 
+    /// The environment with `key` set to `value`.
+    pub fn with(mut self, key: &str, value: &str) -> Env {
+        self.0.insert(key.to_owned(), value.to_owned());
+        self
+    }
+
+    /// The environment without `key`.
+    pub fn without(mut self, key: &str) -> Env {
+        self.0.remove(key);
+        self
+    }
+
     /// Running as a GitHub Actions step.
     pub fn github_actions(&self) -> bool {
         self.is_true("GITHUB_ACTIONS")

@@ -11,6 +11,7 @@ pub mod command;
 pub mod config;
 pub mod dockerfile;
 pub mod dockerignore;
+pub mod endpoint;
 pub mod env;
 pub mod error;
 #[cfg(test)]
