@@ -114,6 +114,8 @@ pub struct Facts {
     /// `[build] sbom_generator` and whether the engine has that image; `None` when no
     /// generator is configured or the daemon did not answer.
     pub sbom_generator: Option<(String, bool)>,
+    /// `[services.X] unavailable_platforms`: service, platform and why.
+    pub unavailable_platforms: Vec<(String, String, String)>,
 }
 
 /// What `docker info` says about where the engine keeps images.
@@ -273,6 +275,7 @@ pub fn checks(f: &Facts) -> Vec<Check> {
         out.push(image_store_check(store, f.builder.as_ref()));
     }
     out.extend(builder_checks(f.builder.as_ref()));
+    out.extend(service_platforms_check(&f.unavailable_platforms));
     out.extend(sbom_generator_check(f));
     out.push(match (&f.trivy, f.trivy_image) {
         (Some(p), _) => check("trivy", Ok, p.display().to_string(), None),
@@ -442,6 +445,26 @@ fn builder_checks(builder: Option<&Result<Builder, String>>) -> Vec<Check> {
     out
 }
 
+/// The services that a multi-platform build makes for fewer platforms, and why: said here
+/// so that nobody expects an arm64 image of them.
+fn service_platforms_check(unavailable: &[(String, String, String)]) -> Option<Check> {
+    if unavailable.is_empty() {
+        return None;
+    }
+    let detail: Vec<String> = unavailable
+        .iter()
+        .map(|(service, platform, why)| {
+            format!("`{service}` is never built for {platform} ({why})")
+        })
+        .collect();
+    Some(check(
+        "service platforms",
+        Status::Ok,
+        detail.join("; "),
+        None,
+    ))
+}
+
 /// The platforms the builder has, by architecture: one is normal, but then the multi-platform
 /// builds of docs/scaling.md need emulation or a node of the other architecture.
 fn platforms_check(platforms: &[String], multi_platform: bool) -> Check {
@@ -592,6 +615,16 @@ impl Facts {
             trivy: exec::find("trivy"),
             hadolint: exec::find("hadolint"),
             git: git_facts(&ws.root),
+            unavailable_platforms: ws
+                .config
+                .services
+                .values()
+                .flat_map(|s| {
+                    s.unavailable_platforms
+                        .iter()
+                        .map(|(p, why)| (s.name.clone(), p.clone(), why.clone()))
+                })
+                .collect(),
             ..Facts::default()
         };
         if f.docker_client.is_some() {
@@ -835,7 +868,30 @@ mod tests {
                 shallow: false,
             },
             sbom_generator: Some(("xtask/buildkit-syft-scanner:1.18.1".into(), true)),
+            unavailable_platforms: Vec::new(),
         }
+    }
+
+    #[test]
+    fn services_left_out_of_a_platform_are_named_with_the_reason() {
+        assert!(!checks(&healthy())
+            .iter()
+            .any(|c| c.check == "service platforms"));
+        let f = Facts {
+            unavailable_platforms: vec![(
+                "api".into(),
+                "linux/arm64".into(),
+                "no aarch64 rust-std".into(),
+            )],
+            ..healthy()
+        };
+        let c = checks(&f);
+        let row = find(&c, "service platforms");
+        assert_eq!(row.status, Status::Ok);
+        assert_eq!(
+            row.detail,
+            "`api` is never built for linux/arm64 (no aarch64 rust-std)"
+        );
     }
 
     fn find<'a>(checks: &'a [Check], name: &str) -> &'a Check {
