@@ -335,7 +335,14 @@ struct Replay {
 
 impl Replay {
     fn images<'a>(references: impl IntoIterator<Item = &'a str>) -> String {
-        references.into_iter().collect::<Vec<_>>().join(", ")
+        // Once each: the platforms of one image share its reference.
+        let mut seen: Vec<&str> = Vec::new();
+        for r in references {
+            if !seen.contains(&r) {
+                seen.push(r);
+            }
+        }
+        seen.join(", ")
     }
 
     /// Said before anything is judged.
