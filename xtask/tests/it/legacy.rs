@@ -122,9 +122,9 @@ fn the_legacy_engine_builds_with_what_it_has_says_each_gap_once_and_verifies() {
             .map(|t| t.as_str().unwrap().to_owned())
             .collect(),
     );
-    assert_eq!(service["output"], "load");
     assert_eq!(service["attestations"], false);
     let argv = service["argv"].to_string();
+    assert!(argv.contains("\"--load\""), "{argv}");
     // Not even an inline cache: its metadata gave every cached rebuild a new image id.
     for rejected in [
         "--cache-to",
