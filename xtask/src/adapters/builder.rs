@@ -77,19 +77,8 @@ pub fn detect_recording(name: Option<&str>) -> Result<(Builder, String)> {
     if !out.success {
         return Err(inspect_failure(name, out.stderr.trim()));
     }
-    // An engine that does not answer still exits 0, with an `Error:` line and no driver.
-    if let Some(error) = out
-        .stdout
-        .lines()
-        .find_map(|l| l.strip_prefix("Error:"))
-        .filter(|_| {
-            !out.stdout.lines().any(|l| {
-                l.strip_prefix("Driver:")
-                    .is_some_and(|d| !d.trim().is_empty())
-            })
-        })
-    {
-        return Err(inspect_failure(name, error.trim()));
+    if let Some(error) = unanswered(&out.stdout) {
+        return Err(inspect_failure(name, error));
     }
     let mut builder = Builder::parse_inspect(&out.stdout)?;
     let mut recording = out.stdout;
@@ -159,6 +148,17 @@ pub fn remember(root: &Path, env: &Env, name: Option<&str>, recording: &str) {
     let _ = write_atomically(&path, &format!("{}\n{recording}", client(env)));
 }
 
+/// The `Error:` of an inspect whose engine did not answer: buildx still exits 0 then, with
+/// no driver.
+fn unanswered(stdout: &str) -> Option<&str> {
+    let driver = stdout.lines().any(|l| {
+        l.strip_prefix("Driver:")
+            .is_some_and(|d| !d.trim().is_empty())
+    });
+    let error = stdout.lines().find_map(|l| l.strip_prefix("Error:"))?;
+    (!driver).then(|| error.trim())
+}
+
 fn inspect_failure(name: Option<&str>, stderr: &str) -> anyhow::Error {
     let unreachable = stderr.contains("Cannot connect to the Docker daemon")
         || stderr.contains("daemon running")
@@ -225,6 +225,19 @@ mod tests {
         // A recording that no longer parses is no remembered builder.
         remember(root, &env, None, "garbage");
         assert_eq!(remembered(root, &env, None), None);
+    }
+
+    #[test]
+    fn an_inspect_without_a_driver_is_the_engine_not_answering() {
+        let down = "Name:          default\nDriver:        \nLast Activity: 2026-12-04 19:04:39 +0000 UTC\n\
+                    Error:         Cannot connect to the Docker daemon at unix:///tmp/x.sock. Is the docker daemon running?\n";
+        assert_eq!(
+            unanswered(down),
+            Some("Cannot connect to the Docker daemon at unix:///tmp/x.sock. Is the docker daemon running?")
+        );
+        assert_eq!(unanswered(DOCKER_DRIVER), None);
+        let e = inspect_failure(None, unanswered(down).unwrap());
+        assert!(e.downcast_ref::<EnvironmentError>().is_some());
     }
 
     #[test]
