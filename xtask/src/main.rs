@@ -40,12 +40,21 @@ fn main() -> ExitCode {
 fn run(cli: Cli) -> Result<Outcome> {
     // A command that talks to an engine runs on the one chosen now, pinned for its children;
     // the others resolve none (a missing context never stops `tags` or `lint`).
-    let engine = || Workspace::on_engine(&cli.config, cli.context.as_deref());
+    let on_engine = || Workspace::on_engine(&cli.config, cli.context.as_deref());
     let plain = || Workspace::load(&cli.config);
+    // `build` and `doctor` name a chosen engine in their own output; the others in one note,
+    // so a dry run says where its commands would run.
+    let engine = || -> Result<Workspace> {
+        let ws = on_engine()?;
+        if let Some(e) = ws.engine.as_ref().filter(|e| e.context.is_some()) {
+            eprintln!("note: every docker command runs on {}", e.describe());
+        }
+        Ok(ws)
+    };
     match &cli.command {
         Command::Engine(args) => commands::engine::run(args).map(|()| Outcome::Clean),
         Command::Test { args } => commands::test::run(&plain()?, args),
-        Command::Build(args) => commands::build::run(&engine()?, args),
+        Command::Build(args) => commands::build::run(&on_engine()?, args),
         Command::Tags(args) => commands::tags::run(&plain()?, args),
         Command::Verify(args) => commands::verify::run(&engine()?, args),
         Command::Push(args) => commands::push::run(&engine()?, args),
@@ -56,7 +65,7 @@ fn run(cli: Cli) -> Result<Outcome> {
         Command::Lint(args) => commands::lint::run(&plain()?, args),
         Command::E2e(args) => commands::e2e::run(&engine()?, args),
         Command::Ci(args) => commands::ci::run(&engine()?, args),
-        Command::Doctor(args) => commands::doctor::run(&engine()?, args),
+        Command::Doctor(args) => commands::doctor::run(&on_engine()?, args),
         Command::Bench(args) => commands::bench::run(&engine()?, args),
         Command::NewService(args) => commands::new_service::run(&plain()?, args),
     }
