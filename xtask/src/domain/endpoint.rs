@@ -3,7 +3,8 @@
 //! pinned for every child as `DOCKER_HOST` without `DOCKER_CONTEXT` (adapters/endpoint.rs
 //! resolves a context's name to its endpoint and pins it). A context is only a name in a
 //! docker config directory: a child run with a temporary `DOCKER_CONFIG` (a push's login)
-//! would not find it and would silently talk to the default engine instead.
+//! would not find it: it fails (`DOCKER_CONTEXT`: context not found) or talks to the default
+//! engine (a current context), which does not have the image.
 //!
 //! Pure: what docker's config says and what `docker context inspect` answered come in as
 //! values.
