@@ -7,7 +7,9 @@
 //! image is the one `build` recorded for it; its verdict is kept per image id in
 //! `<service>.verdict.json`, bound to that report, the policy and the ignore list
 //! (domain/verdict.rs), and `push` refuses an image whose verdict is missing, failed or
-//! does not hold. An image trivy could not scan is an error, never a pass.
+//! does not hold. An image trivy could not scan is an error, never a pass. An image of
+//! several platforms (its build record lists them) is scanned once per platform, `trivy
+//! --platform P`, each with its own report and verdict (`<service>.linux-arm64.*`).
 //!
 //! `--replay REPORT` (or `XTASK_SCAN_REPLAY`) runs no trivy: the recorded report is judged
 //! for every image instead, every run says that this is not a scan of the image, and the
