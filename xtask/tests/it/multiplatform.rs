@@ -135,6 +135,32 @@ fn one_image_for_amd64_and_arm64_is_built_scanned_verified_and_pushed_with_both(
     succeeds(&build, "build");
     assert!(!stderr(&build).contains("--push"), "{}", stderr(&build));
 
+    // The dry runs print one trivy run, one filesystem and one health run per platform.
+    let planned = xtask(&trivy, &ns, &["scan", "--dry-run"], &[CLEAN]);
+    succeeds(&planned, "scan --dry-run");
+    let planned = stdout(&planned);
+    for p in ["linux/amd64", "linux/arm64"] {
+        let runs = planned
+            .lines()
+            .filter(|l| l.contains(&format!("--platform {p} ")))
+            .count();
+        assert_eq!(runs, 1, "{p}: {planned}");
+    }
+    let planned = xtask(&trivy, &ns, &["verify", "--dry-run"], &[]);
+    succeeds(&planned, "verify --dry-run");
+    let planned = stdout(&planned);
+    for p in ["linux/amd64", "linux/arm64"] {
+        let creates = planned
+            .lines()
+            .filter(|l| l.starts_with("docker create") && l.contains(&format!("--platform {p} ")))
+            .count();
+        let runs = planned
+            .lines()
+            .filter(|l| l.starts_with("docker run") && l.contains(&format!("--platform {p} ")))
+            .count();
+        assert_eq!((creates, runs), (1, 1), "{p}: {planned}");
+    }
+
     let scan = xtask(&trivy, &ns, &["scan"], &[CLEAN]);
     succeeds(&scan, "scan");
     let platforms: Vec<String> = trivy
