@@ -234,7 +234,11 @@ fn bind(cmd: &Command) -> Command {
 struct Outcome {
     name: String,
     service: Option<String>,
+    /// The image as people read it: the reference, with the platform when it is one of
+    /// several (`<ref> (linux/arm64)`).
     image: String,
+    reference: String,
+    platform: Option<String>,
     image_id: Option<String>,
     report: String,
     passed: bool,
@@ -253,7 +257,8 @@ impl Outcome {
         serde_json::json!({
             "name": self.name,
             "service": self.service,
-            "image": self.image,
+            "image": self.reference,
+            "platform": self.platform,
             "image_id": self.image_id,
             "report": self.report,
             "passed": self.passed,
@@ -498,6 +503,8 @@ fn scan_one(ws: &Workspace, scan: &PlannedScan, runner: &Runner, judge: &Judge) 
         name: target.name.clone(),
         service: target.service.clone(),
         image: shown(target),
+        reference: target.reference.clone(),
+        platform: target.platform.clone(),
         image_id: target.image_id(),
         report: relative(&ws.root, &scan.kept),
         passed: false,
@@ -965,6 +972,8 @@ mod tests {
             name: report.into(),
             service: None,
             image: report.into(),
+            reference: report.into(),
+            platform: None,
             image_id: None,
             report: String::new(),
             passed: a.passed,

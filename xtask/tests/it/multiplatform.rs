@@ -161,8 +161,22 @@ fn one_image_for_amd64_and_arm64_is_built_scanned_verified_and_pushed_with_both(
         assert_eq!((creates, runs), (1, 1), "{p}: {planned}");
     }
 
-    let scan = xtask(&trivy, &ns, &["scan"], &[CLEAN]);
+    let scan = xtask(&trivy, &ns, &["scan", "--json"], &[CLEAN]);
     succeeds(&scan, "scan");
+    let scanned: serde_json::Value = serde_json::from_str(&stdout(&scan)).unwrap();
+    let images: Vec<(&str, &str)> = scanned["images"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| (i["name"].as_str().unwrap(), i["platform"].as_str().unwrap()))
+        .collect();
+    assert_eq!(
+        images,
+        [
+            ("multiarch.linux-amd64", "linux/amd64"),
+            ("multiarch.linux-arm64", "linux/arm64")
+        ]
+    );
     let platforms: Vec<String> = trivy
         .invocations()
         .iter()
