@@ -647,9 +647,13 @@ modern_emulation() {
 # $base_index, and in the modern engine under the name the Dockerfiles use.
 modern_arm64_base() {
   local id want
-  want=$(cat "$modern/base-index.digest" 2>/dev/null || true)
   id=$(mdocker image inspect -f '{{.ID}}' debian:bookworm-slim 2>/dev/null || true)
-  if [ -n "$want" ] && [ "$id" = "$want" ]; then say "debian:bookworm-slim (linux/amd64, linux/arm64) present"; return; fi
+  # Done when the engine's debian:bookworm-slim is the index this state dir joined, or the one
+  # in the registry (joined by another checkout that adopted this engine).
+  for want in "$(cat "$modern/base-index.digest" 2>/dev/null || true)" \
+    "$(mdocker buildx imagetools inspect "$base_index" 2>/dev/null | awk '$1 == "Digest:" { print $2; exit }' || true)"; do
+    if [ -n "$want" ] && [ "$id" = "$want" ]; then say "debian:bookworm-slim (linux/amd64, linux/arm64) present"; return; fi
+  done
   if [ ! -s "$arm64_tar" ]; then
     local rootfs
     rootfs=$(mktemp -d)

@@ -23,7 +23,8 @@ pub struct Cli {
     pub config: PathBuf,
     /// The docker context (engine) every docker, buildx, trivy and cosign command talks to,
     /// e.g. a build server over SSH (default: DOCKER_HOST, DOCKER_CONTEXT, `[build] context`
-    /// in the config, then docker's current context).
+    /// in the config, then docker's current context). Commands that use no engine (tags,
+    /// lint, lint-dockerfiles, new-service, test) ignore it.
     #[arg(long, global = true, value_name = "NAME")]
     pub context: Option<String>,
     #[command(subcommand)]

@@ -38,53 +38,35 @@ fn main() -> ExitCode {
 }
 
 fn run(cli: Cli) -> Result<Outcome> {
+    // A command that talks to an engine runs on the one chosen now, pinned for its children;
+    // the others resolve none (a missing context never stops `tags` or `lint`).
+    let on_engine = || Workspace::on_engine(&cli.config, cli.context.as_deref());
+    let plain = || Workspace::load(&cli.config);
+    // `build` and `doctor` name a chosen engine in their own output; the others in one note,
+    // so a dry run says where its commands would run.
+    let engine = || -> Result<Workspace> {
+        let ws = on_engine()?;
+        if let Some(e) = ws.engine.as_ref().filter(|e| e.context.is_some()) {
+            eprintln!("note: every docker command runs on {}", e.describe());
+        }
+        Ok(ws)
+    };
     match &cli.command {
         Command::Engine(args) => commands::engine::run(args).map(|()| Outcome::Clean),
-        Command::Test { args } => {
-            commands::test::run(&Workspace::load(&cli.config, cli.context.as_deref())?, args)
-        }
-        Command::Build(args) => {
-            commands::build::run(&Workspace::load(&cli.config, cli.context.as_deref())?, args)
-        }
-        Command::Tags(args) => {
-            commands::tags::run(&Workspace::load(&cli.config, cli.context.as_deref())?, args)
-        }
-        Command::Verify(args) => {
-            commands::verify::run(&Workspace::load(&cli.config, cli.context.as_deref())?, args)
-        }
-        Command::Push(args) => {
-            commands::push::run(&Workspace::load(&cli.config, cli.context.as_deref())?, args)
-        }
-        Command::Sign(args) => {
-            commands::sign::run(&Workspace::load(&cli.config, cli.context.as_deref())?, args)
-        }
-        Command::Promote(args) => {
-            commands::promote::run(&Workspace::load(&cli.config, cli.context.as_deref())?, args)
-        }
-        Command::Scan(args) => {
-            commands::scan::run(&Workspace::load(&cli.config, cli.context.as_deref())?, args)
-        }
-        Command::LintDockerfiles(args) => commands::lint_dockerfiles::run(
-            &Workspace::load(&cli.config, cli.context.as_deref())?,
-            args,
-        ),
-        Command::Lint(args) => {
-            commands::lint::run(&Workspace::load(&cli.config, cli.context.as_deref())?, args)
-        }
-        Command::E2e(args) => {
-            commands::e2e::run(&Workspace::load(&cli.config, cli.context.as_deref())?, args)
-        }
-        Command::Ci(args) => {
-            commands::ci::run(&Workspace::load(&cli.config, cli.context.as_deref())?, args)
-        }
-        Command::Doctor(args) => {
-            commands::doctor::run(&Workspace::load(&cli.config, cli.context.as_deref())?, args)
-        }
-        Command::Bench(args) => {
-            commands::bench::run(&Workspace::load(&cli.config, cli.context.as_deref())?, args)
-        }
-        Command::NewService(args) => {
-            commands::new_service::run(&Workspace::load(&cli.config, cli.context.as_deref())?, args)
-        }
+        Command::Test { args } => commands::test::run(&plain()?, args),
+        Command::Build(args) => commands::build::run(&on_engine()?, args),
+        Command::Tags(args) => commands::tags::run(&plain()?, args),
+        Command::Verify(args) => commands::verify::run(&engine()?, args),
+        Command::Push(args) => commands::push::run(&engine()?, args),
+        Command::Sign(args) => commands::sign::run(&engine()?, args),
+        Command::Promote(args) => commands::promote::run(&engine()?, args),
+        Command::Scan(args) => commands::scan::run(&engine()?, args),
+        Command::LintDockerfiles(args) => commands::lint_dockerfiles::run(&plain()?, args),
+        Command::Lint(args) => commands::lint::run(&plain()?, args),
+        Command::E2e(args) => commands::e2e::run(&engine()?, args),
+        Command::Ci(args) => commands::ci::run(&engine()?, args),
+        Command::Doctor(args) => commands::doctor::run(&on_engine()?, args),
+        Command::Bench(args) => commands::bench::run(&engine()?, args),
+        Command::NewService(args) => commands::new_service::run(&plain()?, args),
     }
 }

@@ -50,26 +50,33 @@ pub fn repo_root() -> PathBuf {
 
 impl Workspace {
     /// The workspace this xtask belongs to, with the config at `config` (relative to the
-    /// root), on the engine `context` (`--context`), the environment or the config choose.
-    pub fn load(config: &Path, context: Option<&str>) -> Result<Workspace> {
+    /// root), for a command that talks to no engine (`tags`, the lints, `new-service`, the
+    /// test runner): no context is resolved, nothing is pinned.
+    pub fn load(config: &Path) -> Result<Workspace> {
         let root = repo_root();
         let config = Config::load(&root, config).map_err(usage)?;
-        let mut env: Env = std::env::vars().collect();
-        let engine = endpoint::resolve(context, &env, config.build.context.as_deref())?;
-        if let Some(engine) = &engine {
-            env = env
+        Ok(Workspace {
+            root,
+            config,
+            env: std::env::vars().collect(),
+            engine: None,
+            now: OffsetDateTime::now_utc(),
+            git: OnceLock::new(),
+        })
+    }
+
+    /// [`Workspace::load`] on the engine `context` (`--context`), the environment or the
+    /// config choose, resolved once and pinned for every child of the run.
+    pub fn on_engine(config: &Path, context: Option<&str>) -> Result<Workspace> {
+        let mut ws = Workspace::load(config)?;
+        ws.engine = endpoint::resolve(context, &ws.env, ws.config.build.context.as_deref())?;
+        if let Some(engine) = &ws.engine {
+            ws.env = std::mem::take(&mut ws.env)
                 .with("DOCKER_HOST", &engine.host)
                 .without("DOCKER_CONTEXT");
             exec::pin_engine(engine.clone());
         }
-        Ok(Workspace {
-            root,
-            config,
-            env,
-            engine,
-            now: OffsetDateTime::now_utc(),
-            git: OnceLock::new(),
-        })
+        Ok(ws)
     }
 
     /// The git context, read from git (or GitHub's environment) once per run.

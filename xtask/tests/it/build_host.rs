@@ -410,3 +410,68 @@ fn run_steps_tell_cached_from_run() {
         [false, true, false]
     );
 }
+
+/// `cargo xtask ARGS...` with a docker config of its own, holding no context.
+fn without_contexts(args: &[&str], docker_config: &Path) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_xtask"))
+        .args(args)
+        .current_dir(common::root())
+        .env("DOCKER_CONFIG", docker_config)
+        .env_remove("DOCKER_HOST")
+        .env_remove("DOCKER_CONTEXT")
+        .output()
+        .expect("xtask runs")
+}
+
+#[test]
+fn a_missing_context_is_one_error_naming_where_it_came_from_and_the_fix() {
+    let dir = tempfile::tempdir().unwrap();
+    let docker_config = dir.path().join("docker-config");
+    std::fs::create_dir_all(&docker_config).unwrap();
+    let o = without_contexts(
+        &["--context", "bh-nowhere", "build", "--dry-run"],
+        &docker_config,
+    );
+    assert_eq!(o.status.code(), Some(3), "{}", common::stderr(&o));
+    let err = common::stderr(&o);
+    assert_eq!(err.lines().count(), 1, "one error: {err}");
+    assert!(
+        err.starts_with("error: docker context `bh-nowhere` (from --context) does not exist")
+            && err.contains("`docker context ls`")
+            && err.contains("docker context create bh-nowhere --docker host="),
+        "{err}"
+    );
+    // Named by the config, the same error says so; a command that uses no engine runs.
+    let config = fixture::write(dir.path(), &[Service::new("bh-nowhere", fixture::GOOD)]);
+    let text = std::fs::read_to_string(&config).unwrap();
+    std::fs::write(
+        &config,
+        format!("{text}[build]\ncontext = \"bh-nowhere\"\n"),
+    )
+    .unwrap();
+    let config = config.to_str().unwrap();
+    let o = without_contexts(&["--config", config, "build", "--dry-run"], &docker_config);
+    assert_eq!(o.status.code(), Some(3), "{}", common::stderr(&o));
+    assert!(
+        common::stderr(&o).contains("`bh-nowhere` (from [build] context) does not exist"),
+        "{}",
+        common::stderr(&o)
+    );
+    let o = without_contexts(&["--config", config, "tags"], &docker_config);
+    assert!(o.status.success(), "{}", common::stderr(&o));
+}
+
+#[test]
+fn a_context_name_docker_would_refuse_is_bad_input_at_load() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = fixture::write(dir.path(), &[Service::new("bh-odd", fixture::GOOD)]);
+    let text = std::fs::read_to_string(&config).unwrap();
+    std::fs::write(&config, format!("{text}[build]\ncontext = \"ssh://h\"\n")).unwrap();
+    let o = without_contexts(&["--config", config.to_str().unwrap(), "tags"], dir.path());
+    assert_eq!(o.status.code(), Some(2), "{}", common::stderr(&o));
+    let err = common::stderr(&o);
+    assert!(
+        err.contains("[build] context") && err.contains("is not a docker context name"),
+        "{err}"
+    );
+}
