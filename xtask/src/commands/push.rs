@@ -3,7 +3,8 @@
 //! What is pushed comes from the build record (`target/xtask/record/<service>.json`,
 //! domain/record.rs), never recomputed: the image id and tags the build produced. The record
 //! is checked before it is used: against itself, the namespace, the local image under its
-//! tags, and the scan verdict, which is itself checked against the image and its kept report.
+//! tags, and the scan verdict, which is itself checked against the image and its kept report
+//! (for an image of several platforms, every platform's verdict: one failing is a refusal).
 //! `--staging TAG` pushes each image under that one tag and records the digest, for
 //! `promote --from-record` to release later without a rebuild.
 //!

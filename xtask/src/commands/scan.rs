@@ -7,7 +7,9 @@
 //! image is the one `build` recorded for it; its verdict is kept per image id in
 //! `<service>.verdict.json`, bound to that report, the policy and the ignore list
 //! (domain/verdict.rs), and `push` refuses an image whose verdict is missing, failed or
-//! does not hold. An image trivy could not scan is an error, never a pass.
+//! does not hold. An image trivy could not scan is an error, never a pass. An image of
+//! several platforms (its build record lists them) is scanned once per platform, `trivy
+//! --platform P`, each with its own report and verdict (`<service>.linux-arm64.*`).
 //!
 //! `--replay REPORT` (or `XTASK_SCAN_REPLAY`) runs no trivy: the recorded report is judged
 //! for every image instead, every run says that this is not a scan of the image, and the
@@ -232,7 +234,11 @@ fn bind(cmd: &Command) -> Command {
 struct Outcome {
     name: String,
     service: Option<String>,
+    /// The image as people read it: the reference, with the platform when it is one of
+    /// several (`<ref> (linux/arm64)`).
     image: String,
+    reference: String,
+    platform: Option<String>,
     image_id: Option<String>,
     report: String,
     passed: bool,
@@ -251,7 +257,8 @@ impl Outcome {
         serde_json::json!({
             "name": self.name,
             "service": self.service,
-            "image": self.image,
+            "image": self.reference,
+            "platform": self.platform,
             "image_id": self.image_id,
             "report": self.report,
             "passed": self.passed,
@@ -496,6 +503,8 @@ fn scan_one(ws: &Workspace, scan: &PlannedScan, runner: &Runner, judge: &Judge) 
         name: target.name.clone(),
         service: target.service.clone(),
         image: shown(target),
+        reference: target.reference.clone(),
+        platform: target.platform.clone(),
         image_id: target.image_id(),
         report: relative(&ws.root, &scan.kept),
         passed: false,
@@ -963,6 +972,8 @@ mod tests {
             name: report.into(),
             service: None,
             image: report.into(),
+            reference: report.into(),
+            platform: None,
             image_id: None,
             report: String::new(),
             passed: a.passed,

@@ -8,6 +8,8 @@
 //! `cosign verify` (the `signature` check); with `--attestations`, the attestations stored
 //! beside it are read from the registry (the `attestations` check: a `mode=max` provenance
 //! and an SBOM naming the image's Debian packages and, for a Rust service, its own crate).
+//! An image of several platforms is verified once per platform: its filesystem and its
+//! hardened health run are that platform's (`--platform P`, a foreign one under emulation).
 
 use std::collections::BTreeMap;
 use std::time::Duration;

@@ -135,8 +135,48 @@ fn one_image_for_amd64_and_arm64_is_built_scanned_verified_and_pushed_with_both(
     succeeds(&build, "build");
     assert!(!stderr(&build).contains("--push"), "{}", stderr(&build));
 
-    let scan = xtask(&trivy, &ns, &["scan"], &[CLEAN]);
+    // The dry runs print one trivy run, one filesystem and one health run per platform.
+    let planned = xtask(&trivy, &ns, &["scan", "--dry-run"], &[CLEAN]);
+    succeeds(&planned, "scan --dry-run");
+    let planned = stdout(&planned);
+    for p in ["linux/amd64", "linux/arm64"] {
+        let runs = planned
+            .lines()
+            .filter(|l| l.contains(&format!("--platform {p} ")))
+            .count();
+        assert_eq!(runs, 1, "{p}: {planned}");
+    }
+    let planned = xtask(&trivy, &ns, &["verify", "--dry-run"], &[]);
+    succeeds(&planned, "verify --dry-run");
+    let planned = stdout(&planned);
+    for p in ["linux/amd64", "linux/arm64"] {
+        let creates = planned
+            .lines()
+            .filter(|l| l.starts_with("docker create") && l.contains(&format!("--platform {p} ")))
+            .count();
+        let runs = planned
+            .lines()
+            .filter(|l| l.starts_with("docker run") && l.contains(&format!("--platform {p} ")))
+            .count();
+        assert_eq!((creates, runs), (1, 1), "{p}: {planned}");
+    }
+
+    let scan = xtask(&trivy, &ns, &["scan", "--json"], &[CLEAN]);
     succeeds(&scan, "scan");
+    let scanned: serde_json::Value = serde_json::from_str(&stdout(&scan)).unwrap();
+    let images: Vec<(&str, &str)> = scanned["images"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| (i["name"].as_str().unwrap(), i["platform"].as_str().unwrap()))
+        .collect();
+    assert_eq!(
+        images,
+        [
+            ("multiarch.linux-amd64", "linux/amd64"),
+            ("multiarch.linux-arm64", "linux/arm64")
+        ]
+    );
     let platforms: Vec<String> = trivy
         .invocations()
         .iter()
