@@ -29,6 +29,9 @@ pub struct Node {
 pub struct Capabilities {
     /// `--cache-to type=local|registry|gha`.
     pub cache_export: bool,
+    /// `ignore-error=true` on `--cache-to`: a cache the registry or GitHub refuses warns
+    /// instead of failing a build whose image is fine (moby/buildkit#3430, v0.11).
+    pub cache_export_ignore_error: bool,
     /// `--sbom`, `--provenance`.
     pub attestations: bool,
     /// `--annotation index:...` and `manifest:...` (OCI annotations on the index and
@@ -124,6 +127,7 @@ impl Builder {
         }
         Capabilities {
             cache_export: full,
+            cache_export_ignore_error: full && attestations_known,
             attestations: full && attestations_known,
             annotations: full && attestations_known,
             // Any driver's BuildKit reads it; an older one ignores it.
@@ -229,6 +233,7 @@ pub mod tests {
             b.capabilities(),
             Capabilities {
                 cache_export: false,
+                cache_export_ignore_error: false,
                 attestations: false,
                 annotations: false,
                 source_date_epoch: false,
@@ -314,6 +319,7 @@ pub mod tests {
             b.capabilities(),
             Capabilities {
                 cache_export: true,
+                cache_export_ignore_error: true,
                 attestations: true,
                 annotations: true,
                 source_date_epoch: true,

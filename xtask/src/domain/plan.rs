@@ -313,6 +313,7 @@ pub fn plan(input: &PlanInput, services: &[&Service]) -> Result<BuildPlan> {
             &labels,
             &Flags {
                 cache,
+                ignore_cache_errors: caps.cache_export_ignore_error,
                 platforms: &platforms,
                 attestations,
                 annotations: caps.annotations,
@@ -353,6 +354,8 @@ pub fn plan(input: &PlanInput, services: &[&Service]) -> Result<BuildPlan> {
 /// The capability-dependent choices for one service's build.
 struct Flags<'a> {
     cache: CacheBackend,
+    /// A remote cache that cannot be written warns; the image is still built.
+    ignore_cache_errors: bool,
     platforms: &'a [String],
     attestations: bool,
     annotations: bool,
@@ -410,6 +413,11 @@ fn build_argv(
         .first()
         .map(|r| r.repository.as_str())
         .unwrap_or_default();
+    let ignore_error = if flags.ignore_cache_errors {
+        ",ignore-error=true"
+    } else {
+        ""
+    };
     match flags.cache {
         CacheBackend::Registry => {
             flag(
@@ -418,12 +426,15 @@ fn build_argv(
             );
             flag(
                 "--cache-to",
-                format!("type=registry,ref={image}:buildcache,mode=max"),
+                format!("type=registry,ref={image}:buildcache,mode=max{ignore_error}"),
             );
         }
         CacheBackend::Gha => {
             flag("--cache-from", format!("type=gha,scope={scope}"));
-            flag("--cache-to", format!("type=gha,mode=max,scope={scope}"));
+            flag(
+                "--cache-to",
+                format!("type=gha,mode=max,scope={scope}{ignore_error}"),
+            );
         }
         CacheBackend::Local => {
             let dir = format!("{TARGET_DIR}/cache/{scope}");
@@ -814,7 +825,7 @@ mod capability_tests {
         }
         expect_test::expect![[r#"
             docker.txt: refused: `api` is to be built for linux/arm64, which builder `default` (docker driver without the containerd image store) cannot build: it has linux/amd64, linux/386
-            docker-containerd.txt: --builder desktop-linux --platform linux/amd64,linux/arm64 --cache-from type=registry,ref=127.0.0.1:5000/acme/api:buildcache --cache-to type=registry,ref=127.0.0.1:5000/acme/api:buildcache,mode=max --sbom=true --provenance=mode=max --load .
+            docker-containerd.txt: --builder desktop-linux --platform linux/amd64,linux/arm64 --cache-from type=registry,ref=127.0.0.1:5000/acme/api:buildcache --cache-to type=registry,ref=127.0.0.1:5000/acme/api:buildcache,mode=max,ignore-error=true --sbom=true --provenance=mode=max --load .
             docker-modern.txt: refused: `api` is to be built for linux/arm64, which builder `xtask-modern` (docker driver) cannot build: it has linux/amd64, linux/amd64/v2, linux/amd64/v3
             docker-container.txt: refused: `api` is to be built for linux/arm64, which builder `ci` (docker-container driver) cannot build: it has linux/amd64, linux/amd64/v2, linux/amd64/v3, linux/386
             kubernetes.txt: refused: `api` is to be built for linux/arm64, which builder `k8s` (kubernetes driver) cannot build: it has linux/amd64, linux/amd64/v2, linux/amd64/v3, linux/386
@@ -948,7 +959,8 @@ mod capability_tests {
         let plan = try_plan(DOCKER_CONTAINER, &ACTIONS, &[]).unwrap();
         assert_eq!(
             flags(&plan),
-            "--builder ci --cache-from type=gha,scope=api --cache-to type=gha,mode=max,scope=api --load ."
+            "--builder ci --cache-from type=gha,scope=api \
+             --cache-to type=gha,mode=max,scope=api,ignore-error=true --load ."
         );
         assert!(
             plan.notes.iter().any(|n| n.contains("cannot keep them")),

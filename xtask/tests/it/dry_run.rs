@@ -602,6 +602,9 @@ impl Scratch {
             "REGISTRY_PASSWORD",
             "COSIGN_KEY",
             "COSIGN_PASSWORD",
+            // The fake docker on PATH is the engine here, whatever engine the suite runs on.
+            "DOCKER_HOST",
+            "DOCKER_CONTEXT",
         ] {
             c.env_remove(var);
         }

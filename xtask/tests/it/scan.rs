@@ -427,7 +427,7 @@ fn scanning_a_built_service_records_its_verdict_by_image_id() {
     std::fs::write(
         &config,
         format!(
-            "[project]\nname = \"xtask-itest\"\n[services.scan-tiny]\ndockerfile = \"{0}/tiny.Dockerfile\"\ncontext = \"{0}\"\nsize_budget_mb = 10\n",
+            "[project]\nname = \"xtask-itest\"\n[build]\nsbom_generator = \"xtask/buildkit-syft-scanner:1.18.1\"\n[services.scan-tiny]\ndockerfile = \"{0}/tiny.Dockerfile\"\ncontext = \"{0}\"\nsize_budget_mb = 10\n",
             d.display()
         ),
     )

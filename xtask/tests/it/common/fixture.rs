@@ -33,7 +33,11 @@ impl<'a> Service<'a> {
 
 /// Writes the Dockerfiles and an images.toml into `dir`; returns the config path.
 pub fn write(dir: &Path, services: &[Service]) -> PathBuf {
-    let mut config = String::from("[project]\nname = \"xtask-vp\"\n");
+    // On a builder that attaches SBOMs, the generator the engine setup builds: BuildKit's
+    // default one is pulled from Docker Hub.
+    let mut config = String::from(
+        "[project]\nname = \"xtask-vp\"\n[build]\nsbom_generator = \"xtask/buildkit-syft-scanner:1.18.1\"\n",
+    );
     for s in services {
         let dockerfile = dir.join(format!("{}.Dockerfile", s.name));
         std::fs::write(&dockerfile, s.dockerfile).unwrap();
