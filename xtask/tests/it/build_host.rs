@@ -243,18 +243,9 @@ fn a_build_host_warms_the_registry_cache_for_another_engine() {
          CMD [\"sleep\", \"3600\"]\n"
     );
     let dir = tempfile::tempdir().unwrap();
+    // fixture::write names the SBOM generator the engines have (BuildKit's default one is on
+    // Docker Hub).
     let config = fixture::write(dir.path(), &[Service::new(&name, &dockerfile)]);
-    // The SBOM generator the engines have (BuildKit's default one is on Docker Hub).
-    let text = std::fs::read_to_string(&config).unwrap();
-    std::fs::write(
-        &config,
-        text.replacen(
-            "[project]\nname = \"xtask-vp\"\n",
-            "[project]\nname = \"xtask-vp\"\n[build]\nsbom_generator = \"xtask/buildkit-syft-scanner:1.18.1\"\n",
-            1,
-        ),
-    )
-    .unwrap();
     let config = config.to_str().unwrap();
     let namespace = format!("{REGISTRY}/bh-{unique}");
     let image = format!("{namespace}/{name}");
