@@ -3,7 +3,7 @@
 //! refuses before anything moves when it holds another, stops a job at its first failure,
 //! and records each outcome.
 
-use anyhow::Result;
+use anyhow::{Context, Result};
 
 use crate::adapters::registry::{self, CommandFailed, Credentials, Retry, Session};
 use crate::domain::env::Env;
@@ -102,13 +102,16 @@ fn run_step(
     if step.capture == Some(Capture::Image) {
         let reference = argv.last().cloned().unwrap_or_default();
         let held = session.lookup(&argv)?;
-        let image = job.image.as_ref().map_or("", |i| i.id.as_str());
+        let image = job
+            .image
+            .as_ref()
+            .context("a digest check names no image")?;
         publish::holds(&reference, image, &held).map_err(|why| CommandFailed {
             failure: Failure::Refused,
             message: why,
         })?;
         let digest = reference.rsplit_once('@').map_or("", |(_, d)| d).to_owned();
-        eprintln!("{:width$} | {reference} is image {image}", job.name);
+        eprintln!("{:width$} | {reference} is image {}", job.name, image.id);
         outcome.digest = Some(digest);
         return Ok(());
     }
@@ -145,14 +148,7 @@ fn run_step(
                 .map_err(|e| anyhow::anyhow!("{}", session.redactor.redact(&format!("{e:#}"))))?;
             if let (Some(held), Some(image)) = (&state.held, &job.image) {
                 let tag = &image.immutable;
-                match publish::judge(
-                    &job.repository,
-                    tag,
-                    &image.id,
-                    &digest,
-                    held,
-                    &image.commit,
-                ) {
+                match publish::judge(&job.repository, image, &digest, held) {
                     Judgement::Upload => {}
                     Judgement::Reuse => {}
                     Judgement::ReuseManifest => state.copy_by_push = true,

@@ -68,14 +68,15 @@ pub fn update(
 
 /// Records what `build` produced: for each planned service the image buildx wrote
 /// (`Some(id)`), or its record removed when the build failed (`None`), so no record outlives
-/// the image it names. `outcomes` are the services' names, image ids and sizes.
+/// the image it names. `outcomes` are the services' names, image ids, config digests and
+/// sizes.
 pub fn record_build<'a>(
     root: &Path,
     plan: &BuildPlan,
     ctx: &GitContext,
-    outcomes: impl IntoIterator<Item = (&'a str, Option<&'a str>, Option<u64>)>,
+    outcomes: impl IntoIterator<Item = (&'a str, Option<&'a str>, &'a [String], Option<u64>)>,
 ) -> Result<()> {
-    for (name, id, size_bytes) in outcomes {
+    for (name, id, configs, size_bytes) in outcomes {
         let Some(service) = plan.services.iter().find(|s| s.name == name) else {
             continue; // skipped (`--affected`): its record stays as it is
         };
@@ -97,7 +98,12 @@ pub fn record_build<'a>(
                 dirty: ctx.dirty,
             })
         });
-        match built.map(|r| Record { size_bytes, ..r }) {
+        let configs = configs.to_vec();
+        match built.map(|r| Record {
+            size_bytes,
+            configs,
+            ..r
+        }) {
             Some(r) => write(root, &r)?,
             None => remove(root, name),
         }

@@ -70,6 +70,10 @@ pub struct Outcome {
     pub image: String,
     pub tags: Vec<String>,
     pub image_id: Option<String>,
+    /// The image's config digest per platform: its identity across rebuilds, which the
+    /// image id is not where provenance is attached ([`identity::image_configs`]).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub configs: Vec<String>,
     pub size_bytes: Option<u64>,
     pub size_budget_mb: u64,
     pub duration_secs: f64,
@@ -274,9 +278,14 @@ pub fn run(ws: &Workspace, args: &Args) -> Result<outcome::Outcome> {
         &ws.root,
         &plan,
         &ctx,
-        outcomes
-            .iter()
-            .map(|o| (o.name.as_str(), o.image_id.as_deref(), o.size_bytes)),
+        outcomes.iter().map(|o| {
+            (
+                o.name.as_str(),
+                o.image_id.as_deref(),
+                &o.configs[..],
+                o.size_bytes,
+            )
+        }),
     )?;
     let failed: Vec<String> = outcomes
         .iter()
@@ -349,6 +358,7 @@ fn select_affected<'c>(
                     image: identity::repository(&namespace, service),
                     tags: Vec::new(),
                     image_id: None,
+                    configs: Vec::new(),
                     size_bytes: None,
                     size_budget_mb: service.size_budget_mb,
                     duration_secs: 0.0,
@@ -459,6 +469,7 @@ fn build_one(root: &Path, service: &ServicePlan, width: usize) -> Outcome {
         image: service.image.clone(),
         tags: service.tags.iter().map(|t| t.tag.to_string()).collect(),
         image_id: None,
+        configs: Vec::new(),
         size_bytes: None,
         size_budget_mb: service.size_budget_mb,
         duration_secs: 0.0,
@@ -473,6 +484,7 @@ fn build_one(root: &Path, service: &ServicePlan, width: usize) -> Outcome {
         let mut log = fs::File::create(&log_path)
             .with_context(|| format!("creating {}", log_path.display()))?;
         let _ = fs::remove_file(root.join(&service.iidfile));
+        let _ = fs::remove_file(root.join(&service.metadata_file));
         let cmd = build_command(service).dir(root);
         writeln!(log, "$ {cmd}")?;
         eprintln!("{:width$} | started", service.name);
@@ -504,6 +516,8 @@ fn build_one(root: &Path, service: &ServicePlan, width: usize) -> Outcome {
             None => Some(image_size(&id)?),
         };
         outcome.image_id = Some(id);
+        let metadata = fs::read_to_string(root.join(&service.metadata_file)).ok();
+        outcome.configs = identity::image_configs(metadata.as_deref(), &progress.configs);
         Ok(())
     })();
     outcome.duration_secs = started.elapsed().as_secs_f64();
@@ -550,6 +564,8 @@ struct Progress {
     failed_step: Option<String>,
     /// The first `error...` line a step printed (a compiler's, a tool's).
     first_error: Option<String>,
+    /// The config digests the image exporter printed, one per platform.
+    configs: Vec<String>,
 }
 
 impl Progress {
@@ -564,6 +580,9 @@ impl Progress {
 
     /// The line to show for `line`, if any.
     fn line(&mut self, line: &str) -> Option<String> {
+        if let Some(config) = identity::exported_config(line) {
+            self.configs.push(config.to_owned());
+        }
         self.note_error(line);
         self.note_step(line);
         self.shown(line)
@@ -797,6 +816,7 @@ mod tests {
                 argv: ["sh", "-c", &script, name].map(String::from).into(),
                 size_budget_mb: 1,
                 iidfile: format!("{name}.iid").into(),
+                metadata_file: format!("{name}.metadata.json").into(),
             })
             .into();
         let plan = BuildPlan {
@@ -832,6 +852,7 @@ mod tests {
             image: format!("acme/{name}"),
             tags: vec![],
             image_id: None,
+            configs: Vec::new(),
             size_bytes: None,
             size_budget_mb: 1,
             duration_secs: 0.0,
@@ -862,6 +883,7 @@ mod tests {
             image: format!("shipyard/{name}"),
             tags: vec!["main".into(), "sha-860c190".into()],
             image_id: None,
+            configs: Vec::new(),
             size_bytes: size,
             size_budget_mb: 100,
             duration_secs: 12.0,

@@ -105,6 +105,7 @@ pub fn record_job(
         steps,
         image: Some(Image {
             id: record.image_id.clone(),
+            configs: record.configs.clone(),
             immutable: first.clone(),
             commit: short.to_owned(),
         }),

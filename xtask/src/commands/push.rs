@@ -80,12 +80,14 @@ fn gate(
     }
 }
 
-/// The steps that publish `image_id` as `repository:<tag>` for every tag. `insecure`: the
-/// registry is on loopback and may speak plain HTTP.
+/// The steps that publish `image_id` (whose config digests are `configs`) as
+/// `repository:<tag>` for every tag. `insecure`: the registry is on loopback and may speak
+/// plain HTTP.
 pub fn job(
     name: &str,
     repository: &str,
     image_id: &str,
+    configs: &[String],
     tags: &[Tag],
     short_sha: &str,
     insecure: bool,
@@ -117,6 +119,7 @@ pub fn job(
         steps,
         image: Some(Image {
             id: image_id.to_owned(),
+            configs: configs.to_vec(),
             immutable: first.clone(),
             commit: short_sha.to_owned(),
         }),
@@ -265,6 +268,7 @@ pub fn run(ws: &Workspace, args: &Args) -> Result<Outcome> {
             &service.name,
             &repository,
             &record.image_id,
+            &record.configs,
             &tags,
             identity::short_sha(&record.revision),
             identity::loopback(&host),
@@ -325,6 +329,7 @@ mod tests {
             "api",
             "127.0.0.1:5000/acme/api",
             "sha256:abc",
+            &[],
             &tags(&["main", "main-20261120-090507", "latest", "sha-860c190"]),
             "860c190",
             true,
@@ -363,13 +368,13 @@ mod tests {
     #[test]
     fn without_a_sha_tag_the_first_non_latest_goes_first() {
         let t = tags(&["latest", "v1.2.3", "1.2"]);
-        let first = job("api", "r/api", "id", &t, "860c190", false)
+        let first = job("api", "r/api", "id", &[], &t, "860c190", false)
             .unwrap()
             .steps[1]
             .argv
             .join(" ");
         assert_eq!(first, "docker tag id r/api:v1.2.3");
-        assert!(job("api", "r/api", "id", &[], "860c190", false).is_err());
+        assert!(job("api", "r/api", "id", &[], &[], "860c190", false).is_err());
     }
 
     #[test]

@@ -69,10 +69,11 @@ pub fn jobs(targets: &[SigningJob], signer: &Signer, tlog: bool, host: &str) -> 
 }
 
 /// The job that signs the digest a record says was published: the registry is asked that
-/// `repository@digest` is `image_id`, then that digest is signed.
+/// `repository@digest` is `image_id` (or holds every one of its `configs`), then that digest
+/// is signed.
 pub fn recorded_job(
     t: &SigningJob,
-    image_id: &str,
+    (image_id, configs): (&str, &[String]),
     digest: &str,
     (signer, tlog, host): (&Signer, bool, &str),
 ) -> Job {
@@ -90,6 +91,7 @@ pub fn recorded_job(
         ],
         image: Some(Image {
             id: image_id.to_owned(),
+            configs: configs.to_vec(),
             immutable: t.tag.clone(),
             commit: String::new(),
         }),
@@ -173,7 +175,7 @@ pub fn run(ws: &Workspace, args: &Args) -> Result<Outcome> {
                     repository,
                     tag,
                 },
-                &record.image_id,
+                (&record.image_id, &record.configs),
                 &digest,
                 (&signer, tlog, &host),
             )),
@@ -219,7 +221,7 @@ mod tests {
                 repository: "ghcr.io/acme/api".into(),
                 tag: crate::domain::tag::Tag::parse("sha-860c190").unwrap(),
             },
-            "sha256:c",
+            ("sha256:c", &[]),
             "sha256:d",
             (&Signer::Keyless, true, "ghcr.io"),
         );

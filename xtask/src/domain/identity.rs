@@ -125,6 +125,58 @@ pub fn iid_file(service: &str) -> PathBuf {
     PathBuf::from(format!("{TARGET_DIR}/build/{service}.iid"))
 }
 
+/// Where buildx writes a service's build metadata (`--metadata-file`), among it the image's
+/// config digest when the result is one manifest.
+pub fn metadata_file(service: &str) -> PathBuf {
+    PathBuf::from(format!("{TARGET_DIR}/build/{service}.metadata.json"))
+}
+
+/// The config digest(s) of a build's image: what stays the same when the same inputs are
+/// built again. An image id does not always: where the builder attaches provenance (Docker
+/// 26's containerd store) the id is the digest of an index that also holds the attestation
+/// manifests, and provenance records the build's own id and times, so a cached rebuild gets
+/// a new index around byte-identical image manifests and configs (never reproducible, by
+/// design: moby/buildkit#3421). buildx writes `containerimage.config.digest` into the
+/// metadata file only when BuildKit's own exporter made one manifest; for an index it
+/// writes none, nor does Docker's classic-store exporter (Docker 20.10 writes only
+/// `containerimage.digest`, the image id). Then the configs are the ones the exporter
+/// printed ([`exported_config`]), one per platform. Empty when neither says.
+pub fn image_configs(metadata: Option<&str>, exported: &[String]) -> Vec<String> {
+    let from_metadata = metadata
+        .and_then(|m| serde_json::from_str::<serde_json::Value>(m).ok())
+        .and_then(|m| {
+            m["containerimage.config.digest"]
+                .as_str()
+                .map(str::to_owned)
+        });
+    let mut configs: Vec<String> = match from_metadata {
+        Some(c) => vec![c],
+        None => exported.to_vec(),
+    };
+    configs.retain(|c| is_digest(c));
+    configs.sort();
+    configs.dedup();
+    configs
+}
+
+/// The config digest a line of BuildKit's plain progress names, when it is the image
+/// exporter's `#5 exporting config sha256:... done`, or the classic store's `#20 writing
+/// image sha256:... done` (an image id there is the digest of its config).
+pub fn exported_config(line: &str) -> Option<&str> {
+    let (_, rest) = line.strip_prefix('#')?.split_once(' ')?;
+    let digest = rest
+        .strip_prefix("exporting config ")
+        .or_else(|| rest.strip_prefix("writing image "))?
+        .split(' ')
+        .next()?;
+    is_digest(digest).then_some(digest)
+}
+
+fn is_digest(s: &str) -> bool {
+    s.strip_prefix("sha256:")
+        .is_some_and(|h| h.len() == 64 && h.bytes().all(|b| b.is_ascii_hexdigit()))
+}
+
 /// The registry of `<namespace>/<image>` references: the namespace's first component when
 /// it looks like a host (has a `.` or a `:`, or is `localhost`), as Docker decides it.
 pub fn registry_host(namespace: &str) -> Option<&str> {
@@ -285,5 +337,45 @@ mod tests {
     #[test]
     fn the_iid_file_is_under_the_build_directory() {
         assert_eq!(iid_file("api"), PathBuf::from("target/xtask/build/api.iid"));
+        assert_eq!(
+            metadata_file("api"),
+            PathBuf::from("target/xtask/build/api.metadata.json")
+        );
+    }
+
+    #[test]
+    fn the_image_configs_come_from_the_metadata_or_else_the_exporter() {
+        let c = |n: char| format!("sha256:{}", n.to_string().repeat(64));
+        // One manifest (the classic store): buildx names its config.
+        let one = format!(r#"{{"containerimage.config.digest": "{}"}}"#, c('a'));
+        assert_eq!(image_configs(Some(&one), &[c('b')]), [c('a')]);
+        // An index with attestations (measured on Docker 26): no config digest in the
+        // metadata, one `exporting config` line per platform.
+        let index = format!(r#"{{"containerimage.digest": "{}"}}"#, c('d'));
+        let progress = [
+            format!("#5 exporting manifest {} done", c('m')),
+            format!("#5 exporting config {} done", c('b')),
+            format!("#5 exporting attestation manifest {} done", c('e')),
+            format!("#5 exporting config {} done", c('a')),
+            format!("#5 exporting manifest list {} done", c('d')),
+            "#5 exporting config sha256:short done".to_owned(),
+        ];
+        let exported: Vec<String> = progress
+            .iter()
+            .filter_map(|l| exported_config(l))
+            .map(str::to_owned)
+            .collect();
+        assert_eq!(image_configs(Some(&index), &exported), [c('a'), c('b')]);
+        // Docker 20.10's classic store: the metadata names only the image id, which is the
+        // config the exporter wrote.
+        let classic = format!(r#"{{"containerimage.digest": "{}"}}"#, c('f'));
+        let written = format!("#20 writing image {} done", c('f'));
+        let exported: Vec<String> = exported_config(&written)
+            .map(str::to_owned)
+            .into_iter()
+            .collect();
+        assert_eq!(image_configs(Some(&classic), &exported), [c('f')]);
+        assert!(image_configs(None, &[]).is_empty());
+        assert!(image_configs(Some("not json"), &[]).is_empty());
     }
 }

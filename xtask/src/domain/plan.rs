@@ -91,6 +91,9 @@ pub struct ServicePlan {
     /// Written by buildx: the built image's id.
     #[serde(skip)]
     pub iidfile: PathBuf,
+    /// Written by buildx: the build's metadata (the image's config digest, when one manifest).
+    #[serde(skip)]
+    pub metadata_file: PathBuf,
 }
 
 /// `--registry` > `XTASK_REGISTRY` > `[registry] namespace` > `ghcr.io/<owner>` in GitHub
@@ -306,6 +309,7 @@ pub fn plan(input: &PlanInput, services: &[&Service]) -> Result<BuildPlan> {
         }
         let labels = oci_labels(&config.project, service, input.ctx, &version);
         let iidfile = identity::iid_file(&service.name);
+        let metadata_file = identity::metadata_file(&service.name);
         let argv = build_argv(
             input,
             service,
@@ -319,7 +323,7 @@ pub fn plan(input: &PlanInput, services: &[&Service]) -> Result<BuildPlan> {
                 annotations: caps.annotations,
                 source_date_epoch: caps.source_date_epoch,
             },
-            &iidfile,
+            (&iidfile, &metadata_file),
         );
         planned.push(ServicePlan {
             name: service.name.clone(),
@@ -331,6 +335,7 @@ pub fn plan(input: &PlanInput, services: &[&Service]) -> Result<BuildPlan> {
             argv,
             size_budget_mb: service.size_budget_mb,
             iidfile,
+            metadata_file,
         });
     }
     if !caps.source_date_epoch {
@@ -368,7 +373,7 @@ fn build_argv(
     refs: &[ImageRef],
     labels: &BTreeMap<String, String>,
     flags: &Flags,
-    iidfile: &std::path::Path,
+    (iidfile, metadata_file): (&std::path::Path, &std::path::Path),
 ) -> Vec<String> {
     let mut argv: Vec<String> = ["docker", "buildx", "build"].map(String::from).into();
     let mut flag = |name: &str, value: String| {
@@ -444,6 +449,7 @@ fn build_argv(
         CacheBackend::Engine => {}
     }
     flag("--iidfile", iidfile.display().to_string());
+    flag("--metadata-file", metadata_file.display().to_string());
     if flags.attestations {
         argv.push(match &input.config.build.sbom_generator {
             Some(image) => format!("--sbom=generator={image}"),
@@ -560,7 +566,7 @@ pub mod tests {
             "--label org.opencontainers.image.source=https://github.com/acme/shop --label org.opencontainers.image.title=api",
             "--label org.opencontainers.image.url=https://github.com/acme/shop --label org.opencontainers.image.version=main",
             "--build-arg REVISION=860c1904a1ce19322e91ac35af1ab07466440c37",
-            "--iidfile target/xtask/build/api.iid --load .",
+            "--iidfile target/xtask/build/api.iid --metadata-file target/xtask/build/api.metadata.json --load .",
         ]
         .join(" ");
         assert_eq!(argv(&plan, "api"), expected);
@@ -791,6 +797,7 @@ mod capability_tests {
                 "--file",
                 "--progress",
                 "--iidfile",
+                "--metadata-file",
             ]
             .contains(&argv[i].as_str())
             {

@@ -126,19 +126,17 @@ pub fn expect_image(repository: &str, digest: &str, insecure: bool) -> Step {
     }
 }
 
-/// Whether `reference` (`repository@digest`), which holds `held`, is the image `image_id`
-/// (its config, or in the containerd store the manifest or index itself); `Err` says what
-/// it is instead.
-pub fn holds(reference: &str, image_id: &str, held: &Held) -> Result<(), String> {
+/// Whether `reference` (`repository@digest`), which holds `held`, is `image` ([`is_image`]);
+/// `Err` says what it is instead.
+pub fn holds(reference: &str, image: &Image, held: &Held) -> Result<(), String> {
     let digest = reference.rsplit_once('@').map_or("", |(_, d)| d);
+    let image_id = image.id.as_str();
     match held {
         Held::Absent => Err(format!(
             "{reference} is not in the registry: push the image first (cargo xtask push \
              --staging TAG)"
         )),
-        Held::Found {
-            manifests, configs, ..
-        } if digest == image_id || configs.iter().chain(manifests).any(|d| d == image_id) => Ok(()),
+        Held::Found { .. } if is_image(image, digest, held) => Ok(()),
         Held::Found { configs, .. } => Err(format!(
             "{reference} is not image {image_id} (its config is {}): the record and the \
              registry disagree, so nothing was moved",
@@ -149,6 +147,26 @@ pub fn holds(reference: &str, image_id: &str, held: &Held) -> Result<(), String>
             }
         )),
     }
+}
+
+/// Whether `digest`, which holds `held`, is `image`: its id is the digest, a manifest or a
+/// config there (an image id is a config digest in Docker's classic store and the manifest
+/// or index digest in the containerd store), or every config the build recorded is among
+/// the configs there. The last is what a cached rebuild keeps where provenance is attached:
+/// its index (the image id) is new, its image manifests and configs are the same bytes
+/// (moby/buildkit#3421). It only ever recognises an image the registry already holds, so
+/// an edited config digest can make a push upload nothing, never upload something else.
+pub fn is_image(image: &Image, digest: &str, held: &Held) -> bool {
+    let Held::Found {
+        manifests, configs, ..
+    } = held
+    else {
+        return false;
+    };
+    let id = image.id.as_str();
+    id == digest
+        || configs.iter().chain(manifests).any(|d| d == id)
+        || (!image.configs.is_empty() && image.configs.iter().all(|c| configs.contains(c)))
 }
 
 /// What the registry holds for a tag, as `docker manifest inspect --verbose` shows it.
@@ -183,27 +201,14 @@ pub enum Judgement {
     Refuse(String),
 }
 
-/// Whether `tag` of `repository`, which names `digest` and holds `held`, already names the
-/// image `image_id` (an image id is a config digest in Docker's classic store and the
-/// manifest or index digest in the containerd store).
-pub fn judge(
-    repository: &str,
-    tag: &Tag,
-    image_id: &str,
-    digest: &str,
-    held: &Held,
-    commit: &str,
-) -> Judgement {
-    let Held::Found {
-        index,
-        manifests,
-        configs,
-    } = held
-    else {
+/// Whether the immutable tag of `repository` (`image.immutable`), which names `digest` and
+/// holds `held`, already names `image` ([`is_image`]).
+pub fn judge(repository: &str, image: &Image, digest: &str, held: &Held) -> Judgement {
+    let Held::Found { index, .. } = held else {
         return Judgement::Upload;
     };
-    let same = image_id == digest || configs.iter().chain(manifests).any(|d| d == image_id);
-    match (same, index) {
+    let (tag, image_id, commit) = (&image.immutable, &image.id, &image.commit);
+    match (is_image(image, digest, held), index) {
         (true, true) => Judgement::Reuse,
         (true, false) => Judgement::ReuseManifest,
         (false, _) => Judgement::Refuse(format!(
@@ -247,6 +252,10 @@ pub struct Job {
 #[derive(Debug, Clone, Serialize)]
 pub struct Image {
     pub id: String,
+    /// Its config digest per platform, as the build recorded them (none for an older
+    /// record): the same across cached rebuilds where the id is not.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub configs: Vec<String>,
     pub immutable: Tag,
     pub commit: String,
 }
@@ -336,15 +345,17 @@ mod tests {
         );
     }
 
+    fn image(id: &str, configs: &[&str]) -> Image {
+        Image {
+            id: id.to_owned(),
+            configs: configs.iter().map(|s| s.to_string()).collect(),
+            immutable: tags(&["sha-860c190"])[0].clone(),
+            commit: "860c190".to_owned(),
+        }
+    }
+
     fn check_judge(image_id: &str, digest: &str, held: Held) -> Judgement {
-        judge(
-            "r/api",
-            &tags(&["sha-860c190"])[0],
-            image_id,
-            digest,
-            &held,
-            "860c190",
-        )
+        judge("r/api", &image(image_id, &[]), digest, &held)
     }
 
     fn found(index: bool, manifests: &[&str], configs: &[&str]) -> Held {
@@ -385,8 +396,46 @@ mod tests {
     }
 
     #[test]
+    fn a_rebuild_with_new_provenance_is_the_same_image_by_its_configs() {
+        // containerd store with provenance: the rebuild's index B is new, its image config
+        // C (one per platform) is the one the registry's index A already holds.
+        let held = found(true, &["M", "Att"], &["C", "AttC"]);
+        let rebuilt = image("B", &["C"]);
+        assert_eq!(judge("r/api", &rebuilt, "A", &held), Judgement::Reuse);
+        assert_eq!(holds("r/api@A", &rebuilt, &held), Ok(()));
+        // Every platform's config must be there, not just one of them.
+        let two = found(true, &["M1", "M2", "Att"], &["C1", "C2", "AttC"]);
+        assert_eq!(
+            judge("r/api", &image("B", &["C1", "C2"]), "A", &two),
+            Judgement::Reuse
+        );
+        let Judgement::Refuse(why) = judge("r/api", &image("B", &["C1", "C3"]), "A", &two) else {
+            panic!("a platform whose config is not there is another image")
+        };
+        assert!(
+            why.contains("already holds A, not this build (image B)"),
+            "{why}"
+        );
+        // Another config, or none recorded (an older record): judged by the id alone.
+        assert!(matches!(
+            judge("r/api", &image("B", &["C2"]), "A", &held),
+            Judgement::Refuse(_)
+        ));
+        assert!(matches!(
+            judge("r/api", &image("B", &[]), "A", &held),
+            Judgement::Refuse(_)
+        ));
+        assert!(holds("r/api@A", &image("B", &["C2"]), &held).is_err());
+        assert_eq!(
+            judge("r/api", &rebuilt, "-", &Held::Absent),
+            Judgement::Upload
+        );
+    }
+
+    #[test]
     fn a_digest_holds_the_image_whose_config_it_names() {
         let r = "r/api@sha256:D";
+        let holds = |r: &str, id: &str, held: &Held| holds(r, &image(id, &[]), held);
         assert_eq!(holds(r, "C", &found(true, &["M"], &["C"])), Ok(()));
         assert_eq!(holds(r, "sha256:D", &found(true, &["M"], &["X"])), Ok(()));
         let why = holds(r, "C2", &found(true, &["M"], &["C"])).unwrap_err();

@@ -44,6 +44,14 @@ pub struct Record {
     pub repository: String,
     /// The image id buildx wrote (the config digest in Docker's classic store).
     pub image_id: String,
+    /// The image's config digest per platform, as the build wrote them
+    /// ([`identity::image_configs`]): what a cached rebuild of the same inputs keeps where
+    /// the image id (an index with provenance) changes. Push and promote accept the
+    /// registry's copy of the immutable tag as this image when its configs include all of
+    /// them; never more than that, since the file can be edited. Empty in a record of an
+    /// older build, which is then judged by its image id alone.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub configs: Vec<String>,
     /// The platforms built, each with its manifest digest once a registry has it (a loaded
     /// single-platform build has none until it is pushed).
     #[serde(default)]
@@ -165,6 +173,7 @@ impl Record {
             service: b.service.to_owned(),
             repository: b.repository.to_owned(),
             image_id: b.image_id.to_owned(),
+            configs: Vec::new(),
             platforms: b.platforms.iter().map(|p| (p.clone(), None)).collect(),
             tags: b.tags.iter().map(|t| t.to_string()).collect(),
             immutable: immutable.to_string(),
@@ -567,6 +576,14 @@ mod tests {
         assert!(text.contains("\"version\": 1"), "{text}");
         assert_eq!(parse(&text, "api").unwrap(), r);
         assert_eq!(consistent(|_| {}), "ok");
+        // The config digests round-trip, and a record written before them still loads.
+        assert!(!text.contains("configs"), "{text}");
+        let with = Record {
+            configs: vec!["sha256:c".into()],
+            ..r.clone()
+        };
+        let text = serde_json::to_string(&with).unwrap();
+        assert_eq!(parse(&text, "api").unwrap(), with);
     }
 
     #[test]
