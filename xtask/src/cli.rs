@@ -63,7 +63,7 @@ pub enum Command {
     NewService(crate::commands::new_service::Args),
     /// Install and start a local engine, registry and base images (Debian, as root).
     Engine(crate::commands::engine::Args),
-    /// Provision the engine if needed, run the workspace's tests, then remove the image tags they created.
+    /// Provision the engines if needed, run the workspace's tests, the integration tests again on the modern engine, then remove the image tags they created.
     Test {
         /// Extra arguments for `cargo test`.
         #[arg(trailing_var_arg = true, allow_hyphen_values = true)]

@@ -40,6 +40,11 @@ pub fn resolve(flag: Option<&str>, env: &Env, config: Option<&str>) -> Result<Op
     }
 }
 
+/// The docker endpoint of context `name` (`unix:///...`, `ssh://...`).
+pub fn context_host(name: &str) -> Result<String> {
+    inspect(name, "the test runner")
+}
+
 /// The docker endpoint of context `name`.
 fn inspect(name: &str, from: &str) -> Result<String> {
     if exec::find("docker").is_none() {

@@ -6,6 +6,9 @@ use anyhow::{bail, Result};
 use crate::adapters::exec::{self, Command, Stdin};
 use crate::adapters::workspace::repo_root;
 
+/// The docker context `engine.sh up --engine modern` creates for the modern engine.
+pub const MODERN_CONTEXT: &str = "xtask-modern";
+
 /// `engine.sh ARGS...`, talking to the terminal.
 pub fn command<S: AsRef<str>>(args: &[S]) -> Command {
     Command::new("bash")

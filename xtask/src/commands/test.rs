@@ -1,17 +1,18 @@
 //! `cargo xtask test`: provision the engines, run the workspace's tests with the engine
-//! required, and leave no image tags behind: every tag that appeared under the tests'
-//! namespaces while they ran is removed afterwards, whether they passed or not, and one that
-//! cannot be removed fails the run. Tags elsewhere (a build of your own meanwhile) are left
-//! alone.
+//! required, then the integration tests again on the modern engine (Docker 26, containerd
+//! image store: cache export, attestations, two platforms), and leave no image tags behind:
+//! every tag that appeared under the tests' namespaces in either engine while they ran is
+//! removed afterwards, whether they passed or not, and one that cannot be removed fails the
+//! run. Tags elsewhere (a build of your own meanwhile) are left alone.
 
 use std::collections::BTreeSet;
 use std::time::Duration;
 
 use anyhow::{Context, Result};
 
-use crate::adapters::engine;
 use crate::adapters::exec::{self, Command, Stdin};
 use crate::adapters::workspace::{repo_root, Workspace};
+use crate::adapters::{endpoint, engine};
 use crate::domain::outcome::Outcome;
 
 /// `cargo test` of the whole workspace; the engine was just provisioned, so a test that
@@ -45,19 +46,15 @@ pub fn run(ws: &Workspace, args: &[String]) -> Result<Outcome> {
             false
         }
     };
-    let before = image_tags()?;
-    let passed = exec::status(&test_command(env!("CARGO"), args, modern))?;
-    let created = from_tests(appeared(&before, &image_tags()?), project);
-    for chunk in created.chunks(50) {
-        // Untag only: an image still used by a container stays, without the test's tag.
-        let _ = exec::quiet(&untag(chunk));
-    }
-    let left = from_tests(appeared(&before, &image_tags()?), project);
-    if !created.is_empty() {
-        eprintln!(
-            "removed {} image tag(s) the tests created",
-            created.len() - left.len()
-        );
+    let before = image_tags(None)?;
+    let mut passed = exec::status(&test_command(env!("CARGO"), args, modern))?;
+    let mut left = remove_created(&before, None, project)?;
+    if modern {
+        let host = endpoint::context_host(engine::MODERN_CONTEXT)?;
+        eprintln!("the integration tests again, on the modern engine ({host})");
+        let before = image_tags(Some(&host))?;
+        passed &= exec::status(&modern_command(env!("CARGO"), args, &host))?;
+        left.extend(remove_created(&before, Some(&host), project)?);
     }
     Ok(if !passed {
         Outcome::Failed("tests failed".into())
@@ -68,6 +65,48 @@ pub fn run(ws: &Workspace, args: &[String]) -> Result<Outcome> {
     })
 }
 
+/// The integration tests (the ones that use an engine) on the engine at `host`.
+pub fn modern_command(cargo: &str, args: &[String], host: &str) -> Command {
+    Command::new(cargo)
+        .args(["test", "--locked", "--package", "xtask", "--test", "it"])
+        .args(args.iter().cloned())
+        .env("XTASK_REQUIRE_ENGINE", "1")
+        .env("XTASK_REQUIRE_MODERN_ENGINE", "1")
+        .env("DOCKER_HOST", host)
+        .dir(repo_root())
+        .stdin(Stdin::Inherit)
+}
+
+/// Untags what the tests created in the engine at `host` (docker's default: `None`) since
+/// `before`; returns the tags that could not be removed.
+fn remove_created(
+    before: &BTreeSet<String>,
+    host: Option<&str>,
+    project: &str,
+) -> Result<Vec<String>> {
+    let created = from_tests(appeared(before, &image_tags(host)?), project);
+    for chunk in created.chunks(50) {
+        // Untag only: an image still used by a container stays, without the test's tag.
+        let _ = exec::quiet(&on(host, untag(chunk)));
+    }
+    let left = from_tests(appeared(before, &image_tags(host)?), project);
+    if !created.is_empty() {
+        eprintln!(
+            "removed {} image tag(s) the tests created",
+            created.len() - left.len()
+        );
+    }
+    Ok(left)
+}
+
+/// `cmd`, talking to the engine at `host` when one is named.
+fn on(host: Option<&str>, cmd: Command) -> Command {
+    match host {
+        Some(h) => cmd.env("DOCKER_HOST", h),
+        None => cmd,
+    }
+}
+
 fn untag(tags: &[String]) -> Command {
     Command::new("docker")
         .args(["image", "rm", "--force", "--no-prune"])
@@ -76,10 +115,13 @@ fn untag(tags: &[String]) -> Command {
 }
 
 /// Every `repository:tag` in the engine (dangling images have none).
-fn image_tags() -> Result<BTreeSet<String>> {
-    let list = Command::new("docker")
-        .args(["image", "ls", "--format", "{{.Repository}}:{{.Tag}}"])
-        .timeout(Duration::from_secs(60));
+fn image_tags(host: Option<&str>) -> Result<BTreeSet<String>> {
+    let list = on(
+        host,
+        Command::new("docker")
+            .args(["image", "ls", "--format", "{{.Repository}}:{{.Tag}}"])
+            .timeout(Duration::from_secs(60)),
+    );
     let out = exec::read(&list).context("listing the engine's image tags")?;
     Ok(out
         .lines()
@@ -149,6 +191,11 @@ mod tests {
             test_command("cargo", &args, true).to_string(),
             "XTASK_REQUIRE_ENGINE=1 XTASK_REQUIRE_MODERN_ENGINE=1 cargo test --workspace --locked \
              -- --nocapture"
+        );
+        assert_eq!(
+            modern_command("cargo", &args, "unix:///e/docker.sock").to_string(),
+            "XTASK_REQUIRE_ENGINE=1 XTASK_REQUIRE_MODERN_ENGINE=1 DOCKER_HOST=unix:///e/docker.sock \
+             cargo test --locked --package xtask --test it -- --nocapture"
         );
     }
 }
