@@ -619,7 +619,8 @@ fn report(
     if let Some(summary) = ws.env.get("GITHUB_STEP_SUMMARY") {
         let mut md = markdown(outcomes, ignores);
         if let Some(r) = replay {
-            let images = outcomes.iter().map(|o| o.image.as_str());
+            // By reference, as the banner on stderr: once per image, however many platforms.
+            let images = outcomes.iter().map(|o| o.reference.as_str());
             md.push_str(&format!("\n**{}**\n", r.banner(images)));
         }
         render::append_step_summary(Path::new(summary), &md)?;

@@ -249,6 +249,23 @@ fn targets(ws: &Workspace, args: &Args) -> Result<Vec<Target>> {
                     .collect(),
                 _ => vec![None],
             };
+            let policy = Policy {
+                healthcheck: service.healthcheck,
+                size_budget_mb: Some(service.size_budget_mb),
+                revision: Some(ctx.sha.clone()),
+                source_known: ctx.source_url.is_some(),
+                ignore_file: Some((
+                    ignore.display().to_string(),
+                    std::fs::read_to_string(ws.root.join(&ignore)).ok(),
+                )),
+            };
+            let crate_name = ws
+                .root
+                .join(&service.context)
+                .join(name)
+                .join("Cargo.toml")
+                .is_file()
+                .then(|| name.clone());
             for platform in platforms {
                 targets.push(Target {
                     name: match &platform {
@@ -259,24 +276,9 @@ fn targets(ws: &Workspace, args: &Args) -> Result<Vec<Target>> {
                     inspect: id.clone(),
                     image: id.clone(),
                     missing: missing.clone(),
-                    policy: Policy {
-                        healthcheck: service.healthcheck,
-                        size_budget_mb: Some(service.size_budget_mb),
-                        revision: Some(ctx.sha.clone()),
-                        source_known: ctx.source_url.is_some(),
-                        ignore_file: Some((
-                            ignore.display().to_string(),
-                            std::fs::read_to_string(ws.root.join(&ignore)).ok(),
-                        )),
-                    },
+                    policy: policy.clone(),
                     pushed_ref: pushed_ref.clone(),
-                    crate_name: ws
-                        .root
-                        .join(&service.context)
-                        .join(name)
-                        .join("Cargo.toml")
-                        .is_file()
-                        .then(|| name.clone()),
+                    crate_name: crate_name.clone(),
                     platform,
                 });
             }
